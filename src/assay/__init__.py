@@ -1,0 +1,53 @@
+"""assay: does this score deserve belief? Calibration measured honestly, with its evidence."""
+
+from assay._validation import AssayInputError
+from assay.binstats import BinStats
+from assay.metrics import (
+    BrierDecomposition,
+    CalibrationLine,
+    CorpDecomposition,
+    TestResult,
+    brier_decomposition,
+    brier_score,
+    calibration_slope_intercept,
+    corp_decomposition,
+    debiased_calibration_error,
+    expected_calibration_error,
+    hosmer_lemeshow_test,
+    log_loss,
+    maximum_calibration_error,
+    mmce,
+    roc_auc,
+    smooth_calibration_error,
+    spiegelhalter_test,
+    sweep_calibration_error,
+)
+from assay.reliability import ReliabilityTable, reliability_table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssayInputError",
+    "BinStats",
+    "BrierDecomposition",
+    "CalibrationLine",
+    "CorpDecomposition",
+    "ReliabilityTable",
+    "TestResult",
+    "__version__",
+    "brier_decomposition",
+    "brier_score",
+    "calibration_slope_intercept",
+    "corp_decomposition",
+    "debiased_calibration_error",
+    "expected_calibration_error",
+    "hosmer_lemeshow_test",
+    "log_loss",
+    "maximum_calibration_error",
+    "mmce",
+    "reliability_table",
+    "roc_auc",
+    "smooth_calibration_error",
+    "spiegelhalter_test",
+    "sweep_calibration_error",
+]
