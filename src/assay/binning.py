@@ -79,13 +79,32 @@ def bin_edges(y_prob: FloatArray, n_bins: BinSpec = 15, strategy: str = "uniform
     return quantile_edges(y_prob, int(n_bins))
 
 
+def _is_uniform(edges: FloatArray) -> bool:
+    n_bins = len(edges) - 1
+    return bool(edges[0] == 0.0 and np.array_equal(edges, uniform_edges(n_bins)))
+
+
+#: Products p·B this close to an integer are re-checked against the edges by comparison.
+_NEAR_INTEGER = 1e-9
+
+
 def assign_bins(y_prob: FloatArray, edges: FloatArray) -> np.ndarray:
     """Bin index of each score: ``j`` such that ``edges[j] <= p < edges[j+1]`` (last bin closed).
 
+    For uniform edges a fast path takes ``floor(p·B)`` and re-decides by comparison every
+    score whose product lies within 1e-9 of an integer: rounding moves p·B by at most a few
+    ulps (~1e-14), so only those can be misplaced, and comparison decides them exactly.
     Raises if a score lies outside ``[edges[0], edges[-1]]`` (possible only with explicit edges).
     """
-    idx = np.searchsorted(edges, y_prob, side="right") - 1
     n_bins = len(edges) - 1
+    if _is_uniform(edges):
+        scaled = y_prob * n_bins
+        idx = scaled.astype(np.intp)
+        fraction = scaled - idx
+        near = np.flatnonzero((fraction < _NEAR_INTEGER) | (fraction > 1.0 - _NEAR_INTEGER))
+        idx[near] = np.searchsorted(edges, y_prob[near], side="right") - 1
+    else:
+        idx = np.searchsorted(edges, y_prob, side="right") - 1
     # The closed last bin: p == edges[-1] gets index n_bins, which belongs to bin n_bins - 1.
     np.minimum(idx, n_bins - 1, out=idx)
     if edges[0] <= 0.0 and edges[-1] >= 1.0:

@@ -84,10 +84,11 @@ class BinStats:
             p, y = prob[start:stop], labels[start:stop]
             w = None if weight is None else weight[start:stop]
             idx = assign_bins(p, edges)
-            count += np.bincount(idx, minlength=n_bins)
+            chunk_count = np.bincount(idx, minlength=n_bins)
+            count += chunk_count
             wp = p if w is None else w * p
             wy = y if w is None else w * y
-            sums[0] += np.bincount(idx, weights=w, minlength=n_bins)
+            sums[0] += chunk_count if w is None else np.bincount(idx, weights=w, minlength=n_bins)
             sums[1] += np.bincount(idx, weights=wp, minlength=n_bins)
             sums[2] += np.bincount(idx, weights=wp * p, minlength=n_bins)
             sums[3] += np.bincount(idx, weights=wy, minlength=n_bins)

@@ -23,7 +23,9 @@ def main() -> None:
 
 
 @app.command()
-def demo(n_bins: int = typer.Option(10, help="Equal-width buckets in the reliability table.")) -> None:
+def demo(
+    n_bins: int = typer.Option(10, help="Equal-width buckets in the reliability table."),
+) -> None:
     """Score later bank-marketing calls with models trained on earlier ones and audit them."""
     scored = score_bank_calls()
     console.print(
@@ -52,5 +54,6 @@ def demo(n_bins: int = typer.Option(10, help="Equal-width buckets in the reliabi
             f"  ECE {assay.expected_calibration_error(scored.y, prob, n_bins=n_bins):.4f}  "
             f"smooth ECE {assay.smooth_calibration_error(scored.y, prob):.4f}  "
             f"Brier {corp.score:.4f} (MCB {corp.mcb:.4f}, DSC {corp.dsc:.4f}, UNC {corp.unc:.4f})  "
-            f"log loss {assay.log_loss(scored.y, prob):.4f}  AUC {assay.roc_auc(scored.y, prob):.3f}\n"
+            f"log loss {assay.log_loss(scored.y, prob):.4f}  "
+            f"AUC {assay.roc_auc(scored.y, prob):.3f}\n"
         )

@@ -7,8 +7,8 @@ inputs because it is known only after the call.
 
 from __future__ import annotations
 
-import hashlib
 import gzip
+import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
@@ -36,7 +36,9 @@ def load_bank_marketing() -> pa.Table:
     raw = gzip.decompress(resources.files("assay.data").joinpath(BANK_FILE).read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
     if digest != BANK_SHA256:
-        raise RuntimeError(f"bundled {BANK_FILE} is corrupt: sha256 {digest}, expected {BANK_SHA256}")
+        raise RuntimeError(
+            f"bundled {BANK_FILE} is corrupt: sha256 {digest}, expected {BANK_SHA256}"
+        )
     table = pacsv.read_csv(pa.BufferReader(raw), parse_options=pacsv.ParseOptions(delimiter=";"))
     converted = pc.cast(pc.equal(table["y"], "yes"), pa.int64())
     return table.set_column(table.schema.get_field_index("y"), "y", converted)

@@ -1,0 +1,24 @@
+"""Run every benchmark and print its tables (``make bench``). Nothing here is asserted."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+MODULES = ["benchmarks.bench_metrics"]
+
+
+def main() -> None:
+    console = Console(width=120)
+    for name in MODULES:
+        console.rule(name)
+        importlib.import_module(name).run(console)
+
+
+if __name__ == "__main__":
+    main()
