@@ -2,6 +2,7 @@
 
 from assay._validation import AssayInputError
 from assay.binstats import BinStats
+from assay.calibration import CalibrationReport, calibration, calibration_from_stats
 from assay.metrics import (
     BrierDecomposition,
     CalibrationLine,
@@ -23,6 +24,7 @@ from assay.metrics import (
     sweep_calibration_error,
 )
 from assay.reliability import ReliabilityTable, reliability_table
+from assay.uncertainty import EcePosterior, NoiseFloor, PosteriorSettings
 
 __version__ = "0.1.0"
 
@@ -31,12 +33,18 @@ __all__ = [
     "BinStats",
     "BrierDecomposition",
     "CalibrationLine",
+    "CalibrationReport",
     "CorpDecomposition",
+    "EcePosterior",
+    "NoiseFloor",
+    "PosteriorSettings",
     "ReliabilityTable",
     "TestResult",
     "__version__",
     "brier_decomposition",
     "brier_score",
+    "calibration",
+    "calibration_from_stats",
     "calibration_slope_intercept",
     "corp_decomposition",
     "debiased_calibration_error",

@@ -99,7 +99,11 @@ def debiased_calibration_error(
     """
     views, _ = binary_views(y_true, y_prob)
     y, p = views[0]
-    stats = BinStats.accumulate(y, p, bin_edges(p, n_bins, strategy))
+    return debiased_from_stats(BinStats.accumulate(y, p, bin_edges(p, n_bins, strategy)))
+
+
+def debiased_from_stats(stats: BinStats) -> float:
+    """Debiased ℓ2 calibration error from per-bin sums (see :func:`debiased_calibration_error`)."""
     mask = stats.nonempty
     n_b = stats.count[mask].astype(np.float64)
     rate = stats.observed_rate[mask]

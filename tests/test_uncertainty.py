@@ -1,0 +1,184 @@
+"""The ECE posterior, the noise floor and the verdict, against simulations with known truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.special import expit, logit, logsumexp
+from scipy.stats import binom, norm
+
+import assay
+from assay.binning import assign_bins
+from assay.uncertainty import PosteriorSettings, expected_noise_floor
+
+
+def generate(n: int, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p ~ Beta(2, 5); the true probability t is p (calibrated), a slope-0.6 distortion, or p − 0.05."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    truth = {
+        "calibrated": p,
+        "slope": expit(0.6 * logit(p) + 0.3),
+        "shift": np.maximum(p - 0.05, 0.0),
+    }[kind]
+    return (rng.random(n) < truth).astype(float), p, truth
+
+
+def true_binned_ece(report: assay.CalibrationReport, p: np.ndarray, truth: np.ndarray) -> float:
+    idx = assign_bins(p, report.stats.edges)
+    bins = report.stats.n_bins
+    count = np.bincount(idx, minlength=bins)
+    keep = count > 0
+    gap = np.bincount(idx, truth - p, bins)[keep] / count[keep]
+    return float(np.sum(count[keep] / len(p) * np.abs(gap)))
+
+
+def test_posterior_matches_a_brute_force_grid():
+    y, p, _ = generate(600, 3, "calibrated")
+    report = assay.calibration(y, p, seed=1)
+    stats = report.stats
+    keep = stats.nonempty
+    n, k = stats.weight[keep], stats.sum_y[keep]
+    mean_p = stats.sum_p[keep] / n
+    base = logit(mean_p)
+    # Independent reference: dense δ grid per bin, dense (μ, τ) grid, direct sampling.
+    delta = np.linspace(-3, 3, 1201)
+    loglik = binom.logpmf(k[:, None], n[:, None], expit(base[:, None] + delta))
+    mus, taus = np.linspace(-1.5, 1.5, 121), np.linspace(0.003, 1.5, 150)
+    log_post = np.empty((mus.size, taus.size))
+    for i, mu in enumerate(mus):
+        prior = norm.logpdf(delta[None, :], mu, taus[:, None])
+        marginal = logsumexp(loglik[None] + prior[:, None, :], axis=2).sum(axis=1)
+        log_post[i] = marginal + norm.logpdf(mu) + norm.logpdf(taus, 0, 0.5)
+    weights = np.exp(log_post - logsumexp(log_post)).ravel()
+    rng = np.random.default_rng(0)
+    cells = np.unravel_index(rng.choice(weights.size, 3000, p=weights), log_post.shape)
+    samples = []
+    for mu, tau in zip(mus[cells[0]], taus[cells[1]], strict=True):
+        density = np.exp(
+            loglik
+            + norm.logpdf(delta, mu, tau)
+            - (loglik + norm.logpdf(delta, mu, tau)).max(1, keepdims=True)
+        )
+        cdf = np.cumsum(density, axis=1)
+        pick = (cdf / cdf[:, -1:] < rng.random(len(k))[:, None]).sum(axis=1)
+        theta = expit(base + delta[pick])
+        samples.append(np.sum(rng.dirichlet(n) * np.abs(theta - mean_p)))
+    posterior = report.posterior
+    assert posterior.median == pytest.approx(np.median(samples), abs=0.003)
+    assert posterior.upper_95 == pytest.approx(np.quantile(samples, 0.95), abs=0.004)
+
+
+@pytest.mark.parametrize(
+    ("n", "positives", "reason"),
+    [
+        (80, 20, "not yet: only 80 resolved predictions; at least 100 are needed"),
+        (400, 7, "not yet: only 7 conversions; at least 10 are needed"),
+        (400, 395, "not yet: only 5 non-conversions; at least 10 are needed"),
+    ],
+)
+def test_thin_data_gives_not_yet_with_its_reason(n, positives, reason):
+    rng = np.random.default_rng(0)
+    y = np.zeros(n)
+    y[rng.choice(n, positives, replace=False)] = 1
+    report = assay.calibration(y, rng.uniform(0.01, 0.99, n))
+    assert report.verdict == "not yet"
+    assert report.reason == reason
+    assert report.posterior is None
+
+
+@pytest.mark.parametrize("n", [300, 1000, 5000])
+def test_noise_floor_matches_closed_form(n):
+    y, p, _ = generate(n, 11, "calibrated")
+    report = assay.calibration(y, p)
+    assert report.noise_floor.method == "exact"
+    expected = expected_noise_floor(report.stats)
+    assert report.noise_floor.median == pytest.approx(expected, rel=0.05)
+    from_stats = assay.calibration_from_stats(report.stats)
+    assert from_stats.noise_floor.method == "normal"
+    assert from_stats.noise_floor.median == pytest.approx(expected, rel=0.05)
+
+
+def test_noise_floor_pvalue_flags_a_miscalibrated_score():
+    y, p, _ = generate(2000, 4, "slope")
+    assert assay.calibration(y, p).noise_floor.pvalue < 0.01
+    y, p, _ = generate(2000, 4, "calibrated")
+    assert assay.calibration(y, p).noise_floor.pvalue > 0.01
+
+
+def test_identical_inputs_give_identical_bytes():
+    y, p, _ = generate(700, 2, "slope")
+    first = json.dumps(assay.calibration(y, p, seed=5).to_dict())
+    second = json.dumps(assay.calibration(list(y), list(p), seed=5).to_dict())
+    assert first == second
+    assert json.dumps(assay.calibration(y, p, seed=6).to_dict()) != first
+
+
+def test_report_from_stats_has_the_same_posterior():
+    y, p, _ = generate(900, 8, "shift")
+    rows = assay.calibration(y, p, seed=3)
+    stats = assay.calibration_from_stats(assay.BinStats.from_json(rows.stats.to_json()), seed=3)
+    assert stats.posterior.to_dict() == rows.posterior.to_dict()
+    assert stats.verdict == rows.verdict
+    assert stats.companions["auc"] is None
+
+
+def test_report_records_binning_and_conventions():
+    y, p, _ = generate(250, 1, "calibrated")
+    data = assay.calibration(y, p).to_dict()
+    assert data["conventions"]["n_bins"] == 6  # clamp(250 // 40, 2, 15)
+    assert data["conventions"]["strategy"] == "quantile"
+    assert data["conventions"]["seed"] == 0
+    assert list(data)[:3] == ["schema_version", "verdict", "reason"]
+    assert sum(data["bins"]["n"]) == 250
+
+
+@pytest.mark.parametrize(
+    ("kind", "n", "seeds"), [("calibrated", 1000, range(6)), ("slope", 300, range(6))]
+)
+def test_verdict_is_robust_to_the_tau_prior(kind, n, seeds):
+    for seed in seeds:
+        y, p, _ = generate(n, seed, kind)
+        verdicts = {
+            assay.calibration(y, p, settings=PosteriorSettings(tau_scale=scale)).verdict
+            for scale in (0.25, 0.5, 1.0)
+        }
+        assert len(verdicts) == 1, (seed, verdicts)
+
+
+# --------------------------------------------------------------------------- long simulations
+@pytest.mark.slow
+def test_calibrated_scores_are_recognised():
+    hits, calibrated = 0, 0
+    for seed in range(200):
+        y, p, _ = generate(1000, seed, "calibrated")
+        report = assay.calibration(y, p, seed=seed)
+        hits += report.posterior.lower < 0.01
+        calibrated += report.verdict == "calibrated"
+    assert hits >= 170, hits
+    assert calibrated >= 170, calibrated
+
+
+@pytest.mark.slow
+def test_miscalibrated_scores_are_caught():
+    caught = sum(
+        assay.calibration(*generate(300, seed, "slope")[:2], seed=seed).verdict == "miscalibrated"
+        for seed in range(100)
+    )
+    assert caught >= 95, caught
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["shift", "slope"])
+@pytest.mark.parametrize("n", [300, 1000])
+def test_credible_interval_coverage(kind, n):
+    covered = 0
+    reps = 100
+    for seed in range(reps):
+        y, p, truth = generate(n, seed, kind)
+        report = assay.calibration(y, p, seed=seed)
+        true_ece = true_binned_ece(report, p, truth)
+        covered += report.posterior.lower <= true_ece <= report.posterior.upper
+    assert 0.80 * reps <= covered <= 0.99 * reps, covered
