@@ -15,7 +15,7 @@ from assay.uncertainty import PosteriorSettings, expected_noise_floor
 
 
 def generate(n: int, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p ~ Beta(2, 5); the true probability t is p (calibrated), a slope-0.6 distortion, or p − 0.05."""
+    """p ~ Beta(2, 5); the truth is p (calibrated), a slope-0.6 distortion, or p − 0.05."""
     rng = np.random.default_rng(seed)
     p = rng.beta(2, 5, n)
     truth = {

@@ -115,7 +115,7 @@ def _report(
         else None
     )
     verdict, reason = calibration_verdict(
-        n=n, positives=int(round(positives)), posterior=posterior, probability=probability
+        n=n, positives=round(positives), posterior=posterior, probability=probability
     )
     return CalibrationReport(
         n=n,

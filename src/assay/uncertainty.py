@@ -128,7 +128,7 @@ def _integrand_mode(
     return delta, 1.0 / np.sqrt(n * prob * (1 - prob) + precision)
 
 
-def _normal_logpdf(x: FloatArray, mean: FloatArray, sd: FloatArray) -> FloatArray:
+def _normal_logpdf(x: Any, mean: Any, sd: Any) -> FloatArray:
     return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
 
 
@@ -266,6 +266,7 @@ def noise_floor(
     """
     rng = np.random.default_rng(seed)
     total = stats.total_weight
+    resampled_y: FloatArray
     if prob is not None and len(prob) <= EXACT_RESAMPLING_ROWS and stats.total_count == total:
         idx = assign_bins(prob, stats.edges)
         chunk = max(1, 20_000_000 // len(prob))
@@ -274,7 +275,7 @@ def noise_floor(
             size = min(chunk, draws - start)
             outcomes = rng.random((size, len(prob))) < prob
             sums.append(np.stack([np.bincount(idx, row, stats.n_bins) for row in outcomes]))
-        resampled_y = np.concatenate(sums)
+        resampled_y = np.concatenate(sums).astype(np.float64)
         method = "exact"
     else:
         variance = np.maximum(stats.sum_p - stats.sum_p2, 0.0)
