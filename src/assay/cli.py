@@ -50,9 +50,20 @@ def demo(
             )
         console.print(rich_table)
         corp = assay.corp_decomposition(scored.y, prob)
+        report = assay.calibration(scored.y, prob)
+        posterior = report.posterior
+        colour = {"calibrated": "green", "miscalibrated": "red"}.get(report.verdict, "yellow")
+        console.print(f"  [bold {colour}]{report.verdict.upper()}[/] — {report.reason}")
+        if posterior is not None:
+            console.print(
+                f"  ECE {report.ece:.4f} on {report.stats.n_bins} equal-mass bins; posterior "
+                f"median {posterior.median:.4f}, {posterior.credibility:.0%} credible interval "
+                f"[{posterior.lower:.4f}, {posterior.upper:.4f}]; a perfectly calibrated score "
+                f"would show {report.noise_floor.median:.4f} "
+                f"(90% band {report.noise_floor.lower:.4f}–{report.noise_floor.upper:.4f})"
+            )
         console.print(
-            f"  ECE {assay.expected_calibration_error(scored.y, prob, n_bins=n_bins):.4f}  "
-            f"smooth ECE {assay.smooth_calibration_error(scored.y, prob):.4f}  "
+            f"  smooth ECE {assay.smooth_calibration_error(scored.y, prob):.4f}  "
             f"Brier {corp.score:.4f} (MCB {corp.mcb:.4f}, DSC {corp.dsc:.4f}, UNC {corp.unc:.4f})  "
             f"log loss {assay.log_loss(scored.y, prob):.4f}  "
             f"AUC {assay.roc_auc(scored.y, prob):.3f}\n"
