@@ -27,7 +27,7 @@ otherwise "not yet". Each verdict carries its reason in words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,14 +57,7 @@ class PosteriorSettings:
     draws: int = 4000
 
     def to_dict(self) -> dict[str, float | int]:
-        return {
-            "mu_scale": self.mu_scale,
-            "tau_scale": self.tau_scale,
-            "mu_points": self.mu_points,
-            "tau_points": self.tau_points,
-            "quadrature_nodes": self.quadrature_nodes,
-            "draws": self.draws,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,14 +233,7 @@ class NoiseFloor:
     method: str  # "exact" (Bernoulli per row) or "normal" (per-bin normal approximation)
 
     def to_dict(self) -> dict[str, float | int | str]:
-        return {
-            "median": self.median,
-            "lower": self.lower,
-            "upper": self.upper,
-            "pvalue": self.pvalue,
-            "draws": self.draws,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def noise_floor(
