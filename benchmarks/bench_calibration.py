@@ -23,9 +23,9 @@ def row(n: int) -> list[str]:
     y = (rng.random(n) < p**1.3).astype(np.float64)
     t_binning = best_time(lambda: BinStats.accumulate(y, p, bin_edges(p, 15, "quantile")), 1)
     stats = BinStats.accumulate(y, p, bin_edges(p, 15, "quantile"))
-    t_posterior = best_time(lambda: ece_posterior(stats), 1)
+    t_posterior = best_time(lambda: ece_posterior(stats))
     ece = stats.calibration_error("l1")
-    t_floor = best_time(lambda: noise_floor(stats, ece, prob=p), 1)
+    t_floor = best_time(lambda: noise_floor(stats, ece, prob=p))
     t_total = best_time(lambda: assay.calibration(y, p), 1)
     return [
         f"{n:.0e}",
