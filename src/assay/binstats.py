@@ -22,7 +22,7 @@ from assay._validation import AssayInputError, FloatArray, IntArray, check_binar
 from assay.binning import BinSpec, assign_bins, bin_edges
 
 #: Rows processed per chunk when accumulating; keeps temporaries small and cache-friendly.
-CHUNK_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 16
 
 _SUM_FIELDS = ("weight", "sum_p", "sum_p2", "sum_y", "sum_py")
 SCHEMA_VERSION = 1
