@@ -26,6 +26,7 @@ from assay.uncertainty import (
     calibration_verdict,
     ece_posterior,
     noise_floor,
+    thin_data_reason,
 )
 
 RESULT_SCHEMA_VERSION = 1
@@ -106,12 +107,11 @@ def _report(
     n = stats.total_count
     positives = float(stats.sum_y.sum())
     ece = stats.calibration_error("l1")
-    enough = n >= 100 and min(positives, stats.total_weight - positives) >= 10
     posterior = (
         ece_posterior(
             stats, tolerance=tolerance, credibility=credibility, seed=seed, settings=settings
         )
-        if enough
+        if thin_data_reason(n, round(positives)) is None
         else None
     )
     verdict, reason = calibration_verdict(

@@ -291,6 +291,18 @@ def _points(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def thin_data_reason(n: int, positives: int) -> str | None:
+    """Why the data are too thin for any verdict, or None when there is enough."""
+    negatives = n - positives
+    if n < MIN_ROWS:
+        return f"not yet: only {n} resolved predictions; at least {MIN_ROWS} are needed"
+    if positives < MIN_CLASS_COUNT:
+        return f"not yet: only {positives} conversions; at least {MIN_CLASS_COUNT} are needed"
+    if negatives < MIN_CLASS_COUNT:
+        return f"not yet: only {negatives} non-conversions; at least {MIN_CLASS_COUNT} are needed"
+    return None
+
+
 def calibration_verdict(
     *,
     n: int,
@@ -299,17 +311,9 @@ def calibration_verdict(
     probability: float = 0.95,
 ) -> tuple[str, str]:
     """The verdict ("calibrated", "miscalibrated" or "not yet") and its reason in words."""
-    negatives = n - positives
-    if n < MIN_ROWS:
-        return "not yet", f"not yet: only {n} resolved predictions; at least {MIN_ROWS} are needed"
-    if positives < MIN_CLASS_COUNT:
-        return "not yet", (
-            f"not yet: only {positives} conversions; at least {MIN_CLASS_COUNT} are needed"
-        )
-    if negatives < MIN_CLASS_COUNT:
-        return "not yet", (
-            f"not yet: only {negatives} non-conversions; at least {MIN_CLASS_COUNT} are needed"
-        )
+    thin = thin_data_reason(n, positives)
+    if thin is not None:
+        return "not yet", thin
     if posterior is None:
         raise AssayInputError("a verdict on enough data needs the ECE posterior")
     within = posterior.prob_within_tolerance
