@@ -7,10 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 import assay
+from assay.cli_ledger import ingest_app, ledger_app
 from assay.datasets import score_bank_calls
 
 app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help=True)
 console = Console()
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _percent(value: float) -> str:

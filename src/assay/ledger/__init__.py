@@ -1,0 +1,15 @@
+"""The evidence ledger: frozen predictions, outcomes, derived labels and a hash chain."""
+
+from assay.ledger.labels import LabelCounts, LabelSet
+from assay.ledger.parse import BadRow
+from assay.ledger.store import IngestReceipt, Ledger, LedgerIngestError, VerifyResult
+
+__all__ = [
+    "BadRow",
+    "IngestReceipt",
+    "LabelCounts",
+    "LabelSet",
+    "Ledger",
+    "LedgerIngestError",
+    "VerifyResult",
+]

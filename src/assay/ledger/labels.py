@@ -1,0 +1,143 @@
+"""Labels derived as of a cut-off T (DESIGN §6), never imported.
+
+For a prediction scored at s with horizon h days and target event e, as of T:
+
+* it is visible only if it was recorded by T (``recorded_at ≤ T``) and ``s ≤ T``;
+* **positive** if an outcome of event e for the same entity occurred in [s, s + h) and was
+  recorded by T;
+* **negative** if s + h ≤ T and no such outcome was recorded by T;
+* **pending** otherwise (excluded from calibration, counted and reported).
+
+Because every row the rule reads is filtered on ``recorded_at ≤ T``, a later re-run as of the
+same T sees exactly the same rows and gives identical labels. ``policy`` picks the emission per
+(entity, scorer): "first" (earliest scored_at), "last" (latest scored_at ≤ T) or "all".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from assay._validation import AssayInputError, check_choice
+from assay.ledger._db import first_row
+
+POLICIES = ("first", "last", "all")
+
+
+def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
+    """A timezone-aware UTC datetime; naive values are refused (say the zone)."""
+    if moment is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise AssayInputError(
+                f"as_of {moment!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T00:00:00Z)"
+            ) from None
+    if moment.tzinfo is None:
+        raise AssayInputError(
+            f"as_of {moment.isoformat()} has no time zone; give one, e.g. {moment.isoformat()}Z"
+        )
+    return moment.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    positive: int
+    negative: int
+    pending: int
+    abstained: int
+    unmatched_outcomes: int
+
+    @property
+    def resolved(self) -> int:
+        return self.positive + self.negative
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Labelled predictions (Arrow, ordered by scorer, scored_at, prediction_id) and counts."""
+
+    table: pa.Table
+    counts: LabelCounts
+    as_of: dt.datetime
+    policy: str
+
+
+def resolve_labels(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.datetime,
+    scorer: str | None,
+    model_version: str | None,
+    policy: str,
+) -> LabelSet:
+    check_choice(policy, "policy", POLICIES)
+    filters = ["p.recorded_at <= $as_of", "p.scored_at <= $as_of"]
+    params: dict[str, object] = {"as_of": as_of}
+    if scorer is not None:
+        filters.append("p.scorer = $scorer")
+        params["scorer"] = scorer
+    if model_version is not None:
+        filters.append("p.model_version = $model_version")
+        params["model_version"] = model_version
+    order = "DESC" if policy == "last" else "ASC"
+    choose = (
+        ""
+        if policy == "all"
+        else "QUALIFY row_number() OVER (PARTITION BY p.entity_id, p.scorer "
+        f"ORDER BY p.scored_at {order}, p.prediction_id {order}) = 1"
+    )
+    query = f"""
+        WITH chosen AS (
+            SELECT p.* EXCLUDE (batch_id, row_hash) FROM predictions p
+            WHERE {" AND ".join(filters)} {choose}
+        ),
+        visible AS (SELECT entity_id, event, occurred_at FROM outcomes WHERE recorded_at <= $as_of),
+        hits AS (
+            SELECT DISTINCT c.prediction_id FROM chosen c JOIN visible o
+              ON o.entity_id = c.entity_id AND o.event = c.target_event
+             AND o.occurred_at >= c.scored_at
+             AND o.occurred_at < c.scored_at + to_days(c.horizon_days)
+        )
+        SELECT c.*,
+               CASE WHEN h.prediction_id IS NOT NULL THEN 'positive'
+                    WHEN c.scored_at + to_days(c.horizon_days) <= $as_of THEN 'negative'
+                    ELSE 'pending' END AS label
+        FROM chosen c LEFT JOIN hits h USING (prediction_id)
+        ORDER BY c.scorer, c.scored_at, c.prediction_id
+    """
+    table = con.sql(query, params=params).to_arrow_table()
+    row = first_row(
+        con.execute(
+            """
+        SELECT count(*) FROM outcomes o WHERE o.recorded_at <= $as_of AND NOT EXISTS (
+            SELECT 1 FROM predictions p WHERE p.entity_id = o.entity_id
+              AND p.recorded_at <= $as_of AND p.scored_at <= $as_of)
+        """,
+            {"as_of": as_of},
+        )
+    )
+    con.register("labelled", table)
+    try:
+        tallies = first_row(
+            con.execute(
+                """
+            SELECT count(*) FILTER (WHERE label = 'positive' AND NOT abstained),
+                   count(*) FILTER (WHERE label = 'negative' AND NOT abstained),
+                   count(*) FILTER (WHERE label = 'pending' AND NOT abstained),
+                   count(*) FILTER (WHERE abstained)
+            FROM labelled
+            """
+            )
+        )
+    finally:
+        con.unregister("labelled")
+    assert tallies is not None and row is not None
+    positive, negative, pending, abstained = (int(v) for v in tallies)
+    counts = LabelCounts(positive, negative, pending, abstained, unmatched_outcomes=int(row[0]))
+    return LabelSet(table, counts, as_of, policy)

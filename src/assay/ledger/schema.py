@@ -1,0 +1,95 @@
+"""The ledger's tables, schema version, migrations and canonical row hashes.
+
+Tables are append-only. ``predictions`` holds one row per score emission, ``outcomes`` one
+row per observed event, ``batches`` one row per ingest with a hash chain:
+chain_hash = sha256(previous chain_hash | kind | rows_sha256 | row_count | ingested_at µs).
+
+A row's ``row_hash`` covers its content, everything but ``recorded_at`` (so re-sending an
+identical row is recognised as the same prediction whenever it is sent). A batch's
+``rows_sha256`` covers ``row_hash | recorded_at`` of its rows in id order. Both are defined once
+here, as SQL, and used on the staged batch at ingest and on the stored rows by ``verify``;
+timestamps enter as epoch microseconds so the session time zone cannot change a hash.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+PREDICTION_COLUMNS = (
+    "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
+    "probability", "abstained", "scored_at", "recorded_at", "horizon_days", "target_event",
+    "input_hash", "seed", "source", "segments",
+)  # fmt: skip
+OUTCOME_COLUMNS = ("outcome_id", "entity_id", "event", "occurred_at", "recorded_at", "source")
+
+MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+    CREATE TABLE predictions (
+        prediction_id VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, scorer VARCHAR NOT NULL,
+        model_version VARCHAR, score DOUBLE, score_kind VARCHAR NOT NULL, probability DOUBLE,
+        abstained BOOLEAN NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL, horizon_days INTEGER NOT NULL,
+        target_event VARCHAR NOT NULL, input_hash VARCHAR, seed BIGINT, source VARCHAR,
+        segments MAP(VARCHAR, VARCHAR), batch_id BIGINT NOT NULL, row_hash VARCHAR NOT NULL
+    );
+    CREATE TABLE outcomes (
+        outcome_id VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, event VARCHAR NOT NULL,
+        occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, source VARCHAR,
+        batch_id BIGINT NOT NULL, row_hash VARCHAR NOT NULL
+    );
+    CREATE TABLE batches (
+        batch_id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, source_name VARCHAR,
+        file_sha256 VARCHAR NOT NULL, rows_sha256 VARCHAR NOT NULL, row_count BIGINT NOT NULL,
+        ingested_at TIMESTAMPTZ NOT NULL, ingested_by VARCHAR, previous_hash VARCHAR NOT NULL,
+        chain_hash VARCHAR NOT NULL
+    );
+    """,
+)
+
+GENESIS_HASH = "0" * 64
+
+
+def _text(column: str) -> str:
+    return f"coalesce(CAST({column} AS VARCHAR), '\\N')"
+
+
+def _micros(column: str) -> str:
+    return f"coalesce(CAST(epoch_us({column}) AS VARCHAR), '\\N')"
+
+
+_SEGMENTS = (
+    "coalesce(array_to_string(list_sort(list_transform(map_entries(segments), "
+    "lambda e: e.key || '=' || e.value)), ';'), '')"
+)
+
+
+def _row_hash(columns: tuple[str, ...]) -> str:
+    parts = []
+    for column in columns:
+        if column == "recorded_at":
+            continue
+        if column.endswith("_at"):
+            parts.append(_micros(column))
+        elif column == "segments":
+            parts.append(_SEGMENTS)
+        else:
+            parts.append(_text(column))
+    return "sha256(concat_ws('|', {}))".format(", ".join(parts))
+
+
+PREDICTION_ROW_HASH = _row_hash(PREDICTION_COLUMNS)
+OUTCOME_ROW_HASH = _row_hash(OUTCOME_COLUMNS)
+
+
+def batch_item(row_hash_sql: str) -> str:
+    """What a batch digest covers per row: the content hash and when the ledger learned it."""
+    return f"{row_hash_sql} || '|' || {_micros('recorded_at')}"
+
+
+#: Per kind: table, id column and row-hash expression.
+KINDS = {
+    "predictions": ("predictions", "prediction_id", PREDICTION_ROW_HASH, PREDICTION_COLUMNS),
+    "outcomes": ("outcomes", "outcome_id", OUTCOME_ROW_HASH, OUTCOME_COLUMNS),
+}

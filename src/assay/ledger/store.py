@@ -1,0 +1,642 @@
+"""The evidence ledger: an embedded DuckDB file of frozen predictions and observed outcomes.
+
+* Append-only: a batch is validated whole, then written in one transaction or not at all.
+* Frozen: re-sending an identical prediction is a no-op; a different content under an existing
+  ``prediction_id`` is refused ("corrections are new predictions").
+* Tamper-evident: each batch stores the digest of its rows and a hash chain over batches;
+  :meth:`Ledger.verify` recomputes both from the stored rows.
+* Labels are derived as of a cut-off T, never imported (see :mod:`assay.ledger.labels`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay._validation import AssayInputError
+from assay.ledger._db import first_row
+from assay.ledger.labels import LabelSet, resolve_labels, to_utc
+from assay.ledger.parse import BadRow, RowChecker, apply_mapping, read_source, segment_map
+from assay.ledger.presets import Preset, get_preset
+from assay.ledger.schema import (
+    GENESIS_HASH,
+    KINDS,
+    MIGRATIONS,
+    OUTCOME_COLUMNS,
+    PREDICTION_COLUMNS,
+    SCHEMA_VERSION,
+    batch_item,
+)
+
+DEFAULT_PATH = "assay.duckdb"
+ABSTENTION_TOKENS = ("not yet", "insufficient data", "abstain", "n/a")
+SCORE_KINDS = ("probability", "percent", "points", "rank")
+#: Bad rows shown in an error message; all of them are on the exception (and the CLI's file).
+SHOWN_BAD_ROWS = 20
+
+Progress = Callable[[str], None]
+
+
+class LedgerIngestError(AssayInputError):
+    """A batch was refused; ``bad_rows`` lists every offending row. Nothing was written."""
+
+    def __init__(self, kind: str, bad_rows: list[BadRow]) -> None:
+        self.bad_rows = sorted(bad_rows, key=lambda b: (b.row, b.column))
+        shown = "\n".join(f"  {b}" for b in self.bad_rows[:SHOWN_BAD_ROWS])
+        more = len(self.bad_rows) - SHOWN_BAD_ROWS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        rows = len({b.row for b in self.bad_rows})
+        super().__init__(
+            f"{kind} batch refused: {rows} bad row(s), nothing was written\n{shown}{tail}"
+        )
+
+
+@dataclass(frozen=True)
+class IngestReceipt:
+    kind: str
+    batch_id: int | None  # None when the batch held nothing new
+    rows: int
+    rows_new: int
+    rows_already_present: int
+    file_sha256: str
+    rows_sha256: str | None
+    abstentions: int = 0
+
+    @property
+    def noop(self) -> bool:
+        return self.rows_new == 0
+
+    def describe(self) -> str:
+        if self.noop:
+            return (
+                f"no-op: all {self.rows} {self.kind} rows are already in the ledger "
+                "(identical content); nothing was written"
+            )
+        extra = (
+            f", {self.rows_already_present} already present" if self.rows_already_present else ""
+        )
+        abst = f", {self.abstentions} abstentions" if self.abstentions else ""
+        return f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    batches: int
+    first_bad_batch: int | None = None
+    problem: str | None = None
+
+
+@dataclass
+class _Staged:
+    table: pa.Table
+    abstentions: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+class Ledger:
+    """An embedded DuckDB ledger at ``path`` (default ``$ASSAY_LEDGER`` or ``./assay.duckdb``).
+
+    One process may hold the file for writing; open it with ``read_only=True`` to read while
+    nobody writes.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path or os.environ.get("ASSAY_LEDGER") or DEFAULT_PATH)
+        if read_only and not self.path.exists():
+            raise AssayInputError(f"no ledger at {self.path}; ingest something first")
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self._migrate()
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        tables = {
+            row[0] for row in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        version = 0
+        if "meta" in tables:
+            row = first_row(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+            version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise AssayInputError(
+                f"{self.path} has schema version {version}, newer than this assay "
+                f"({SCHEMA_VERSION}); upgrade assay"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            self.con.execute("BEGIN")
+            self.con.execute(MIGRATIONS[number])
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(number + 1)]
+            )
+            self.con.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        row = first_row(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ ingest
+    def ingest_predictions(
+        self,
+        data: Any,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        preset: str | None = None,
+        segments: Sequence[str] = (),
+        assume_timezone: str | None = None,
+        abstention_tokens: Sequence[str] = ABSTENTION_TOKENS,
+        now: dt.datetime | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReceipt:
+        """Validate and append a batch of score emissions (all or nothing)."""
+        say = progress or (lambda _: None)
+        ingested_at = _now(now)
+        say("reading")
+        source, checker = self._prepare("predictions", data, mapping, defaults, preset)
+        say("validating")
+        staged = _stage_predictions(
+            checker, segments, assume_timezone, abstention_tokens, ingested_at, source.name
+        )
+        return self._commit("predictions", staged, source.sha256, source.name, ingested_at, say)
+
+    def ingest_outcomes(
+        self,
+        data: Any,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        preset: str | None = None,
+        assume_timezone: str | None = None,
+        now: dt.datetime | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReceipt:
+        """Validate and append a batch of observed events (all or nothing)."""
+        say = progress or (lambda _: None)
+        ingested_at = _now(now)
+        say("reading")
+        source, checker = self._prepare("outcomes", data, mapping, defaults, preset)
+        say("validating")
+        staged = _stage_outcomes(checker, assume_timezone, ingested_at, source.name)
+        return self._commit("outcomes", staged, source.sha256, source.name, ingested_at, say)
+
+    def _prepare(
+        self,
+        kind: str,
+        data: Any,
+        mapping: Mapping[str, str] | None,
+        defaults: Mapping[str, Any] | None,
+        preset_name: str | None,
+    ) -> tuple[Any, RowChecker]:
+        preset: Preset | None = get_preset(kind, preset_name)
+        source = read_source(data)
+        table = apply_mapping(
+            source.table, {**(preset.mapping if preset else {}), **(mapping or {})}
+        )
+        if preset and preset.event_when:
+            table = _event_rows(table, *preset.event_when)
+        merged = {**(preset.defaults if preset else {}), **(defaults or {})}
+        for name, value in merged.items():
+            if name not in table.column_names:
+                table = table.append_column(
+                    name, pa.array([str(value)] * table.num_rows, pa.string())
+                )
+        if table.num_rows == 0:
+            raise AssayInputError(f"the {kind} input has no rows")
+        return source, RowChecker(table)
+
+    def _commit(
+        self,
+        kind: str,
+        staged: _Staged,
+        file_sha256: str,
+        source_name: str,
+        ingested_at: dt.datetime,
+        say: Progress,
+    ) -> IngestReceipt:
+        table_name, id_column, row_hash, columns = KINDS[kind]
+        say("checking against the ledger")
+        self.con.register("staged_raw", staged.table)
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE staged AS SELECT *, {row_hash} AS row_hash "
+                "FROM staged_raw"
+            )
+        finally:
+            self.con.unregister("staged_raw")
+        bad = staged.bad + self._conflicts(table_name, id_column)
+        if bad:
+            self.con.execute("DROP TABLE IF EXISTS staged")
+            raise LedgerIngestError(kind, bad)
+        counts = first_row(
+            self.con.execute(
+                f"""
+            SELECT count(*) FILTER (WHERE NOT EXISTS (
+                       SELECT 1 FROM {table_name} t WHERE t.{id_column} = s.{id_column})),
+                   count(*)
+            FROM (SELECT * FROM staged QUALIFY row_number() OVER
+                  (PARTITION BY {id_column} ORDER BY _row) = 1) s
+            """
+            )
+        )
+        assert counts is not None
+        new_rows, distinct_rows = int(counts[0]), int(counts[1])
+        receipt_base = dict(
+            kind=kind,
+            rows=staged.table.num_rows,
+            rows_new=new_rows,
+            rows_already_present=distinct_rows - new_rows,
+            file_sha256=file_sha256,
+            abstentions=staged.abstentions,
+        )
+        if new_rows == 0:
+            return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
+        say("writing")
+        column_list = ", ".join(columns)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            next_id = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches")
+            batch_id = int(next_id.fetchall()[0][0])
+            self.con.execute(
+                f"""
+                INSERT INTO {table_name} ({column_list}, batch_id, row_hash)
+                SELECT {column_list}, ?, row_hash FROM staged s
+                WHERE NOT EXISTS (SELECT 1 FROM {table_name} t WHERE t.{id_column} = s.{id_column})
+                QUALIFY row_number() OVER (PARTITION BY {id_column} ORDER BY _row) = 1
+                """,
+                [batch_id],
+            )
+            rows_sha256 = self._batch_digest(kind, batch_id)
+            previous = self._last_chain_hash()
+            chain = _chain_hash(previous, kind, rows_sha256, new_rows, _micros(ingested_at))
+            self.con.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    batch_id,
+                    kind,
+                    source_name,
+                    file_sha256,
+                    rows_sha256,
+                    new_rows,
+                    ingested_at,
+                    _who(),
+                    previous,
+                    chain,
+                ],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS staged")
+        return IngestReceipt(batch_id=batch_id, rows_sha256=rows_sha256, **receipt_base)
+
+    def _conflicts(self, table_name: str, id_column: str) -> list[BadRow]:
+        """Rows whose id is already used with different content, in the batch or the ledger."""
+        rows = self.con.execute(
+            f"""
+            SELECT s._row, s.{id_column}, 'the same {id_column} appears earlier in this batch '
+                   || 'with different content' AS reason
+            FROM staged s JOIN staged f ON f.{id_column} = s.{id_column}
+                 AND f._row < s._row AND f.row_hash <> s.row_hash
+            UNION
+            SELECT s._row, s.{id_column}, 'frozen: {id_column} is already in the ledger with '
+                   || 'different content; corrections are new predictions' AS reason
+            FROM staged s JOIN {table_name} t ON t.{id_column} = s.{id_column}
+                 AND t.row_hash <> s.row_hash
+            ORDER BY 1
+            """
+        ).fetchall()
+        return [BadRow(int(r), id_column, str(v), reason) for r, v, reason in rows]
+
+    def _batch_digest(self, kind: str, batch_id: int) -> str:
+        """sha256 over the lines ``row_hash | recorded_at`` of a batch's rows in id order.
+
+        The row hash is recomputed from the stored columns (never read from ``row_hash``), and
+        the Arrow string buffers are streamed into the digest without building Python strings.
+        """
+        table_name, id_column, row_hash, _ = KINDS[kind]
+        reader = self.con.sql(
+            f"SELECT {batch_item(row_hash)} || chr(10) AS item FROM {table_name} "
+            f"WHERE batch_id = {int(batch_id)} ORDER BY {id_column}"
+        ).to_arrow_reader(1 << 16)
+        digest = hashlib.sha256()
+        assert reader is not None
+        for batch in reader:
+            digest.update(_string_bytes(batch.column(0)))
+        return digest.hexdigest()
+
+    def _last_chain_hash(self) -> str:
+        row = first_row(
+            self.con.execute("SELECT chain_hash FROM batches ORDER BY batch_id DESC LIMIT 1")
+        )
+        return str(row[0]) if row else GENESIS_HASH
+
+    # ------------------------------------------------------------------ integrity
+    def verify(self) -> VerifyResult:
+        """Recompute every row hash, batch digest and the chain; name the first batch that fails."""
+        batches = self.con.execute(
+            "SELECT batch_id, kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
+            "chain_hash FROM batches ORDER BY batch_id"
+        ).fetchall()
+        previous = GENESIS_HASH
+        for batch_id, kind, rows_sha256, row_count, ingested_at, stored_previous, chain in batches:
+            table_name = KINDS[kind][0]
+            count_row = first_row(
+                self.con.execute(
+                    f"SELECT count(*) FROM {table_name} WHERE batch_id = ?", [batch_id]
+                )
+            )
+            count = count_row[0] if count_row else 0
+            problem = None
+            if count != row_count:
+                problem = f"holds {count} rows; {row_count} were written"
+            elif self._batch_digest(kind, batch_id) != rows_sha256:
+                problem = "its rows no longer match the digest taken when it was written"
+            elif stored_previous != previous or chain != _chain_hash(
+                previous, kind, rows_sha256, row_count, ingested_at
+            ):
+                problem = "the hash chain is broken at this batch"
+            if problem:
+                return VerifyResult(
+                    False, len(batches), int(batch_id), f"batch {batch_id} ({kind}): {problem}"
+                )
+            previous = chain
+        return VerifyResult(True, len(batches))
+
+    # ------------------------------------------------------------------ reading
+    def labels(
+        self,
+        *,
+        as_of: dt.datetime | str | None = None,
+        scorer: str | None = None,
+        model_version: str | None = None,
+        policy: str = "first",
+    ) -> LabelSet:
+        """Predictions labelled positive / negative / pending as of ``as_of`` (default: now)."""
+        return resolve_labels(
+            self.con, as_of=to_utc(as_of), scorer=scorer, model_version=model_version, policy=policy
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Scorers and versions: rows, pending share (as of now), abstentions; the last batch."""
+        labels = self.labels(policy="all").table
+        self.con.register("status_labels", labels)
+        try:
+            scorers = self.con.sql(
+                """
+                SELECT scorer, coalesce(model_version, '') AS model_version, count(*) AS rows,
+                       count(*) FILTER (WHERE label = 'pending') / count(*) AS pending_share,
+                       count(*) FILTER (WHERE abstained) AS abstentions,
+                       min(scored_at) AS first_scored, max(scored_at) AS last_scored
+                FROM status_labels GROUP BY ALL ORDER BY scorer, model_version
+                """
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("status_labels")
+        last = first_row(
+            self.con.execute(
+                "SELECT batch_id, kind, row_count, strftime(ingested_at, '%Y-%m-%dT%H:%M:%SZ'), "
+                "source_name FROM batches "
+                "ORDER BY batch_id DESC LIMIT 1"
+            )
+        )
+        outcomes = first_row(self.con.execute("SELECT count(*) FROM outcomes"))
+        return {
+            "path": str(self.path),
+            "schema_version": self.schema_version,
+            "scorers": scorers,
+            "outcomes": int(outcomes[0]) if outcomes else 0,
+            "last_batch": last,
+        }
+
+
+# ---------------------------------------------------------------------- staging helpers
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) if now is None else to_utc(now)
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _string_bytes(items: pa.Array) -> memoryview:
+    """The concatenated UTF-8 bytes of a null-free Arrow string array (no copies)."""
+    width = np.int64 if pa.types.is_large_string(items.type) else np.int32
+    _, offsets_buffer, data = items.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[
+        items.offset : items.offset + len(items) + 1
+    ]
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+def _micros(moment: dt.datetime) -> int:
+    delta = to_utc(moment) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _chain_hash(previous: str, kind: str, rows_sha256: str, rows: int, micros: int) -> str:
+    return hashlib.sha256(f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}".encode()).hexdigest()
+
+
+def _event_rows(table: pa.Table, column: str, value: str | None) -> pa.Table:
+    """Keep rows that record an event: ``column`` non-empty (and equal to ``value`` if given)."""
+    if column not in table.column_names:
+        raise AssayInputError(f"the preset needs column {column!r}; the input lacks it")
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(table[column], pa.string())))
+    keep = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False)
+    if value is not None:
+        keep = pc.and_(keep, pc.fill_null(pc.equal(text, value), False))
+    return table.filter(keep)
+
+
+def _recorded_at(
+    checker: RowChecker, assume_timezone: str | None, ingested_at: dt.datetime
+) -> pa.Array:
+    raw = checker.column("recorded_at")
+    if raw is None:
+        return pa.array([ingested_at] * checker.n_rows, pa.timestamp("us", tz="UTC"))
+    parsed = checker.timestamp("recorded_at", raw, assume_timezone)
+    late = np.asarray(pc.fill_null(pc.greater(parsed, pa.scalar(ingested_at)), False))
+    checker.flag(late, "recorded_at", raw, "recorded_at is later than the ingest time")
+    return pc.fill_null(parsed, pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")))
+
+
+def _required_timestamp(checker: RowChecker, name: str, assume_timezone: str | None) -> pa.Array:
+    raw = checker.require(name)
+    parsed = checker.timestamp(name, raw, assume_timezone)
+    text = pc.cast(raw, pa.string()) if not pa.types.is_timestamp(raw.type) else None
+    missing = np.asarray(pc.is_null(raw)) | (
+        np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), False))
+        if text is not None
+        else False
+    )
+    checker.flag(missing, name, raw, "empty; every row needs a time")
+    return parsed
+
+
+def _derived_id(*parts: pa.Array) -> pa.Array:
+    """A stable id from the identifying fields: the first 32 hex digits of their sha256."""
+    keys = pc.binary_join_element_wise(*[pc.cast(p, pa.string()) for p in parts], "|")
+    with duckdb.connect() as con:
+        con.register("id_keys", pa.table({"key": keys}))
+        ids = con.sql("SELECT substr(sha256(key), 1, 32) AS id FROM id_keys").to_arrow_table()
+    return ids["id"].combine_chunks()
+
+
+def _stage_predictions(
+    checker: RowChecker,
+    segments: Sequence[str],
+    assume_timezone: str | None,
+    abstention_tokens: Sequence[str],
+    ingested_at: dt.datetime,
+    source_name: str,
+) -> _Staged:
+    n = checker.n_rows
+    entity = checker.text("entity_id", required=True)
+    scorer = checker.text("scorer", required=True)
+    kind = checker.text("score_kind", required=True, default="probability")
+    bad_kind = ~np.asarray(pc.fill_null(pc.is_in(kind, pa.array(SCORE_KINDS)), True))
+    checker.flag(
+        bad_kind, "score_kind", kind, f"score_kind must be one of {', '.join(SCORE_KINDS)}"
+    )
+
+    raw_score = checker.require("score")
+    if pa.types.is_string(raw_score.type) or pa.types.is_large_string(raw_score.type):
+        token = pc.utf8_lower(pc.utf8_trim_whitespace(raw_score))
+        abstained = pc.fill_null(
+            pc.or_(
+                pc.equal(pc.utf8_length(token), 0),
+                pc.is_in(token, pa.array(list(abstention_tokens))),
+            ),
+            True,
+        )
+        score_text = pc.if_else(abstained, pa.scalar(None, pa.string()), raw_score)
+    else:
+        abstained = pc.is_null(raw_score)
+        score_text = raw_score
+    score = checker.number("score", score_text)
+    kind_np = np.asarray(kind.to_numpy(zero_copy_only=False), dtype=object)
+    score_np = np.asarray(score.to_numpy(zero_copy_only=False), dtype=np.float64)
+    is_prob, is_pct = kind_np == "probability", kind_np == "percent"
+    out_of_range = (is_prob & ((score_np < 0) | (score_np > 1))) | (
+        is_pct & ((score_np < 0) | (score_np > 100))
+    )
+    checker.flag(
+        out_of_range & is_prob, "score", raw_score,
+        "probabilities must lie in [0, 1]; for a 0-100 score set score_kind=percent",
+    )  # fmt: skip
+    checker.flag(out_of_range & is_pct, "score", raw_score, "percent scores must lie in [0, 100]")
+    probability = np.where(is_prob, score_np, np.where(is_pct, score_np / 100.0, np.nan))
+
+    scored_at = _required_timestamp(checker, "scored_at", assume_timezone)
+    horizon = checker.number(
+        "horizon_days", checker.require("horizon_days"), what="a number of days"
+    )
+    horizon_np = np.asarray(horizon.to_numpy(zero_copy_only=False), dtype=np.float64)
+    bad_horizon = ~(horizon_np > 0) | (horizon_np != np.round(horizon_np))
+    checker.flag(
+        bad_horizon, "horizon_days", horizon, "horizon_days must be a whole number of days > 0"
+    )
+    seed_raw = checker.column("seed")
+    seed = (
+        pa.nulls(n, pa.int64())
+        if seed_raw is None
+        else pc.cast(
+            checker.number("seed", seed_raw, what="an integer seed"), pa.int64(), safe=False
+        )
+    )
+    model_version = checker.text("model_version", required=False)
+    prediction_id = (
+        checker.text("prediction_id", required=True)
+        if "prediction_id" in checker.table.column_names
+        else _derived_id(
+            scorer,
+            entity,
+            model_version.fill_null(""),
+            pc.cast(scored_at, pa.string()).fill_null(""),
+        )
+    )
+    table = pa.table(
+        {
+            "prediction_id": prediction_id,
+            "entity_id": entity,
+            "scorer": scorer,
+            "model_version": model_version,
+            "score": score,
+            "score_kind": kind,
+            "probability": pa.array(probability, pa.float64(), mask=np.isnan(probability)),
+            "abstained": abstained,
+            "scored_at": scored_at,
+            "recorded_at": _recorded_at(checker, assume_timezone, ingested_at),
+            "horizon_days": pc.cast(pc.fill_null(horizon, 0.0), pa.int32(), safe=False),
+            "target_event": checker.text("target_event", required=True),
+            "input_hash": checker.text("input_hash", required=False),
+            "seed": seed,
+            "source": checker.text("source", required=False, default=source_name),
+            "segments": segment_map(checker.table, segments),
+            "_row": pa.array(np.arange(1, n + 1)),
+        }
+    )
+    assert tuple(table.column_names[:-1]) == PREDICTION_COLUMNS
+    return _Staged(table, int(pc.sum(pc.cast(abstained, pa.int64())).as_py() or 0), checker.bad)
+
+
+def _stage_outcomes(
+    checker: RowChecker, assume_timezone: str | None, ingested_at: dt.datetime, source_name: str
+) -> _Staged:
+    entity = checker.text("entity_id", required=True)
+    event = checker.text("event", required=True)
+    occurred_at = _required_timestamp(checker, "occurred_at", assume_timezone)
+    recorded_at = _recorded_at(checker, assume_timezone, ingested_at)
+    early = np.asarray(pc.fill_null(pc.greater(occurred_at, recorded_at), False))
+    checker.flag(
+        early,
+        "occurred_at",
+        pc.cast(occurred_at, pa.string()),
+        "occurred_at is later than recorded_at (an event cannot be known before it happens)",
+    )
+    outcome_id = (
+        checker.text("outcome_id", required=True)
+        if "outcome_id" in checker.table.column_names
+        else _derived_id(entity, event, pc.cast(occurred_at, pa.string()).fill_null(""))
+    )
+    table = pa.table(
+        {
+            "outcome_id": outcome_id,
+            "entity_id": entity,
+            "event": event,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at,
+            "source": checker.text("source", required=False, default=source_name),
+            "_row": pa.array(np.arange(1, checker.n_rows + 1)),
+        }
+    )
+    assert tuple(table.column_names[:-1]) == OUTCOME_COLUMNS
+    return _Staged(table, 0, checker.bad)
