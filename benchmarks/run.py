@@ -10,7 +10,7 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ["benchmarks.bench_metrics", "benchmarks.bench_calibration"]
+MODULES = ["benchmarks.bench_metrics", "benchmarks.bench_calibration", "benchmarks.bench_ledger"]
 
 
 def main() -> None:

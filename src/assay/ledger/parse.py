@@ -119,7 +119,7 @@ class RowChecker:
             return self.table[name].combine_chunks()
         if default is None:
             return None
-        return pa.array([default] * self.n_rows)
+        return pa.repeat(pa.scalar(default), self.n_rows)
 
     def require(self, name: str, default: Any = None) -> pa.Array:
         values = self.column(name, default)
@@ -216,7 +216,11 @@ def segment_map(table: pa.Table, columns: Iterable[str]) -> pa.Array:
         )
     n = table.num_rows
     if not columns:
-        return pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string()))
+        return pa.MapArray.from_arrays(
+            pa.array(np.zeros(n + 1, dtype=np.int32)),
+            pa.array([], pa.string()),
+            pa.array([], pa.string()),
+        )
     values = [
         pc.utf8_trim_whitespace(pc.cast(table[c].combine_chunks(), pa.string())) for c in columns
     ]

@@ -44,6 +44,8 @@ ABSTENTION_TOKENS = ("not yet", "insufficient data", "abstain", "n/a")
 SCORE_KINDS = ("probability", "percent", "points", "rank")
 #: Bad rows shown in an error message; all of them are on the exception (and the CLI's file).
 SHOWN_BAD_ROWS = 20
+#: DuckDB spills to disk beyond this, keeping large ingests inside a laptop's memory.
+MEMORY_LIMIT = os.environ.get("ASSAY_MEMORY_LIMIT", "1GB")
 
 Progress = Callable[[str], None]
 
@@ -98,6 +100,12 @@ class VerifyResult:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class SourceInfo:
+    sha256: str
+    name: str
+
+
 @dataclass
 class _Staged:
     table: pa.Table
@@ -118,6 +126,8 @@ class Ledger:
             raise AssayInputError(f"no ledger at {self.path}; ingest something first")
         self.con = duckdb.connect(str(self.path), read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         if not read_only:
             self._migrate()
 
@@ -180,6 +190,7 @@ class Ledger:
         staged = _stage_predictions(
             checker, segments, assume_timezone, abstention_tokens, ingested_at, source.name
         )
+        del checker  # the staged columns are all that is needed now; free the input
         return self._commit("predictions", staged, source.sha256, source.name, ingested_at, say)
 
     def ingest_outcomes(
@@ -200,6 +211,7 @@ class Ledger:
         source, checker = self._prepare("outcomes", data, mapping, defaults, preset)
         say("validating")
         staged = _stage_outcomes(checker, assume_timezone, ingested_at, source.name)
+        del checker
         return self._commit("outcomes", staged, source.sha256, source.name, ingested_at, say)
 
     def _prepare(
@@ -209,7 +221,7 @@ class Ledger:
         mapping: Mapping[str, str] | None,
         defaults: Mapping[str, Any] | None,
         preset_name: str | None,
-    ) -> tuple[Any, RowChecker]:
+    ) -> tuple[SourceInfo, RowChecker]:
         preset: Preset | None = get_preset(kind, preset_name)
         source = read_source(data)
         table = apply_mapping(
@@ -220,12 +232,10 @@ class Ledger:
         merged = {**(preset.defaults if preset else {}), **(defaults or {})}
         for name, value in merged.items():
             if name not in table.column_names:
-                table = table.append_column(
-                    name, pa.array([str(value)] * table.num_rows, pa.string())
-                )
+                table = table.append_column(name, pa.repeat(pa.scalar(str(value)), table.num_rows))
         if table.num_rows == 0:
             raise AssayInputError(f"the {kind} input has no rows")
-        return source, RowChecker(table)
+        return SourceInfo(source.sha256, source.name), RowChecker(table)
 
     def _commit(
         self,
@@ -240,38 +250,54 @@ class Ledger:
         say("checking against the ledger")
         self.con.register("staged_raw", staged.table)
         try:
+            # One pass: each staged row with its content hash and the hash stored under its id.
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE staged AS SELECT *, {row_hash} AS row_hash "
-                "FROM staged_raw"
+                f"""
+                CREATE OR REPLACE TEMP TABLE staged AS
+                SELECT s.*, t.row_hash AS stored_hash
+                FROM (SELECT *, {row_hash} AS row_hash FROM staged_raw) s
+                LEFT JOIN {table_name} t ON t.{id_column} = s.{id_column}
+                """
             )
         finally:
             self.con.unregister("staged_raw")
-        bad = staged.bad + self._conflicts(table_name, id_column)
+        total_rows = staged.table.num_rows
+        staged.table = pa.table({})  # DuckDB holds the rows now; free the Arrow copy
+        pa.default_memory_pool().release_unused()
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE repeated AS
+            SELECT {id_column}, min(_row) AS first_row, arg_min(row_hash, _row) AS first_hash
+            FROM staged GROUP BY {id_column} HAVING count(*) > 1
+            """
+        )
+        bad = staged.bad + self._conflicts(id_column)
         if bad:
-            self.con.execute("DROP TABLE IF EXISTS staged")
+            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
             raise LedgerIngestError(kind, bad)
+        fresh = (
+            f"FROM staged s LEFT JOIN repeated r USING ({id_column}) "
+            "WHERE s.stored_hash IS NULL AND (r.first_row IS NULL OR s._row = r.first_row)"
+        )
         counts = first_row(
             self.con.execute(
-                f"""
-            SELECT count(*) FILTER (WHERE NOT EXISTS (
-                       SELECT 1 FROM {table_name} t WHERE t.{id_column} = s.{id_column})),
-                   count(*)
-            FROM (SELECT * FROM staged QUALIFY row_number() OVER
-                  (PARTITION BY {id_column} ORDER BY _row) = 1) s
-            """
+                f"SELECT (SELECT count(*) {fresh}), "
+                f"(SELECT count(*) FROM staged) - (SELECT coalesce(sum(n) - count(*), 0) FROM "
+                f"(SELECT count(*) AS n FROM staged GROUP BY {id_column} HAVING n > 1))"
             )
         )
         assert counts is not None
         new_rows, distinct_rows = int(counts[0]), int(counts[1])
         receipt_base = dict(
             kind=kind,
-            rows=staged.table.num_rows,
+            rows=total_rows,
             rows_new=new_rows,
             rows_already_present=distinct_rows - new_rows,
             file_sha256=file_sha256,
             abstentions=staged.abstentions,
         )
         if new_rows == 0:
+            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
             return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
         say("writing")
         column_list = ", ".join(columns)
@@ -282,9 +308,7 @@ class Ledger:
             self.con.execute(
                 f"""
                 INSERT INTO {table_name} ({column_list}, batch_id, row_hash)
-                SELECT {column_list}, ?, row_hash FROM staged s
-                WHERE NOT EXISTS (SELECT 1 FROM {table_name} t WHERE t.{id_column} = s.{id_column})
-                QUALIFY row_number() OVER (PARTITION BY {id_column} ORDER BY _row) = 1
+                SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {fresh}
                 """,
                 [batch_id],
             )
@@ -311,22 +335,21 @@ class Ledger:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            self.con.execute("DROP TABLE IF EXISTS staged")
+            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
         return IngestReceipt(batch_id=batch_id, rows_sha256=rows_sha256, **receipt_base)
 
-    def _conflicts(self, table_name: str, id_column: str) -> list[BadRow]:
+    def _conflicts(self, id_column: str) -> list[BadRow]:
         """Rows whose id is already used with different content, in the batch or the ledger."""
         rows = self.con.execute(
             f"""
             SELECT s._row, s.{id_column}, 'the same {id_column} appears earlier in this batch '
                    || 'with different content' AS reason
-            FROM staged s JOIN staged f ON f.{id_column} = s.{id_column}
-                 AND f._row < s._row AND f.row_hash <> s.row_hash
-            UNION
-            SELECT s._row, s.{id_column}, 'frozen: {id_column} is already in the ledger with '
+            FROM staged s JOIN repeated r USING ({id_column})
+            WHERE s._row > r.first_row AND s.row_hash <> r.first_hash
+            UNION ALL
+            SELECT _row, {id_column}, 'frozen: {id_column} is already in the ledger with '
                    || 'different content; corrections are new predictions' AS reason
-            FROM staged s JOIN {table_name} t ON t.{id_column} = s.{id_column}
-                 AND t.row_hash <> s.row_hash
+            FROM staged WHERE stored_hash IS NOT NULL AND stored_hash <> row_hash
             ORDER BY 1
             """
         ).fetchall()
@@ -481,7 +504,7 @@ def _recorded_at(
 ) -> pa.Array:
     raw = checker.column("recorded_at")
     if raw is None:
-        return pa.array([ingested_at] * checker.n_rows, pa.timestamp("us", tz="UTC"))
+        return pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), checker.n_rows)
     parsed = checker.timestamp("recorded_at", raw, assume_timezone)
     late = np.asarray(pc.fill_null(pc.greater(parsed, pa.scalar(ingested_at)), False))
     checker.flag(late, "recorded_at", raw, "recorded_at is later than the ingest time")
@@ -542,9 +565,9 @@ def _stage_predictions(
         abstained = pc.is_null(raw_score)
         score_text = raw_score
     score = checker.number("score", score_text)
-    kind_np = np.asarray(kind.to_numpy(zero_copy_only=False), dtype=object)
     score_np = np.asarray(score.to_numpy(zero_copy_only=False), dtype=np.float64)
-    is_prob, is_pct = kind_np == "probability", kind_np == "percent"
+    is_prob = np.asarray(pc.fill_null(pc.equal(kind, "probability"), False))
+    is_pct = np.asarray(pc.fill_null(pc.equal(kind, "percent"), False))
     out_of_range = (is_prob & ((score_np < 0) | (score_np > 1))) | (
         is_pct & ((score_np < 0) | (score_np > 100))
     )

@@ -1,0 +1,100 @@
+"""Ledger: ingest 1e7 predictions from Parquet; resolve labels for 1e7 predictions vs 1e6 outcomes.
+
+Each stage runs in its own process so its peak resident memory can be read (ru_maxrss).
+Targets on this machine: ingest within 30 s, labels within 10 s, peak memory under 4 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+N_PREDICTIONS = 10_000_000
+N_OUTCOMES = 1_000_000
+
+MAKE_DATA = """
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+rng = np.random.default_rng(0)
+n, m = {n}, {m}
+start = np.datetime64("2024-01-01T00:00:00", "us")
+scored = start + (rng.integers(0, 300 * 86400, n) * 1_000_000).astype("timedelta64[us]")
+entities = pa.array(np.char.add("e", np.arange(n).astype(str)))
+pq.write_table(pa.table({{
+    "prediction_id": pa.array(np.char.add("p", np.arange(n).astype(str))),
+    "entity_id": entities,
+    "scorer": pa.array(np.where(rng.random(n) < 0.5, "alpha", "beta")),
+    "score": rng.random(n),
+    "scored_at": pa.array(scored, pa.timestamp("us", tz="UTC")),
+    "horizon_days": pa.array(np.full(n, 90, dtype=np.int32)),
+    "target_event": pa.array(np.full(n, "won")),
+}}), "{dir}/predictions.parquet")
+won = rng.choice(n, m, replace=False)
+occurred = scored[won] + (rng.integers(0, 120 * 86400, m) * 1_000_000).astype("timedelta64[us]")
+pq.write_table(pa.table({{
+    "entity_id": entities.take(pa.array(won)),
+    "event": pa.array(np.full(m, "won")),
+    "occurred_at": pa.array(occurred, pa.timestamp("us", tz="UTC")),
+    "recorded_at": pa.array(occurred, pa.timestamp("us", tz="UTC")),
+}}), "{dir}/outcomes.parquet")
+"""
+
+STAGE = """
+import json, resource, time, datetime as dt
+from assay.ledger import Ledger
+store = Ledger("{dir}/bench.duckdb")
+now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+t0 = time.perf_counter()
+{body}
+seconds = time.perf_counter() - t0
+print(json.dumps({{"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": rows}}))
+"""
+
+STAGES = {
+    "ingest 1e7 predictions (Parquet)": (
+        "rows = store.ingest_predictions('{dir}/predictions.parquet', now=now).rows_new"
+    ),
+    "ingest 1e6 outcomes (Parquet)": (
+        "rows = store.ingest_outcomes('{dir}/outcomes.parquet', now=now).rows_new"
+    ),
+    "labels as of T (1e7 vs 1e6)": (
+        "rows = store.labels(as_of='2025-06-01T00:00:00Z', policy='all').table.num_rows"
+    ),
+    "verify (recompute every hash)": "rows = store.verify().batches",
+}
+
+
+def run(console: Console) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        subprocess.run(
+            [sys.executable, "-c", MAKE_DATA.format(n=N_PREDICTIONS, m=N_OUTCOMES, dir=directory)],
+            check=True,
+        )
+        table = Table(title="Ledger at scale (each stage in a fresh process)")
+        for column in ("stage", "rows", "seconds", "rows/s", "peak MB"):
+            table.add_column(column, justify="right")
+        for name, body in STAGES.items():
+            script = STAGE.format(dir=directory, body=body.format(dir=directory))
+            result = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(script)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            data = json.loads(result.stdout.strip().splitlines()[-1].split("\r")[-1])
+            rate = data["rows"] / data["seconds"] if data["rows"] > 100 else float("nan")
+            table.add_row(
+                name, f"{data['rows']:,}", f"{data['seconds']:.1f}",
+                "—" if rate != rate else f"{rate:,.0f}", f"{data['peak_mb']:,.0f}",
+            )  # fmt: skip
+        size = Path(directory, "bench.duckdb").stat().st_size / 1e6
+        console.print(table)
+        console.print(f"ledger file: {size:,.0f} MB")
+
+
+if __name__ == "__main__":
+    run(Console())
