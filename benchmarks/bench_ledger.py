@@ -53,7 +53,8 @@ now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 t0 = time.perf_counter()
 {body}
 seconds = time.perf_counter() - t0
-print(json.dumps({{"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": rows}}))
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "rows": rows}}))
 """
 
 STAGES = {
