@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
-from rich.table import Table
 
-import assay
-from assay.cli_ledger import ingest_app, ledger_app
-from assay.datasets import score_bank_calls
+from assay._validation import AssayInputError
+from assay.audit import AuditConfig
+from assay.audit import audit as run_audit
+from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
+from assay.demo import build_demo
+from assay.ledger import Ledger
+from assay.ledger.labels import to_utc
+from assay.report.document import dumps, read_document, report_document, verify_document
+from assay.report.html import render_html
+from assay.report.terminal import print_audit
 
 app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help=True)
 console = Console()
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
-
-
-def _percent(value: float) -> str:
-    return "—" if value != value else f"{100 * value:.1f}%"
 
 
 @app.callback()
@@ -27,47 +33,85 @@ def main() -> None:
 
 @app.command()
 def demo(
-    n_bins: int = typer.Option(10, help="Equal-width buckets in the reliability table."),
+    out: Annotated[Path, typer.Option(help="Directory for the ledger and the report.")] = Path(
+        "assay-demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for the simulated outcome delays.")] = 0,
 ) -> None:
-    """Score later bank-marketing calls with models trained on earlier ones and audit them."""
-    scored = score_bank_calls()
+    """Build a ledger from real bank-marketing calls, audit two scorers, write the report."""
+    started = time.perf_counter()
+    with console.status("training two scorers on early calls, building the ledger, auditing"):
+        result = build_demo(out, seed=seed)
+    for audit in result.audits:
+        print_audit(console, audit)
     console.print(
-        f"[bold]Bank marketing[/] (UCI, CC BY 4.0): {len(scored.y):,} later calls scored by "
-        f"models trained on the earlier half; {int(scored.y.sum()):,} subscribed "
-        f"({_percent(float(scored.y.mean()))})."
+        f"\n[bold]Report:[/] {result.html.resolve()}\n[bold]JSON:[/] {result.json.resolve()}\n"
+        f"[bold]Ledger:[/] {result.ledger.resolve()} (try: assay ledger status --ledger "
+        f"{result.ledger})\nDone in {time.perf_counter() - started:.1f} s."
     )
-    for name, prob in scored.scores.items():
-        table = assay.reliability_table(scored.y, prob, n_bins=n_bins)
-        rich_table = Table(title=f"Scorer '{name}': when it says X, how many convert?")
-        for column in ("bucket", "calls", "promised", "observed", "gap"):
-            rich_table.add_column(column, justify="right")
-        for i in range(len(table)):
-            if table.n[i] == 0:
-                continue
-            rich_table.add_row(
-                f"[{table.lower[i]:.1f}, {table.upper[i]:.1f}{']' if i == len(table) - 1 else ')'}",
-                f"{table.n[i]:,}",
-                _percent(table.mean_score[i]),
-                _percent(table.observed_rate[i]),
-                f"{100 * table.gap[i]:+.1f} pts",
-            )
-        console.print(rich_table)
-        corp = assay.corp_decomposition(scored.y, prob)
-        report = assay.calibration(scored.y, prob)
-        posterior = report.posterior
-        colour = {"calibrated": "green", "miscalibrated": "red"}.get(report.verdict, "yellow")
-        console.print(f"  [bold {colour}]{report.verdict.upper()}[/] — {report.reason}")
-        if posterior is not None:
-            console.print(
-                f"  ECE {report.ece:.4f} on {report.stats.n_bins} equal-mass bins; posterior "
-                f"median {posterior.median:.4f}, {posterior.credibility:.0%} credible interval "
-                f"[{posterior.lower:.4f}, {posterior.upper:.4f}]; a perfectly calibrated score "
-                f"would show {report.noise_floor.median:.4f} "
-                f"(90% band {report.noise_floor.lower:.4f}–{report.noise_floor.upper:.4f})"
-            )
-        console.print(
-            f"  smooth ECE {assay.smooth_calibration_error(scored.y, prob):.4f}  "
-            f"Brier {corp.score:.4f} (MCB {corp.mcb:.4f}, DSC {corp.dsc:.4f}, UNC {corp.unc:.4f})  "
-            f"log loss {assay.log_loss(scored.y, prob):.4f}  "
-            f"AUC {assay.roc_auc(scored.y, prob):.3f}\n"
-        )
+
+
+@app.command()
+def report(
+    scorer: Annotated[
+        list[str] | None, typer.Option(help="Scorer to audit (repeatable; default: all).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Cut-off, ISO 8601 with a zone (default: now).")
+    ] = None,
+    model_version: Annotated[str | None, typer.Option(help="Only this model version.")] = None,
+    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the posterior and noise floor.")] = 0,
+    ledger: LedgerOption = None,
+) -> None:
+    """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
+    try:
+        with Ledger(ledger, read_only=True) as store:
+            names = scorer or store.scorers()
+            if not names:
+                raise AssayInputError("the ledger holds no predictions yet; ingest some first")
+            moment = to_utc(as_of)
+            config = AuditConfig(seed=seed)
+            audits = [
+                run_audit(
+                    store,
+                    scorer=name,
+                    as_of=moment,
+                    model_version=model_version,
+                    policy=policy,
+                    config=config,
+                )
+                for name in names
+            ]
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    for audit in audits:
+        print_audit(console, audit)
+    if html:
+        html.write_text(render_html(audits, as_of=moment.isoformat()))
+        console.print(f"HTML report: {html}")
+    if json_out:
+        json_out.write_text(dumps(report_document(audits, as_of=moment.isoformat())))
+        console.print(f"JSON report: {json_out}")
+
+
+@app.command()
+def verify(
+    report_json: Annotated[Path, typer.Argument(exists=True, help="A report written by --json.")],
+    ledger: LedgerOption = None,
+) -> None:
+    """Recompute a JSON report from the ledger; identical, or each number that differs."""
+    document = read_document(report_json)
+    path = ledger or Path(document["audits"][0]["reproducibility"]["ledger"])
+    with Ledger(path, read_only=True) as store:
+        differences = verify_document(document, store)
+    if not differences:
+        console.print(f"[green]identical[/]: every number in {report_json} reproduces from {path}")
+        return
+    console.print(f"[red]{len(differences)} numbers differ[/] from {report_json}:")
+    for line in differences[:50]:
+        console.print(f"  {line}")
+    raise typer.Exit(1)

@@ -424,6 +424,13 @@ class Ledger:
             self.con, as_of=to_utc(as_of), scorer=scorer, model_version=model_version, policy=policy
         )
 
+    def scorers(self) -> list[str]:
+        """Names of the scorers with predictions in the ledger, sorted."""
+        rows = self.con.execute(
+            "SELECT DISTINCT scorer FROM predictions ORDER BY scorer"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def status(self) -> dict[str, Any]:
         """Scorers and versions: rows, pending share (as of now), abstentions; the last batch."""
         labels = self.labels(policy="all").table

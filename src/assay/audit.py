@@ -1,0 +1,299 @@
+"""The audit: ledger (or arrays) in, one immutable :class:`Audit` out.
+
+An audit joins the pure statistics (calibration with its posterior and verdict, per-bucket
+tables with credible intervals, proper scores with the CORP decomposition, monthly cohorts)
+with the evidence they came from (counts of resolved, pending and abstained predictions,
+model versions, and a reproducibility block whose snapshot hash covers every labelled row the
+audit read). Renderers (terminal, HTML, JSON) only render it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.stats import beta
+
+import assay
+from assay._validation import FloatArray, check_binary_inputs, check_choice
+from assay.binning import quantile_edges
+from assay.binstats import BinStats
+from assay.calibration import CalibrationReport, calibration
+from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
+from assay.reliability import ReliabilityTable
+
+AUDIT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What an audit computes with; recorded in the report so it can be re-run exactly."""
+
+    n_bins: int | None = None  # None: the audit rule B = clamp(n // 40, 2, 15)
+    strategy: str = "quantile"
+    tolerance: float = 0.05
+    probability: float = 0.95
+    credibility: float = 0.90
+    seed: int = 0
+    thin_bucket: int = 30  # buckets with fewer resolved predictions say "not yet"
+    min_cohort: int = 100  # months with fewer resolved predictions are reported, not judged
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditConfig:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One row of a per-bucket table: what the score promised and what happened."""
+
+    lower: float
+    upper: float
+    n: int
+    mean_score: float | None
+    observed_rate: float | None
+    rate_lower: float | None  # Jeffreys credible interval of the observed rate
+    rate_upper: float | None
+    gap: float | None
+    thin: bool  # fewer than AuditConfig.thin_bucket predictions: "not yet"
+
+
+def bucket_rows(table: ReliabilityTable, credibility: float, thin: int) -> list[Bucket]:
+    """Rows with Jeffreys intervals: Beta(k + ½, n − k + ½) quantiles at (1 ± credibility)/2."""
+    tail = (1 - credibility) / 2
+    rows = []
+    for i in range(len(table)):
+        n, k = int(table.n[i]), float(table.positives[i])
+        empty = n == 0
+        rows.append(
+            Bucket(
+                lower=float(table.lower[i]),
+                upper=float(table.upper[i]),
+                n=n,
+                mean_score=None if empty else float(table.mean_score[i]),
+                observed_rate=None if empty else float(table.observed_rate[i]),
+                rate_lower=None if empty else float(beta.ppf(tail, k + 0.5, n - k + 0.5)),
+                rate_upper=None if empty else float(beta.ppf(1 - tail, k + 0.5, n - k + 0.5)),
+                gap=None if empty else float(table.gap[i]),
+                thin=n < thin,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Calibration of the predictions scored in one calendar month."""
+
+    month: str
+    n: int
+    positives: int
+    ece: float
+    median: float | None
+    lower: float | None
+    upper: float | None
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    resolved: int
+    positives: int
+    pending: int
+    abstained: int
+    unscored: int  # resolved predictions without a probability (points or rank scores)
+    unmatched_outcomes: int
+
+
+@dataclass(frozen=True, eq=False)
+class Audit:
+    """Everything a report shows about one scorer, and what it was computed from."""
+
+    scorer: str
+    calibration: CalibrationReport
+    deciles: list[Bucket]
+    audit_bins: list[Bucket]
+    scores: dict[str, float | None]
+    corp: CorpDecomposition
+    cohorts: list[Cohort]
+    counts: Counts
+    model_versions: list[str]
+    reproducibility: dict[str, Any]
+    #: The scores and outcomes behind the numbers (for plots); not serialised.
+    y_true: FloatArray = field(repr=False)
+    y_prob: FloatArray = field(repr=False)
+
+    @property
+    def verdict(self) -> str:
+        return self.calibration.verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, with a stable key order; floats keep full precision."""
+        return {
+            "scorer": self.scorer,
+            "verdict": self.calibration.verdict,
+            "reason": self.calibration.reason,
+            "calibration": self.calibration.to_dict(),
+            "buckets": {
+                "deciles": [asdict(b) for b in self.deciles],
+                "audit_bins": [asdict(b) for b in self.audit_bins],
+            },
+            "scores": dict(self.scores),
+            "corp": self.corp.to_dict(),
+            "cohorts": [asdict(c) for c in self.cohorts],
+            "counts": asdict(self.counts),
+            "model_versions": list(self.model_versions),
+            "reproducibility": dict(self.reproducibility),
+        }
+
+
+def _cohorts(
+    labels: FloatArray, prob: FloatArray, months: np.ndarray, config: AuditConfig
+) -> list[Cohort]:
+    cohorts = []
+    for month in sorted(set(months.tolist())):
+        mask = months == month
+        report = calibration(
+            labels[mask], prob[mask], strategy=config.strategy, tolerance=config.tolerance,
+            probability=config.probability, credibility=config.credibility, seed=config.seed,
+        )  # fmt: skip
+        posterior = report.posterior
+        cohorts.append(
+            Cohort(
+                month=str(month),
+                n=report.n,
+                positives=round(report.positives),
+                ece=report.ece,
+                median=None if posterior is None else posterior.median,
+                lower=None if posterior is None else posterior.lower,
+                upper=None if posterior is None else posterior.upper,
+                verdict=report.verdict,
+                reason=report.reason,
+            )
+        )
+    return cohorts
+
+
+def _build(
+    scorer: str,
+    labels: FloatArray,
+    prob: FloatArray,
+    months: np.ndarray | None,
+    counts: Counts,
+    model_versions: list[str],
+    reproducibility: dict[str, Any],
+    config: AuditConfig,
+) -> Audit:
+    check_choice(config.strategy, "strategy", ("uniform", "quantile"))
+    report = calibration(
+        labels, prob, n_bins=config.n_bins, strategy=config.strategy, tolerance=config.tolerance,
+        probability=config.probability, credibility=config.credibility, seed=config.seed,
+    )  # fmt: skip
+    deciles = ReliabilityTable.from_stats(
+        BinStats.accumulate(labels, prob, quantile_edges(prob, 10))
+    )
+    both = 0 < labels.sum() < len(labels)
+    return Audit(
+        scorer=scorer,
+        calibration=report,
+        deciles=bucket_rows(deciles, config.credibility, config.thin_bucket),
+        audit_bins=bucket_rows(report.table, config.credibility, config.thin_bucket),
+        scores={
+            "brier": report.companions["brier"],
+            "log_loss": log_loss(labels, prob),
+            "auc": roc_auc(labels, prob) if both else None,
+            "base_rate": float(labels.mean()),
+            "mean_score": float(prob.mean()),
+        },
+        corp=corp_decomposition(labels, prob),
+        cohorts=[] if months is None else _cohorts(labels, prob, months, config),
+        counts=counts,
+        model_versions=model_versions,
+        reproducibility={
+            **reproducibility,
+            "config": config.to_dict(),
+            "assay_version": assay.__version__,
+            "seed": config.seed,
+        },
+        y_true=labels,
+        y_prob=prob,
+    )
+
+
+def audit_arrays(
+    y_true: Any,
+    y_prob: Any,
+    *,
+    scored_at: Any = None,
+    scorer: str = "scores",
+    config: AuditConfig | None = None,
+) -> Audit:
+    """Audit arrays of outcomes and probabilities (``scored_at`` adds monthly cohorts)."""
+    config = config or AuditConfig()
+    labels, prob, _ = check_binary_inputs(y_true, y_prob)
+    months = None
+    if scored_at is not None:
+        months = np.asarray(scored_at, dtype="datetime64[M]").astype(str)
+    digest = hashlib.sha256(prob.tobytes() + labels.tobytes()).hexdigest()
+    counts = Counts(len(labels), int(labels.sum()), 0, 0, 0, 0)
+    return _build(scorer, labels, prob, months, counts, [], {"snapshot_sha256": digest}, config)
+
+
+def snapshot_hash(table: pa.Table) -> str:
+    """sha256 over ``prediction_id|probability|label`` of every labelled row, in table order."""
+    probability = pc.cast(table["probability"], pa.string()).fill_null("-")
+    lines = pc.binary_join_element_wise(
+        pc.cast(table["prediction_id"], pa.string()), probability, table["label"], "|"
+    )
+    return hashlib.sha256("\n".join(lines.to_pylist()).encode()).hexdigest()
+
+
+def audit(
+    ledger: Any,
+    *,
+    scorer: str,
+    as_of: dt.datetime | str | None = None,
+    model_version: str | None = None,
+    policy: str = "first",
+    config: AuditConfig | None = None,
+) -> Audit:
+    """Audit one scorer from the ledger as of ``as_of`` (default: now, recorded in the result)."""
+    config = config or AuditConfig()
+    result = ledger.labels(as_of=as_of, scorer=scorer, model_version=model_version, policy=policy)
+    table = result.table
+    resolved = pc.and_(pc.invert(table["abstained"]), pc.not_equal(table["label"], "pending"))
+    usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
+    labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
+    prob = np.asarray(usable["probability"].to_numpy(), dtype=np.float64)
+    months = (
+        np.asarray(usable["scored_at"].to_numpy(zero_copy_only=False))
+        .astype("datetime64[M]")
+        .astype(str)
+    )
+    counts = Counts(
+        resolved=int(pc.sum(pc.cast(resolved, pa.int64())).as_py() or 0),
+        positives=int(labels.sum()),
+        pending=result.counts.pending,
+        abstained=result.counts.abstained,
+        unscored=int(pc.sum(pc.cast(resolved, pa.int64())).as_py() or 0) - usable.num_rows,
+        unmatched_outcomes=result.counts.unmatched_outcomes,
+    )
+    versions = sorted(set(v for v in table["model_version"].to_pylist() if v is not None))
+    reproducibility = {
+        "snapshot_sha256": snapshot_hash(table),
+        "ledger": str(ledger.path),
+        "as_of": result.as_of.isoformat(),
+        "policy": policy,
+        "scorer": scorer,
+        "model_version": model_version,
+    }
+    return _build(scorer, labels, prob, months, counts, versions, reproducibility, config)

@@ -1,0 +1,1 @@
+"""Renderers for audits: HTML (self-contained), JSON (re-runnable) and the terminal (Rich)."""

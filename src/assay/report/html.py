@@ -1,0 +1,108 @@
+"""The self-contained HTML report (Jinja2; charts inlined as SVG, no network, no scripts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+import assay
+from assay.audit import Audit, Bucket
+from assay.report import plots
+
+
+def _pts(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _pct0(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _bucket_table(rows: list[Bucket]) -> Markup:
+    lines = [
+        "<table><thead><tr><th>score bucket</th><th>leads</th><th>promised</th>"
+        "<th>observed</th><th>credible interval</th><th>gap (pts)</th></tr></thead><tbody>"
+    ]
+    for row in rows:
+        if row.n == 0:
+            continue
+        bucket = f"{_pct(row.lower)} – {_pct(row.upper)}"
+        if row.thin:
+            lines.append(
+                f"<tr><td>{bucket}</td><td>{row.n}</td><td>{_pct(row.mean_score)}</td>"
+                '<td class="thin" colspan="3">not yet — insufficient data</td></tr>'
+            )
+            continue
+        gap = "—" if row.gap is None else f"{100 * row.gap:+.1f}"
+        lines.append(
+            f"<tr><td>{bucket}</td><td>{row.n}</td><td>{_pct(row.mean_score)}</td>"
+            f"<td>{_pct(row.observed_rate)}</td>"
+            f"<td>{_pct(row.rate_lower)} – {_pct(row.rate_upper)}</td><td>{gap}</td></tr>"
+        )
+    lines.append("</tbody></table>")
+    return Markup("".join(lines))
+
+
+def _view(audit: Audit) -> dict[str, Any]:
+    report = audit.calibration
+    repro = audit.reproducibility
+    return {
+        "scorer": audit.scorer,
+        "verdict": report.verdict,
+        "reason": report.reason,
+        "ece": report.ece,
+        "posterior": report.posterior,
+        "credibility": report.credibility,
+        "noise": report.noise_floor,
+        "scores": audit.scores,
+        "counts": audit.counts,
+        "model_versions": audit.model_versions,
+        "deciles": audit.deciles,
+        "audit_bins": audit.audit_bins,
+        "n_bins": report.stats.n_bins,
+        "cohorts": audit.cohorts,
+        "charts": {
+            "reliability": Markup(plots.reliability_diagram(audit)),
+            "corp": Markup(plots.corp_diagram(audit)),
+            "cohorts": Markup(plots.cohort_chart(audit)) if audit.cohorts else "",
+        },
+        "repro_rows": [
+            (key, json.dumps(value, sort_keys=True) if isinstance(value, dict) else value)
+            for key, value in repro.items()
+        ],
+    }
+
+
+def render_html(audits: list[Audit], *, as_of: str) -> str:
+    """One HTML document for one or more audits."""
+    environment = Environment(
+        loader=PackageLoader("assay.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    template = environment.get_template("report.html.j2")
+    thin = audits[0].reproducibility["config"]["thin_bucket"] if audits else 30
+    return template.render(
+        title=", ".join(a.scorer for a in audits),
+        version=assay.__version__,
+        as_of=as_of,
+        audits=[_view(a) for a in audits],
+        thin=thin,
+        pts=_pts,
+        pct=_pct,
+        pct0=_pct0,
+        num=_num,
+        bucket_table=_bucket_table,
+    )

@@ -1,0 +1,119 @@
+"""Charts for the report: matplotlib figures rendered to byte-stable inline SVG.
+
+Byte stability: a fixed ``svg.hashsalt``, no date in the metadata, text kept as text
+(``svg.fonttype = "none"``), and the Agg-free SVG backend.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("svg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from assay.audit import Audit
+from assay.isotonic import isotonic_fit
+
+STYLE: Any = {  # matplotlib types rcParams keys as literals
+    "svg.hashsalt": "assay",
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+INK, ACCENT, MUTED, BAND = "#1f2933", "#c2410c", "#9aa5b1", "#fbd5c0"
+
+
+def to_svg(figure: Figure) -> str:
+    """The figure as an SVG string without the XML prolog, ready to inline."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def reliability_diagram(audit: Audit) -> str:
+    """Observed rate vs mean score per audit bin with posterior bands, the diagonal, a histogram."""
+    with plt.rc_context(STYLE):
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(5.2, 5.0), sharex=True, gridspec_kw={"height_ratios": [4, 1]}
+        )
+        report = audit.calibration
+        stats = report.stats
+        keep = stats.nonempty
+        mean_p = stats.mean_prob[keep]
+        top.plot(
+            [0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1, label="perfect calibration"
+        )
+        if report.posterior is not None:
+            lower = report.posterior.rate_lower[keep]
+            upper = report.posterior.rate_upper[keep]
+            top.fill_between(mean_p, lower, upper, color=BAND, step=None, alpha=0.9,
+                             label=f"{report.credibility:.0%} credible band")  # fmt: skip
+        top.plot(mean_p, stats.observed_rate[keep], marker="o", color=ACCENT, linewidth=1.5,
+                 label="observed rate per bin")  # fmt: skip
+        top.set_ylabel("observed conversion rate")
+        # Zoom to where the scores and rates are, keeping the origin and the diagonal.
+        reach = [float(np.quantile(audit.y_prob, 0.995)), float(np.nanmax(stats.observed_rate))]
+        if report.posterior is not None:
+            reach.append(float(np.nanmax(report.posterior.rate_upper)))
+        limit = min(1.0, 1.1 * max(reach))
+        top.set_xlim(0, limit)
+        top.set_ylim(0, limit)
+        top.legend(loc="upper left", frameon=False)
+        bottom.hist(audit.y_prob, bins=50, range=(0, limit), color=MUTED)
+        bottom.set_xlabel("score (promised probability)")
+        bottom.set_ylabel("leads")
+        return to_svg(figure)
+
+
+def corp_diagram(audit: Audit) -> str:
+    """The CORP reliability curve: PAV-recalibrated probability against the score."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(5.2, 4.0))
+        _, (scores, fitted) = isotonic_fit(audit.y_prob, audit.y_true)
+        axis.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1)
+        axis.step(scores, fitted, where="post", color=INK, linewidth=1.5)
+        corp = audit.corp
+        decomposition = (
+            f"Brier {corp.score:.4f} = MCB {corp.mcb:.4f} − DSC {corp.dsc:.4f} + UNC {corp.unc:.4f}"
+        )
+        axis.text(0.02, 0.95, decomposition, transform=axis.transAxes, va="top")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.set_xlabel("score")
+        axis.set_ylabel("recalibrated probability (PAV)")
+        return to_svg(figure)
+
+
+def cohort_chart(audit: Audit) -> str:
+    """ECE per scoring month with its credible interval and the tolerance line."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(7.0, 3.0))
+        cohorts = [c for c in audit.cohorts if c.median is not None]
+        x = np.arange(len(cohorts))
+        if cohorts:
+            median = np.array([c.median for c in cohorts])
+            lower = np.array([c.lower for c in cohorts])
+            upper = np.array([c.upper for c in cohorts])
+            colours = [
+                {"calibrated": "#15803d", "miscalibrated": ACCENT}.get(c.verdict, MUTED)
+                for c in cohorts
+            ]
+            axis.errorbar(
+                x, median, yerr=[median - lower, upper - median], fmt="none", ecolor=MUTED
+            )
+            axis.scatter(x, median, c=colours, zorder=3)
+            axis.set_xticks(x, [c.month for c in cohorts], rotation=60, ha="right")
+        axis.axhline(audit.calibration.tolerance, color=INK, linestyle=":", linewidth=1)
+        axis.set_ylabel("ECE (posterior median)")
+        axis.set_ylim(bottom=0)
+        return to_svg(figure)

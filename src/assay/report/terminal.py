@@ -1,0 +1,58 @@
+"""The Rich terminal summary of an audit."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from assay.audit import Audit, Bucket
+
+COLOURS = {"calibrated": "green", "miscalibrated": "red"}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def bucket_table(title: str, rows: list[Bucket]) -> Table:
+    table = Table(title=title)
+    for column in ("bucket", "leads", "promised", "observed", "interval", "gap"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        if row.n == 0:
+            continue
+        bucket = f"{_pct(row.lower)}–{_pct(row.upper)}"
+        if row.thin:
+            table.add_row(bucket, f"{row.n:,}", _pct(row.mean_score), "[dim]not yet[/]", "", "")
+            continue
+        gap = "—" if row.gap is None else f"{100 * row.gap:+.1f} pts"
+        table.add_row(
+            bucket, f"{row.n:,}", _pct(row.mean_score), _pct(row.observed_rate),
+            f"{_pct(row.rate_lower)}–{_pct(row.rate_upper)}", gap,
+        )  # fmt: skip
+    return table
+
+
+def print_audit(console: Console, audit: Audit) -> None:
+    report = audit.calibration
+    colour = COLOURS.get(report.verdict, "yellow")
+    console.rule(f"scorer {audit.scorer}")
+    console.print(f"[bold {colour}]{report.verdict.upper()}[/] — {report.reason}")
+    posterior, floor = report.posterior, report.noise_floor
+    interval = (
+        f"{100 * posterior.lower:.1f}–{100 * posterior.upper:.1f} pts"
+        if posterior is not None
+        else "no interval yet"
+    )
+    console.print(
+        f"ECE {100 * report.ece:.1f} pts ({report.credibility:.0%} credible interval {interval}); "
+        f"a perfectly calibrated score would show {100 * floor.median:.1f} pts "
+        f"(90% band {100 * floor.lower:.1f}–{100 * floor.upper:.1f})"
+    )
+    counts = audit.counts
+    console.print(
+        f"{counts.resolved:,} resolved ({counts.positives:,} converted), {counts.pending:,} "
+        f"pending, {counts.abstained:,} abstentions; AUC "
+        f"{'—' if audit.scores['auc'] is None else format(audit.scores['auc'], '.3f')}"
+    )
+    console.print(bucket_table("When it says X, how many convert? (deciles)", audit.deciles))
