@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup demo test quick lint bench clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo test quick lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The real-browser report test uses Debian's Chromium (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
+
 demo: setup
 	$(BIN)/assay demo
 
@@ -22,10 +29,10 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -n 2 src tests
 
-quick: setup
+quick: setup browser
 	$(BIN)/python -m pytest -n 2 -m "not slow" src tests
 
 bench: setup

@@ -7,6 +7,7 @@ Byte stability: a fixed ``svg.hashsalt``, no date in the metadata, text kept as 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import matplotlib
@@ -37,7 +38,11 @@ def to_svg(figure: Figure) -> str:
     figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(figure)
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    # Inline SVG in HTML needs neither the RDF metadata block nor namespace declarations;
+    # dropping them leaves the report without a single URL, not even an inert one.
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text, count=0)
 
 
 def reliability_diagram(audit: Audit) -> str:

@@ -1,0 +1,168 @@
+"""The audit report: golden numbers, a self-contained HTML file, a real browser, and verify."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.conftest import beta_scores, build_small_ledger
+from tests.fixtures.make_golden_report import AS_OF, golden
+from typer.testing import CliRunner
+
+from assay.audit import AuditConfig, audit, audit_arrays
+from assay.cli import app
+from assay.report.document import dumps, report_document, verify_document
+from assay.report.html import render_html
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def assert_close(expected, actual, path="$"):
+    """Same structure and strings; numbers equal to 1e-9 relative (platform rounding)."""
+    if isinstance(expected, dict):
+        assert set(expected) == set(actual), path
+        for key in expected:
+            assert_close(expected[key], actual[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert len(expected) == len(actual), path
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            assert_close(e, a, f"{path}[{i}]")
+    elif isinstance(expected, float) and isinstance(actual, float):
+        assert math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-12), (path, expected, actual)
+    else:
+        assert expected == actual, (path, expected, actual)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "small.duckdb"
+    ledger = build_small_ledger(path)
+    audits = [audit(ledger, scorer=name, as_of=AS_OF) for name in ("alpha", "beta")]
+    ledger.close()
+    return path, audits
+
+
+def test_json_equals_the_committed_expectation():
+    expected = json.loads((FIXTURES / "golden_report.json").read_text())
+    assert_close(expected, json.loads(json.dumps(golden())))
+
+
+def test_audit_counts_and_verdicts(small):
+    _, (alpha, beta) = small
+    assert alpha.counts.resolved + alpha.counts.pending == 800
+    assert alpha.counts.pending > 0
+    assert beta.verdict == "miscalibrated"
+    assert alpha.verdict != "miscalibrated"
+    assert [c.month for c in alpha.cohorts] == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert sum(c.n for c in alpha.cohorts) == alpha.counts.resolved
+    assert len(alpha.reproducibility["snapshot_sha256"]) == 64
+
+
+def test_html_is_self_contained_and_shows_the_numbers(small):
+    _, audits = small
+    html = render_html(audits, as_of=AS_OF)
+    beta = audits[1]
+    assert beta.calibration.reason in html.replace("&#39;", "'")
+    assert f"{100 * beta.calibration.ece:.1f} pts" in html
+    assert f"{100 * beta.calibration.noise_floor.median:.1f} pts" in html
+    assert "not yet — insufficient data" in html or all(not b.thin for b in beta.deciles)
+    assert "http" not in html
+    assert "<script" not in html
+    assert not re.search(r'(src|href)="(?!#)', html)
+
+
+def test_report_bytes_are_reproducible(small):
+    _, audits = small
+    assert render_html(audits, as_of=AS_OF) == render_html(audits, as_of=AS_OF)
+    path, _ = small
+    from assay.ledger import Ledger
+
+    with Ledger(path, read_only=True) as ledger:
+        again = [audit(ledger, scorer=n, as_of=AS_OF) for n in ("alpha", "beta")]
+    assert render_html(again, as_of=AS_OF) == render_html(audits, as_of=AS_OF)
+    assert dumps(report_document(again, as_of=AS_OF)) == dumps(report_document(audits, as_of=AS_OF))
+
+
+def test_verify_passes_fresh_and_fails_after_a_changed_score(small, tmp_path):
+    path, audits = small
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(path, copy)
+    document = json.loads(dumps(report_document(audits, as_of=AS_OF)))
+    runner = CliRunner()
+    report_json = tmp_path / "report.json"
+    report_json.write_text(json.dumps(document))
+    fresh = runner.invoke(app, ["verify", str(report_json), "--ledger", str(copy)])
+    assert fresh.exit_code == 0, fresh.output
+    assert "identical" in fresh.output
+    import duckdb
+
+    with duckdb.connect(str(copy)) as con:
+        con.execute("UPDATE predictions SET probability = 0.97 WHERE prediction_id = 'beta-10'")
+    from assay.ledger import Ledger
+
+    with Ledger(copy, read_only=True) as ledger:
+        differences = verify_document(document, ledger)
+    assert any("snapshot_sha256" in d for d in differences)
+    changed = runner.invoke(app, ["verify", str(report_json), "--ledger", str(copy)])
+    assert changed.exit_code == 1 and "numbers differ" in changed.output
+
+
+def test_cli_report_writes_html_and_json(small, tmp_path):
+    path, _ = small
+    runner = CliRunner()
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    arguments = ["report", "--ledger", str(path), "--as-of", AS_OF, "--html", str(html)]
+    result = runner.invoke(app, [*arguments, "--json", str(js)])
+    assert result.exit_code == 0, result.output
+    assert "MISCALIBRATED" in result.output
+    assert json.loads(js.read_text())["schema_version"] == 1
+    assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_audit_arrays_matches_calibration():
+    y, p = beta_scores(2000, 3, 1.3)
+    result = audit_arrays(y, p, config=AuditConfig(seed=2))
+    from assay import calibration
+
+    assert result.calibration.to_dict() == calibration(y, p, seed=2).to_dict()
+    assert sum(b.n for b in result.deciles) == 2000
+
+
+def test_report_in_a_real_browser(small, tmp_path):
+    """Headless Chromium loads the file: no console error, no request leaves it, verdict shown."""
+    from playwright.sync_api import sync_playwright
+
+    _, audits = small
+    page_path = tmp_path / "report.html"
+    page_path.write_text(render_html(audits, as_of=AS_OF))
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(("file://", "data:")) else outside.append(r.url),
+        )
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        banner = page.locator(".banner").nth(1)
+        assert banner.is_visible()
+        assert "miscalibrated" in banner.inner_text().lower()
+        assert page.locator("svg").count() >= 4
+        browser.close()
+    assert errors == []
+    assert outside == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
