@@ -113,6 +113,17 @@ def test_labels_at_three_dates(ledger):
     }  # fmt: skip
 
 
+def test_matured_marks_closed_windows(ledger):
+    table = ledger.labels(as_of="2024-02-12T00:00:00Z", policy="all").table
+    matured = dict(
+        zip(table["prediction_id"].to_pylist(), table["matured"].to_pylist(), strict=True)
+    )
+    # d3 (scored Feb 1, 30-day window) is already positive but its window is still open
+    assert matured == {
+        "a1": True, "b1": True, "c1": True, "d1": True, "d2": False, "d3": False,
+    }  # fmt: skip
+
+
 def test_policies_pick_one_emission_per_entity(ledger):
     first = labels_by_id(ledger, "2024-03-05T00:00:00Z", policy="first")
     last = labels_by_id(ledger, "2024-03-05T00:00:00Z", policy="last")

@@ -248,6 +248,10 @@ def audit_arrays(
     return _build(scorer, labels, prob, months, counts, [], {"snapshot_sha256": digest}, config)
 
 
+def _count(mask: pa.ChunkedArray | pa.Array) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+
 def snapshot_hash(table: pa.Table) -> str:
     """sha256 over ``prediction_id|probability|label`` of every labelled row, in table order."""
     probability = pc.cast(table["probability"], pa.string()).fill_null("-")
@@ -270,7 +274,10 @@ def audit(
     config = config or AuditConfig()
     result = ledger.labels(as_of=as_of, scorer=scorer, model_version=model_version, policy=policy)
     table = result.table
-    resolved = pc.and_(pc.invert(table["abstained"]), pc.not_equal(table["label"], "pending"))
+    # Only matured predictions (window closed by T): early positives of open windows would
+    # bias observed rates upward, so they wait with the rest of their cohort.
+    scored = pc.invert(table["abstained"])
+    resolved = pc.and_(scored, table["matured"])
     usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
     labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
     prob = np.asarray(usable["probability"].to_numpy(), dtype=np.float64)
@@ -280,11 +287,11 @@ def audit(
         .astype(str)
     )
     counts = Counts(
-        resolved=int(pc.sum(pc.cast(resolved, pa.int64())).as_py() or 0),
+        resolved=_count(resolved),
         positives=int(labels.sum()),
-        pending=result.counts.pending,
+        pending=_count(pc.and_(scored, pc.invert(table["matured"]))),
         abstained=result.counts.abstained,
-        unscored=int(pc.sum(pc.cast(resolved, pa.int64())).as_py() or 0) - usable.num_rows,
+        unscored=_count(resolved) - usable.num_rows,
         unmatched_outcomes=result.counts.unmatched_outcomes,
     )
     versions = sorted(set(v for v in table["model_version"].to_pylist() if v is not None))

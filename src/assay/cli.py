@@ -13,7 +13,7 @@ from assay._validation import AssayInputError
 from assay.audit import AuditConfig
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
-from assay.demo import build_demo
+from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
 from assay.report.document import dumps, read_document, report_document, verify_document
@@ -37,11 +37,14 @@ def demo(
         "assay-demo"
     ),
     seed: Annotated[int, typer.Option(help="Seed for the simulated outcome delays.")] = 0,
+    synthetic: Annotated[
+        bool, typer.Option(help="Simulate a CRM with known true calibration instead.")
+    ] = False,
 ) -> None:
     """Build a ledger from real bank-marketing calls, audit two scorers, write the report."""
     started = time.perf_counter()
-    with console.status("training two scorers on early calls, building the ledger, auditing"):
-        result = build_demo(out, seed=seed)
+    with console.status("building the ledger and auditing"):
+        result = (build_synthetic_demo if synthetic else build_demo)(out, seed=seed)
     for audit in result.audits:
         print_audit(console, audit)
     console.print(

@@ -1,10 +1,16 @@
-"""``assay demo``: a real ledger from the bank-marketing calls, audited end to end.
+"""``assay demo``: a ledger built from scratch, audited end to end, written as a report.
 
-Two scorers (logistic regression and gradient boosting) are trained on the earlier half of the
-calls and score the later half. Calls are spread evenly over the campaign (May 2008 to November
-2010) in their original order; a subscription occurs 0–20 days after the call and reaches the
-ledger 0–10 days later. The audit runs as of the campaign's end, so the last month's calls are
-still pending. Everything is seeded: the same seed gives the same ledger and report bytes.
+*Bank marketing* (the default, real data): two scorers (logistic regression and gradient
+boosting) are trained on the earlier half of the UCI bank-marketing calls and score the later
+half. Calls are spread evenly over the campaign (May 2008 to November 2010) in their original
+order; a subscription occurs 0–20 days after the call and reaches the ledger 0–10 days later.
+The audit runs as of the campaign's end, so the last month's calls are still pending.
+
+*Synthetic* (``--synthetic``): a CRM whose true conversion probabilities are known. Leads in
+four industries get a true probability; "vendor-a" reports it exactly, "vendor-b" is
+over-confident (logit scaled by 1.6). The report draws the true curve beside the estimate.
+
+Everything is seeded: the same seed gives the same ledger and report bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from scipy.special import expit, logit
 
+from assay._validation import FloatArray
 from assay.audit import Audit, audit
 from assay.datasets import score_bank_calls
 from assay.ledger import Ledger
@@ -27,7 +36,11 @@ from assay.report.html import render_html
 CAMPAIGN_START = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
 CAMPAIGN_END = dt.datetime(2010, 11, 30, tzinfo=dt.UTC)
 HORIZON_DAYS = 30
-SEGMENTS = ("job", "education", "contact")
+BANK_SEGMENTS = ("job", "education", "contact")
+UTC = pa.timestamp("us", tz="UTC")
+DAY_US = 86_400e6
+
+TrueCurve = Callable[[FloatArray], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -39,75 +52,178 @@ class DemoResult:
     audits: list[Audit]
 
 
-def _timestamps(positions: np.ndarray, total: int) -> np.ndarray:
-    span = (CAMPAIGN_END - CAMPAIGN_START).total_seconds()
-    seconds = np.floor(positions / total * span).astype("int64")
-    start = np.datetime64(CAMPAIGN_START.replace(tzinfo=None), "s")
-    return (start + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
+def _spread(start: dt.datetime, end: dt.datetime, fractions: FloatArray) -> np.ndarray:
+    """Timestamps at the given fractions of [start, end), to the second."""
+    seconds = np.floor(fractions * (end - start).total_seconds()).astype("int64")
+    origin = np.datetime64(start.replace(tzinfo=None), "s")
+    return (origin + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
 
 
-def build_demo(directory: Path, *, seed: int = 0) -> DemoResult:
-    """Write ``directory/ledger.duckdb``, ``report.html`` and ``report.json``."""
+def _write(
+    directory: Path,
+    predictions: list[pa.Table],
+    outcomes: pa.Table,
+    *,
+    as_of: dt.datetime,
+    segments: tuple[str, ...],
+    true_curves: dict[str, TrueCurve] | None = None,
+) -> DemoResult:
+    """Ingest into a fresh ledger, audit every scorer, write HTML and JSON."""
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.duckdb"
     for stale in (ledger_path, ledger_path.with_name(ledger_path.name + ".wal")):
         stale.unlink(missing_ok=True)
     shutil.rmtree(directory / "ledger.duckdb.tmp", ignore_errors=True)
-
-    scored = score_bank_calls(seed=seed)
-    total = len(scored.y) * 2 if len(scored.y) else 1
-    first = total - len(scored.y)
-    positions = np.arange(first, first + len(scored.y))
-    scored_at = _timestamps(positions, total)
-    as_of = CAMPAIGN_END
-    utc = pa.timestamp("us", tz="UTC")
-    calls = scored.calls
-    segment_columns = {name: calls[name] for name in SEGMENTS}
-    rng = np.random.default_rng(seed)
-
     with Ledger(ledger_path) as ledger:
-        for name, prob in scored.scores.items():
-            ids = [f"{name}-{i}" for i in positions]
-            table = pa.table(
-                {
-                    "prediction_id": ids,
-                    "entity_id": [f"call-{i}" for i in positions],
-                    "scorer": [name] * len(ids),
-                    "model_version": ["trained-on-calls-0-20593"] * len(ids),
-                    "score": prob,
-                    "scored_at": pa.array(scored_at, utc),
-                    "recorded_at": pa.array(scored_at, utc),
-                    "horizon_days": pa.array(np.full(len(ids), HORIZON_DAYS, np.int32)),
-                    "target_event": ["subscribed"] * len(ids),
-                    "input_hash": [
-                        hashlib.sha256(f"call-{i}".encode()).hexdigest()[:16] for i in positions
-                    ],
-                    "seed": pa.array(np.full(len(ids), seed, np.int64)),
-                    "source": ["bank-marketing demo"] * len(ids),
-                    **segment_columns,
-                }
-            )
-            ledger.ingest_predictions(table, segments=SEGMENTS, now=as_of)
-        won = np.flatnonzero(scored.y == 1)
-        occurred = scored_at[won] + (rng.uniform(0, 20, len(won)) * 86_400e6).astype(
-            "timedelta64[us]"
-        )
-        recorded = occurred + (rng.uniform(0, 10, len(won)) * 86_400e6).astype("timedelta64[us]")
-        known = recorded <= np.datetime64(as_of.replace(tzinfo=None), "us")
-        ledger.ingest_outcomes(
-            pa.table(
-                {
-                    "entity_id": [f"call-{positions[i]}" for i in won[known]],
-                    "event": ["subscribed"] * int(known.sum()),
-                    "occurred_at": pa.array(occurred[known], utc),
-                    "recorded_at": pa.array(recorded[known], utc),
-                    "source": ["bank-marketing demo"] * int(known.sum()),
-                }
-            ),
-            now=as_of,
-        )
-        audits = [audit(ledger, scorer=name, as_of=as_of) for name in sorted(scored.scores)]
+        for table in predictions:
+            ledger.ingest_predictions(table, segments=segments, now=as_of)
+        ledger.ingest_outcomes(outcomes, now=as_of)
+        audits = [audit(ledger, scorer=name, as_of=as_of) for name in ledger.scorers()]
+    stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"
-    html_path.write_text(render_html(audits, as_of=as_of.isoformat()))
-    json_path.write_text(dumps(report_document(audits, as_of=as_of.isoformat())))
+    html_path.write_text(render_html(audits, as_of=stamp, true_curves=true_curves))
+    json_path.write_text(dumps(report_document(audits, as_of=stamp)))
     return DemoResult(directory, ledger_path, html_path, json_path, audits)
+
+
+def _outcomes(
+    entities: list[str],
+    scored_at: np.ndarray,
+    converted: np.ndarray,
+    as_of: dt.datetime,
+    rng: np.random.Generator,
+    *,
+    max_delay: float,
+    max_lag: float,
+    event: str,
+) -> pa.Table:
+    """Events 0–max_delay days after scoring, recorded 0–max_lag days later, known by as_of."""
+    won = np.flatnonzero(converted)
+    occurred = scored_at[won] + (rng.uniform(0, max_delay, len(won)) * DAY_US).astype(
+        "timedelta64[us]"
+    )
+    recorded = occurred + (rng.uniform(0, max_lag, len(won)) * DAY_US).astype("timedelta64[us]")
+    known = recorded <= np.datetime64(as_of.replace(tzinfo=None), "us")
+    return pa.table(
+        {
+            "entity_id": [entities[i] for i in won[known]],
+            "event": [event] * int(known.sum()),
+            "occurred_at": pa.array(occurred[known], UTC),
+            "recorded_at": pa.array(recorded[known], UTC),
+            "source": ["demo"] * int(known.sum()),
+        }
+    )
+
+
+def _predictions(
+    scorer: str,
+    entities: list[str],
+    scores: FloatArray,
+    scored_at: np.ndarray,
+    *,
+    model_version: str,
+    horizon_days: int,
+    event: str,
+    seed: int,
+    segments: dict[str, pa.Array],
+) -> pa.Table:
+    n = len(entities)
+    return pa.table(
+        {
+            "prediction_id": [f"{scorer}-{e}" for e in entities],
+            "entity_id": entities,
+            "scorer": [scorer] * n,
+            "model_version": [model_version] * n,
+            "score": scores,
+            "scored_at": pa.array(scored_at, UTC),
+            "recorded_at": pa.array(scored_at, UTC),
+            "horizon_days": pa.array(np.full(n, horizon_days, np.int32)),
+            "target_event": [event] * n,
+            "input_hash": [hashlib.sha256(e.encode()).hexdigest()[:16] for e in entities],
+            "seed": pa.array(np.full(n, seed, np.int64)),
+            "source": ["demo"] * n,
+            **segments,
+        }
+    )
+
+
+def build_demo(directory: Path, *, seed: int = 0) -> DemoResult:
+    """The bank-marketing demo: ``directory/ledger.duckdb``, ``report.html``, ``report.json``."""
+    scored = score_bank_calls(seed=seed)
+    total = 2 * len(scored.y)
+    positions = np.arange(total - len(scored.y), total)
+    scored_at = _spread(CAMPAIGN_START, CAMPAIGN_END, positions / total)
+    entities = [f"call-{i}" for i in positions]
+    segments = {name: scored.calls[name] for name in BANK_SEGMENTS}
+    tables = [
+        _predictions(
+            name,
+            entities,
+            prob,
+            scored_at,
+            model_version="trained-on-first-half",
+            horizon_days=HORIZON_DAYS,
+            event="subscribed",
+            seed=seed,
+            segments=segments,
+        )
+        for name, prob in scored.scores.items()
+    ]
+    rng = np.random.default_rng(seed)
+    outcomes = _outcomes(
+        entities,
+        scored_at,
+        scored.y == 1,
+        CAMPAIGN_END,
+        rng,
+        max_delay=20,
+        max_lag=10,
+        event="subscribed",
+    )
+    return _write(directory, tables, outcomes, as_of=CAMPAIGN_END, segments=BANK_SEGMENTS)
+
+
+#: Over-confidence of the synthetic "vendor-b": its logit is the true logit times this.
+SYNTHETIC_STRETCH = 1.6
+
+
+def build_synthetic_demo(directory: Path, *, seed: int = 0, n: int = 6000) -> DemoResult:
+    """A CRM with known truth: one calibrated and one over-confident vendor, pending leads."""
+    rng = np.random.default_rng(seed)
+    start, as_of = dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 9, 1, tzinfo=dt.UTC)
+    industries = np.array(["saas", "retail", "finance", "health"])
+    industry = industries[rng.integers(0, 4, n)]
+    lift = {"saas": 0.4, "retail": -0.5, "finance": 0.1, "health": -0.2}
+    truth = expit(logit(rng.beta(2, 6, n)) + np.vectorize(lift.get)(industry))
+    converted = rng.random(n) < truth
+    scored_at = _spread(start, as_of, np.sort(rng.uniform(0, 1, n)))
+    entities = [f"lead-{i:05d}" for i in range(n)]
+    segments = {"industry": pa.array(industry)}
+    vendors = {
+        "vendor-a": (truth, lambda s: s),
+        "vendor-b": (
+            expit(SYNTHETIC_STRETCH * logit(truth)),
+            lambda s: expit(logit(np.clip(s, 1e-9, 1 - 1e-9)) / SYNTHETIC_STRETCH),
+        ),
+    }
+    tables = [
+        _predictions(
+            name,
+            entities,
+            np.round(score, 4),
+            scored_at,
+            model_version="v1",
+            horizon_days=60,
+            event="closed-won",
+            seed=seed,
+            segments=segments,
+        )
+        for name, (score, _) in vendors.items()
+    ]
+    outcomes = _outcomes(
+        entities, scored_at, converted, as_of, rng, max_delay=50, max_lag=5, event="closed-won"
+    )
+    curves = {name: curve for name, (_, curve) in vendors.items()}
+    return _write(
+        directory, tables, outcomes, as_of=as_of, segments=("industry",), true_curves=curves
+    )

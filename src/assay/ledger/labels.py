@@ -9,8 +9,15 @@ For a prediction scored at s with horizon h days and target event e, as of T:
 * **pending** otherwise (excluded from calibration, counted and reported).
 
 Because every row the rule reads is filtered on ``recorded_at ≤ T``, a later re-run as of the
-same T sees exactly the same rows and gives identical labels. ``policy`` picks the emission per
-(entity, scorer): "first" (earliest scored_at), "last" (latest scored_at ≤ T) or "all".
+same T sees exactly the same rows and gives identical labels.
+
+``matured`` marks predictions whose window has closed by T. A positive can be known before its
+window closes, but only matured predictions are unbiased evidence: among leads still inside
+their window the early converters are visible and the rest are not, so counting them would
+inflate observed rates. Audits therefore use matured predictions only.
+
+``policy`` picks the emission per (entity, scorer): "first" (earliest scored_at), "last"
+(latest scored_at ≤ T) or "all".
 """
 
 from __future__ import annotations
@@ -107,7 +114,8 @@ def resolve_labels(
         SELECT c.*,
                CASE WHEN h.prediction_id IS NOT NULL THEN 'positive'
                     WHEN c.scored_at + to_days(c.horizon_days) <= $as_of THEN 'negative'
-                    ELSE 'pending' END AS label
+                    ELSE 'pending' END AS label,
+               c.scored_at + to_days(c.horizon_days) <= $as_of AS matured
         FROM chosen c LEFT JOIN hits h USING (prediction_id)
         ORDER BY c.scorer, c.scored_at, c.prediction_id
     """

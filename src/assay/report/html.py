@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -11,6 +12,8 @@ from markupsafe import Markup
 import assay
 from assay.audit import Audit, Bucket
 from assay.report import plots
+
+TrueCurve = Callable[[Any], Any]
 
 
 def _pts(value: float | None) -> str:
@@ -54,7 +57,7 @@ def _bucket_table(rows: list[Bucket]) -> Markup:
     return Markup("".join(lines))
 
 
-def _view(audit: Audit) -> dict[str, Any]:
+def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
     report = audit.calibration
     repro = audit.reproducibility
     return {
@@ -73,7 +76,7 @@ def _view(audit: Audit) -> dict[str, Any]:
         "n_bins": report.stats.n_bins,
         "cohorts": audit.cohorts,
         "charts": {
-            "reliability": Markup(plots.reliability_diagram(audit)),
+            "reliability": Markup(plots.reliability_diagram(audit, true_curve)),
             "corp": Markup(plots.corp_diagram(audit)),
             "cohorts": Markup(plots.cohort_chart(audit)) if audit.cohorts else "",
         },
@@ -84,8 +87,10 @@ def _view(audit: Audit) -> dict[str, Any]:
     }
 
 
-def render_html(audits: list[Audit], *, as_of: str) -> str:
-    """One HTML document for one or more audits."""
+def render_html(
+    audits: list[Audit], *, as_of: str, true_curves: dict[str, TrueCurve] | None = None
+) -> str:
+    """One HTML document for one or more audits (``true_curves`` only for simulations)."""
     environment = Environment(
         loader=PackageLoader("assay.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
@@ -98,7 +103,7 @@ def render_html(audits: list[Audit], *, as_of: str) -> str:
         title=", ".join(a.scorer for a in audits),
         version=assay.__version__,
         as_of=as_of,
-        audits=[_view(a) for a in audits],
+        audits=[_view(a, (true_curves or {}).get(a.scorer)) for a in audits],
         thin=thin,
         pts=_pts,
         pct=_pct,

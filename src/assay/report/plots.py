@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -45,8 +46,11 @@ def to_svg(figure: Figure) -> str:
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text, count=0)
 
 
-def reliability_diagram(audit: Audit) -> str:
-    """Observed rate vs mean score per audit bin with posterior bands, the diagonal, a histogram."""
+def reliability_diagram(
+    audit: Audit, true_curve: Callable[[np.ndarray], np.ndarray] | None = None
+) -> str:
+    """Observed rate vs mean score per audit bin with posterior bands, the diagonal and a
+    histogram; ``true_curve`` (score → true probability, known in simulations) is drawn too."""
     with plt.rc_context(STYLE):
         figure, (top, bottom) = plt.subplots(
             2, 1, figsize=(5.2, 5.0), sharex=True, gridspec_kw={"height_ratios": [4, 1]}
@@ -65,6 +69,11 @@ def reliability_diagram(audit: Audit) -> str:
                              label=f"{report.credibility:.0%} credible band")  # fmt: skip
         top.plot(mean_p, stats.observed_rate[keep], marker="o", color=ACCENT, linewidth=1.5,
                  label="observed rate per bin")  # fmt: skip
+        if true_curve is not None:
+            grid = np.linspace(0, 1, 201)
+            top.plot(
+                grid, true_curve(grid), color=INK, linewidth=1, label="true curve (simulation)"
+            )
         top.set_ylabel("observed conversion rate")
         # Zoom to where the scores and rates are, keeping the origin and the diagonal.
         reach = [float(np.quantile(audit.y_prob, 0.995)), float(np.nanmax(stats.observed_rate))]
@@ -73,7 +82,7 @@ def reliability_diagram(audit: Audit) -> str:
         limit = min(1.0, 1.1 * max(reach))
         top.set_xlim(0, limit)
         top.set_ylim(0, limit)
-        top.legend(loc="upper left", frameon=False)
+        top.legend(loc="upper left", frameon=False)  # after every labelled artist
         bottom.hist(audit.y_prob, bins=50, range=(0, limit), color=MUTED)
         bottom.set_xlabel("score (promised probability)")
         bottom.set_ylabel("leads")
