@@ -3,6 +3,14 @@
 from assay._validation import AssayInputError
 from assay.binstats import BinStats
 from assay.calibration import CalibrationReport, calibration, calibration_from_stats
+from assay.decisions import (
+    CertifiedThreshold,
+    NetBenefit,
+    RiskCoverage,
+    certify_threshold,
+    net_benefit,
+    risk_coverage,
+)
 from assay.metrics import (
     BrierDecomposition,
     CalibrationLine,
@@ -34,11 +42,14 @@ __all__ = [
     "BrierDecomposition",
     "CalibrationLine",
     "CalibrationReport",
+    "CertifiedThreshold",
     "CorpDecomposition",
     "EcePosterior",
+    "NetBenefit",
     "NoiseFloor",
     "PosteriorSettings",
     "ReliabilityTable",
+    "RiskCoverage",
     "TestResult",
     "__version__",
     "brier_decomposition",
@@ -46,6 +57,7 @@ __all__ = [
     "calibration",
     "calibration_from_stats",
     "calibration_slope_intercept",
+    "certify_threshold",
     "corp_decomposition",
     "debiased_calibration_error",
     "expected_calibration_error",
@@ -53,7 +65,9 @@ __all__ = [
     "log_loss",
     "maximum_calibration_error",
     "mmce",
+    "net_benefit",
     "reliability_table",
+    "risk_coverage",
     "roc_auc",
     "smooth_calibration_error",
     "spiegelhalter_test",

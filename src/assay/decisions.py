@@ -1,0 +1,275 @@
+"""When may an automated action fire on its own? Certified thresholds, risk–coverage, net benefit.
+
+**Certified threshold** (Learn-then-Test with fixed-sequence testing; Angelopoulos, Bates,
+Candès, Jordan & Lei 2021). On a descending grid of thresholds fixed before looking at outcomes
+(by default the score quantiles 0.99, 0.98, ..., deduplicated), let n_t leads score ≥ t and k_t
+of them convert. For H_t: precision(t) < π the p-value is
+
+    p_t = P(Bin(n_t, π) ≥ k_t) = I_π(k_t, n_t − k_t + 1)     (= BinomCDF(n_t − k_t; n_t, 1 − π)),
+
+the regularised incomplete beta function. Test from the top down at level δ and stop at the
+first non-rejection; every rejected threshold is certified, and with probability ≥ 1 − δ every
+certified threshold has precision ≥ π. p_t ≤ δ exactly when the one-sided Clopper–Pearson lower
+bound I⁻¹_δ(k_t, n_t − k_t + 1) is ≥ π; both are computed from the same function. Thresholds
+with n_t < ``min_count`` are not tested (that depends on the scores only, so the sequence stays
+fixed in advance). Beside it: the Jeffreys posterior P(precision ≥ π | k_t, n_t) with a
+Beta(½, ½) prior.
+
+**Costs.** With value V per conversion and cost C per action, acting on a lead pays off when its
+conversion probability exceeds the break-even C / V. The firing rule is: the set precision is
+certified AND the lead's calibrated probability lower bound (the one-sided 1 − δ
+Clopper–Pearson bound of its score band) is ≥ C / V.
+
+**Risk–coverage.** Act on the highest-scored leads first; at coverage c (share of leads acted
+on) the risk is the share of acted-on leads that do not convert. Tied scores enter together.
+AURC is the mean risk over the n coverage steps (each lead in a tied group gets the group's
+risk); E-AURC subtracts the AURC of an oracle ranking every converter first.
+
+**Net benefit** (decision curves; Vickers & Elkin 2006): NB(t) = TP/n − FP/n · t / (1 − t) for
+acting on leads scored ≥ t, beside "act on all" (prevalence − (1 − prevalence) t/(1 − t)) and
+"act on none" (0). With t = C/V, profit per scored lead = (V − C) · NB(C/V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import betainc, betaincinv
+from scipy.stats import beta
+
+from assay._validation import AssayInputError, FloatArray, check_binary_inputs
+
+
+def _check_fraction(value: float, name: str) -> float:
+    if not (isinstance(value, (int, float)) and 0 < value < 1):
+        raise AssayInputError(f"{name}={value!r}; it must be a number strictly between 0 and 1")
+    return float(value)
+
+
+def default_grid(y_prob: FloatArray) -> FloatArray:
+    """Score quantiles from 0.99 down to 0.01 in steps of 0.01, deduplicated, descending."""
+    levels = np.round(np.arange(99, 0, -1) / 100, 2)
+    return np.unique(np.quantile(y_prob, levels, method="inverted_cdf"))[::-1]
+
+
+def _counts_above(
+    y: FloatArray, p: FloatArray, thresholds: FloatArray
+) -> tuple[np.ndarray, np.ndarray]:
+    """n_t = #{p ≥ t} and k_t = #{p ≥ t, y = 1} for every threshold, by one sort."""
+    order = np.argsort(p, kind="stable")
+    sorted_p = p[order]
+    converted_from = np.concatenate((np.cumsum(y[order][::-1])[::-1], [0.0]))
+    start = np.searchsorted(sorted_p, thresholds, side="left")
+    return (len(p) - start).astype(np.int64), converted_from[start].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    threshold: float
+    n: int
+    conversions: int
+    precision: float | None
+    pvalue: float | None  # None: not tested (fewer than min_count leads)
+    lower_bound: float | None  # one-sided (1 − δ) Clopper–Pearson lower bound of precision
+    prob_above_target: float | None  # Jeffreys posterior P(precision ≥ target)
+    band_lower_bound: float | None  # lower bound of the rate in [t, previous threshold)
+    certified: bool
+
+
+@dataclass(frozen=True)
+class CertifiedThreshold:
+    """The result of :func:`certify_threshold`."""
+
+    threshold: float | None
+    verdict: str  # "certified" or "not yet"
+    reason: str
+    target_precision: float
+    delta: float
+    rows: list[ThresholdRow]
+    break_even: float | None
+    firing_threshold: float | None
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows"] = [asdict(r) for r in self.rows]
+        return data
+
+
+def certify_threshold(
+    y_true: Any,
+    y_prob: Any,
+    *,
+    target_precision: float,
+    delta: float = 0.05,
+    min_count: int = 30,
+    grid: Any = None,
+    value_per_conversion: float | None = None,
+    cost_per_action: float | None = None,
+) -> CertifiedThreshold:
+    """The lowest score above which an action may fire with precision ≥ target (module docs)."""
+    target = _check_fraction(target_precision, "target_precision")
+    delta = _check_fraction(delta, "delta")
+    y, p, _ = check_binary_inputs(y_true, y_prob)
+    thresholds = default_grid(p) if grid is None else np.sort(np.asarray(grid, dtype=float))[::-1]
+    n_t, k_t = _counts_above(y, p, thresholds)
+    tested = n_t >= min_count
+    safe_k = np.maximum(k_t, 1)
+    pvalues = np.where(k_t > 0, betainc(safe_k, n_t - k_t + 1, target), 1.0)
+    lower = np.where(k_t > 0, betaincinv(safe_k, n_t - k_t + 1, delta), 0.0)
+    posterior = beta.sf(target, k_t + 0.5, n_t - k_t + 0.5)
+    certified = np.zeros(len(thresholds), dtype=bool)
+    for i in np.flatnonzero(tested):
+        if pvalues[i] > delta:
+            break
+        certified[i] = True
+
+    # Band bounds: leads in [t_i, t_{i-1}) (the top band is [t_0, 1]).
+    band_n = np.diff(np.concatenate(([0], n_t)))
+    band_k = np.diff(np.concatenate(([0], k_t)))
+    band_lower = np.where(
+        band_k > 0, betaincinv(np.maximum(band_k, 1), band_n - band_k + 1, delta), 0.0
+    )
+
+    rows = [
+        ThresholdRow(
+            threshold=float(thresholds[i]),
+            n=int(n_t[i]),
+            conversions=int(k_t[i]),
+            precision=float(k_t[i] / n_t[i]) if n_t[i] else None,
+            pvalue=float(pvalues[i]) if tested[i] else None,
+            lower_bound=float(lower[i]) if n_t[i] else None,
+            prob_above_target=float(posterior[i]) if n_t[i] else None,
+            band_lower_bound=float(band_lower[i]) if band_n[i] else None,
+            certified=bool(certified[i]),
+        )
+        for i in range(len(thresholds))
+    ]
+    threshold = float(thresholds[certified].min()) if certified.any() else None
+    if threshold is not None:
+        verdict = "certified"
+        reason = (
+            f"certified: leads scored ≥ {threshold:.4g} convert at ≥ {target:.0%} with "
+            f"probability ≥ {1 - delta:.0%} (fixed-sequence test, {int(certified.sum())} "
+            "thresholds passed from the top)"
+        )
+    elif not tested.any():
+        verdict = "not yet"
+        reason = f"not yet: no threshold has {min_count} scored leads above it"
+    else:
+        first = int(np.flatnonzero(tested)[0])
+        verdict = "not yet"
+        reason = (
+            f"not yet: at the top tested threshold ({thresholds[first]:.4g}) {k_t[first]} of "
+            f"{n_t[first]} leads converted; that cannot show precision ≥ {target:.0%} at "
+            f"level {delta}"
+        )
+    break_even, firing, rule = _firing_rule(
+        thresholds, certified, band_lower, band_n, threshold, value_per_conversion, cost_per_action
+    )
+    return CertifiedThreshold(
+        threshold, verdict, reason, target, delta, rows, break_even, firing, rule
+    )
+
+
+def _firing_rule(
+    thresholds: FloatArray,
+    certified: np.ndarray,
+    band_lower: FloatArray,
+    band_n: np.ndarray,
+    threshold: float | None,
+    value: float | None,
+    cost: float | None,
+) -> tuple[float | None, float | None, str]:
+    if value is None or cost is None:
+        rule = (
+            "fire on leads scored at or above the certified threshold"
+            if threshold is not None
+            else "do not fire automatically yet"
+        )
+        return None, threshold, rule
+    if not (value > 0 and 0 <= cost < value):
+        raise AssayInputError(
+            f"cost_per_action={cost!r} and value_per_conversion={value!r}: need 0 ≤ cost < value"
+        )
+    break_even = cost / value
+    # Walk down the certified thresholds while each band's lower bound still clears C/V.
+    firing = None
+    for i in np.flatnonzero(certified):
+        if band_n[i] == 0:
+            continue
+        if band_lower[i] < break_even:
+            break
+        firing = float(thresholds[i])
+    rule = (
+        f"fire when the score is ≥ {firing:.4g}: the set precision is certified AND the lead's "
+        f"calibrated probability lower bound is ≥ the break-even C/V = {break_even:.3g}"
+        if firing is not None
+        else f"do not fire automatically yet: no certified band clears the break-even "
+        f"C/V = {break_even:.3g}"
+    )
+    return break_even, firing, rule
+
+
+@dataclass(frozen=True)
+class RiskCoverage:
+    coverage: FloatArray  # at the end of each tied group
+    risk: FloatArray
+    thresholds: FloatArray
+    aurc: float
+    e_aurc: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coverage": self.coverage.tolist(),
+            "risk": self.risk.tolist(),
+            "thresholds": self.thresholds.tolist(),
+            "aurc": self.aurc,
+            "e_aurc": self.e_aurc,
+        }
+
+
+def risk_coverage(y_true: Any, y_prob: Any) -> RiskCoverage:
+    """Risk (non-conversion share among acted-on leads) against coverage, highest scores first."""
+    y, p, _ = check_binary_inputs(y_true, y_prob)
+    n = len(y)
+    order = np.argsort(-p, kind="stable")
+    p_sorted, misses = p[order], 1.0 - y[order]
+    group_end = np.flatnonzero(np.concatenate((p_sorted[1:] != p_sorted[:-1], [True])))
+    cum_misses = np.cumsum(misses)[group_end]
+    acted = group_end + 1
+    risk = cum_misses / acted
+    sizes = np.diff(np.concatenate(([0], acted)))
+    aurc = float(np.sum(risk * sizes) / n)
+    positives = int(y.sum())
+    steps = np.arange(1, n + 1)
+    oracle = float(np.mean(np.maximum(steps - positives, 0) / steps))
+    return RiskCoverage(acted / n, risk, p_sorted[group_end], aurc, aurc - oracle)
+
+
+@dataclass(frozen=True)
+class NetBenefit:
+    thresholds: FloatArray
+    model: FloatArray
+    treat_all: FloatArray
+    treat_none: FloatArray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v.tolist() for k, v in asdict(self).items()}
+
+
+def net_benefit(y_true: Any, y_prob: Any, thresholds: Any) -> NetBenefit:
+    """Decision-curve net benefit NB(t) = TP/n − FP/n · t/(1 − t), with the two references."""
+    y, p, _ = check_binary_inputs(y_true, y_prob)
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.ndim != 1 or ((t <= 0) | (t >= 1)).any():
+        raise AssayInputError("thresholds must be a 1-D sequence of numbers strictly inside (0, 1)")
+    n = len(y)
+    acted_n, acted_k = _counts_above(y, p, t)
+    odds = t / (1 - t)
+    model = acted_k / n - (acted_n - acted_k) / n * odds
+    prevalence = y.mean()
+    treat_all = prevalence - (1 - prevalence) * odds
+    return NetBenefit(t, model, treat_all, np.zeros_like(t))
