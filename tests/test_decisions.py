@@ -127,3 +127,37 @@ def test_risk_coverage_with_ties_is_order_independent():
     distinct = rng.permutation(len(y)) / len(y) * 0.2
     perfect = assay.risk_coverage(y, y * 0.5 + 0.25 + distinct)  # every converter ranked first
     assert perfect.e_aurc == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cli_threshold_and_report_section(tmp_path):
+    from tests.conftest import build_small_ledger
+    from typer.testing import CliRunner
+
+    from assay.audit import AuditConfig, audit
+    from assay.cli import app
+    from assay.report.html import render_html
+
+    path = tmp_path / "small.duckdb"
+    build_small_ledger(path).close()
+    runner = CliRunner()
+    arguments = ["threshold", "--target-precision", "0.3", "--ledger", str(path)]
+    result = runner.invoke(app, [*arguments, "--as-of", "2024-05-01T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "Fixed-sequence test" in result.output
+    from assay.ledger import Ledger
+
+    with Ledger(path, read_only=True) as ledger:
+        config = AuditConfig(target_precision=0.3, value_per_conversion=10, cost_per_action=2)
+        report = audit(ledger, scorer="alpha", as_of="2024-05-01T00:00:00Z", config=config)
+    assert report.decisions is not None
+    expected = assay.certify_threshold(
+        report.y_true,
+        report.y_prob,
+        target_precision=0.3,
+        value_per_conversion=10,
+        cost_per_action=2,
+    )
+    assert report.decisions.threshold.to_dict() == expected.to_dict()
+    html = render_html([report], as_of="2024-05-01T00:00:00+00:00")
+    assert "When may an action fire on its own?" in html
+    assert expected.rule in html.replace("&#39;", "'")

@@ -20,10 +20,18 @@ import pyarrow.compute as pc
 from scipy.stats import beta
 
 import assay
-from assay._validation import FloatArray, check_binary_inputs, check_choice
+from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
 from assay.binning import quantile_edges
 from assay.binstats import BinStats
 from assay.calibration import CalibrationReport, calibration
+from assay.decisions import (
+    CertifiedThreshold,
+    NetBenefit,
+    RiskCoverage,
+    certify_threshold,
+    net_benefit,
+    risk_coverage,
+)
 from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
 from assay.reliability import ReliabilityTable
 
@@ -42,6 +50,10 @@ class AuditConfig:
     seed: int = 0
     thin_bucket: int = 30  # buckets with fewer resolved predictions say "not yet"
     min_cohort: int = 100  # months with fewer resolved predictions are reported, not judged
+    target_precision: float | None = None  # set: the audit certifies an action threshold
+    delta: float = 0.05
+    value_per_conversion: float | None = None
+    cost_per_action: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +140,7 @@ class Audit:
     counts: Counts
     model_versions: list[str]
     reproducibility: dict[str, Any]
+    decisions: Decisions | None
     #: The scores and outcomes behind the numbers (for plots); not serialised.
     y_true: FloatArray = field(repr=False)
     y_prob: FloatArray = field(repr=False)
@@ -152,8 +165,46 @@ class Audit:
             "cohorts": [asdict(c) for c in self.cohorts],
             "counts": asdict(self.counts),
             "model_versions": list(self.model_versions),
+            "decisions": None if self.decisions is None else self.decisions.to_dict(),
             "reproducibility": dict(self.reproducibility),
         }
+
+
+@dataclass(frozen=True, eq=False)
+class Decisions:
+    """When an action may fire: the certified threshold, risk–coverage and net benefit."""
+
+    threshold: CertifiedThreshold
+    risk_coverage: RiskCoverage
+    net_benefit: NetBenefit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold.to_dict(),
+            "aurc": self.risk_coverage.aurc,
+            "e_aurc": self.risk_coverage.e_aurc,
+        }
+
+
+#: Net-benefit curve thresholds shown in reports.
+NET_BENEFIT_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
+
+
+def _decisions(labels: FloatArray, prob: FloatArray, config: AuditConfig) -> Decisions | None:
+    if config.target_precision is None:
+        return None
+    return Decisions(
+        certify_threshold(
+            labels,
+            prob,
+            target_precision=config.target_precision,
+            delta=config.delta,
+            value_per_conversion=config.value_per_conversion,
+            cost_per_action=config.cost_per_action,
+        ),
+        risk_coverage(labels, prob),
+        net_benefit(labels, prob, NET_BENEFIT_GRID),
+    )
 
 
 def _cohorts(
@@ -224,6 +275,7 @@ def _build(
             "assay_version": assay.__version__,
             "seed": config.seed,
         },
+        decisions=_decisions(labels, prob, config),
         y_true=labels,
         y_prob=prob,
     )
@@ -261,6 +313,64 @@ def snapshot_hash(table: pa.Table) -> str:
     return hashlib.sha256("\n".join(lines.to_pylist()).encode()).hexdigest()
 
 
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """The matured, scored predictions of one scorer as of T, as arrays, with their counts."""
+
+    labels: FloatArray
+    prob: FloatArray
+    months: np.ndarray
+    counts: Counts
+    model_versions: list[str]
+    snapshot_sha256: str
+    as_of: dt.datetime
+
+
+def evidence(
+    ledger: Any,
+    *,
+    scorer: str,
+    as_of: dt.datetime | str | None = None,
+    model_version: str | None = None,
+    policy: str = "first",
+) -> Evidence:
+    """Labels as of T reduced to what calibration may use.
+
+    Only matured predictions (window closed by T) count: early positives of open windows would
+    bias observed rates upward, so they wait with the rest of their cohort. Abstentions and
+    scores without a probability (points, ranks) are counted, not used.
+    """
+    result = ledger.labels(as_of=as_of, scorer=scorer, model_version=model_version, policy=policy)
+    table = result.table
+    scored = pc.invert(table["abstained"])
+    resolved = pc.and_(scored, table["matured"])
+    usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
+    labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
+    if len(labels) == 0:
+        raise AssayInputError(
+            f"scorer {scorer!r} has no matured, scored predictions as of "
+            f"{result.as_of.isoformat()} ({result.counts.pending} pending); choose a later as-of"
+        )
+    months = np.asarray(usable["scored_at"].to_numpy(zero_copy_only=False))
+    counts = Counts(
+        resolved=_count(resolved),
+        positives=int(labels.sum()),
+        pending=_count(pc.and_(scored, pc.invert(table["matured"]))),
+        abstained=result.counts.abstained,
+        unscored=_count(resolved) - usable.num_rows,
+        unmatched_outcomes=result.counts.unmatched_outcomes,
+    )
+    return Evidence(
+        labels=labels,
+        prob=np.asarray(usable["probability"].to_numpy(), dtype=np.float64),
+        months=months.astype("datetime64[M]").astype(str),
+        counts=counts,
+        model_versions=sorted({v for v in table["model_version"].to_pylist() if v is not None}),
+        snapshot_sha256=snapshot_hash(table),
+        as_of=result.as_of,
+    )
+
+
 def audit(
     ledger: Any,
     *,
@@ -272,35 +382,16 @@ def audit(
 ) -> Audit:
     """Audit one scorer from the ledger as of ``as_of`` (default: now, recorded in the result)."""
     config = config or AuditConfig()
-    result = ledger.labels(as_of=as_of, scorer=scorer, model_version=model_version, policy=policy)
-    table = result.table
-    # Only matured predictions (window closed by T): early positives of open windows would
-    # bias observed rates upward, so they wait with the rest of their cohort.
-    scored = pc.invert(table["abstained"])
-    resolved = pc.and_(scored, table["matured"])
-    usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
-    labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
-    prob = np.asarray(usable["probability"].to_numpy(), dtype=np.float64)
-    months = (
-        np.asarray(usable["scored_at"].to_numpy(zero_copy_only=False))
-        .astype("datetime64[M]")
-        .astype(str)
-    )
-    counts = Counts(
-        resolved=_count(resolved),
-        positives=int(labels.sum()),
-        pending=_count(pc.and_(scored, pc.invert(table["matured"]))),
-        abstained=result.counts.abstained,
-        unscored=_count(resolved) - usable.num_rows,
-        unmatched_outcomes=result.counts.unmatched_outcomes,
-    )
-    versions = sorted(set(v for v in table["model_version"].to_pylist() if v is not None))
+    found = evidence(ledger, scorer=scorer, as_of=as_of, model_version=model_version, policy=policy)
     reproducibility = {
-        "snapshot_sha256": snapshot_hash(table),
+        "snapshot_sha256": found.snapshot_sha256,
         "ledger": str(ledger.path),
-        "as_of": result.as_of.isoformat(),
+        "as_of": found.as_of.isoformat(),
         "policy": policy,
         "scorer": scorer,
         "model_version": model_version,
     }
-    return _build(scorer, labels, prob, months, counts, versions, reproducibility, config)
+    return _build(
+        scorer, found.labels, found.prob, found.months, found.counts, found.model_versions,
+        reproducibility, config,
+    )  # fmt: skip

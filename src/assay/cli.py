@@ -10,15 +10,23 @@ import typer
 from rich.console import Console
 
 from assay._validation import AssayInputError
-from assay.audit import AuditConfig
+from assay.audit import AuditConfig, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
+from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
 from assay.report.document import dumps, read_document, report_document, verify_document
 from assay.report.html import render_html
-from assay.report.terminal import print_audit
+from assay.report.terminal import print_audit, print_threshold
+
+TargetOption = Annotated[
+    float | None, typer.Option(help="Also certify an action threshold at this precision.")
+]
+DeltaOption = Annotated[float, typer.Option(help="Error level of the guarantee.")]
+CostOption = Annotated[float | None, typer.Option("--cost", help="Cost per automated action.")]
+ValueOption = Annotated[float | None, typer.Option("--value", help="Value per conversion.")]
 
 app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help=True)
 console = Console()
@@ -67,6 +75,10 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the posterior and noise floor.")] = 0,
+    target_precision: TargetOption = None,
+    delta: DeltaOption = 0.05,
+    cost: CostOption = None,
+    value: ValueOption = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
@@ -76,7 +88,13 @@ def report(
             if not names:
                 raise AssayInputError("the ledger holds no predictions yet; ingest some first")
             moment = to_utc(as_of)
-            config = AuditConfig(seed=seed)
+            config = AuditConfig(
+                seed=seed,
+                target_precision=target_precision,
+                delta=delta,
+                value_per_conversion=value,
+                cost_per_action=cost,
+            )
             audits = [
                 run_audit(
                     store,
@@ -99,6 +117,40 @@ def report(
     if json_out:
         json_out.write_text(dumps(report_document(audits, as_of=moment.isoformat())))
         console.print(f"JSON report: {json_out}")
+
+
+@app.command()
+def threshold(
+    target_precision: Annotated[
+        float, typer.Option(help="Precision the automated action must keep, e.g. 0.5.")
+    ],
+    scorer: Annotated[
+        list[str] | None, typer.Option(help="Scorer (repeatable; default: all).")
+    ] = None,
+    delta: DeltaOption = 0.05,
+    cost: CostOption = None,
+    value: ValueOption = None,
+    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
+    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    ledger: LedgerOption = None,
+) -> None:
+    """The score above which an action may fire on its own, with a stated guarantee."""
+    try:
+        with Ledger(ledger, read_only=True) as store:
+            for name in scorer or store.scorers():
+                found = evidence(store, scorer=name, as_of=to_utc(as_of), policy=policy)
+                result = certify_threshold(
+                    found.labels,
+                    found.prob,
+                    target_precision=target_precision,
+                    delta=delta,
+                    value_per_conversion=value,
+                    cost_per_action=cost,
+                )
+                print_threshold(console, name, result)
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()

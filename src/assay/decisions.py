@@ -203,13 +203,18 @@ def _firing_rule(
         if band_lower[i] < break_even:
             break
         firing = float(thresholds[i])
-    rule = (
-        f"fire when the score is ≥ {firing:.4g}: the set precision is certified AND the lead's "
-        f"calibrated probability lower bound is ≥ the break-even C/V = {break_even:.3g}"
-        if firing is not None
-        else f"do not fire automatically yet: no certified band clears the break-even "
-        f"C/V = {break_even:.3g}"
-    )
+    if firing is not None:
+        rule = (
+            f"fire when the score is ≥ {firing:.4g}: the set precision is certified AND the "
+            f"lead's calibrated probability lower bound is ≥ the break-even C/V = {break_even:.3g}"
+        )
+    elif threshold is None:
+        rule = "do not fire automatically yet: no threshold is certified"
+    else:
+        rule = (
+            "do not fire automatically yet: no certified score band clears the break-even "
+            f"C/V = {break_even:.3g}"
+        )
     return break_even, firing, rule
 
 

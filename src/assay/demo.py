@@ -27,7 +27,7 @@ import pyarrow as pa
 from scipy.special import expit, logit
 
 from assay._validation import FloatArray
-from assay.audit import Audit, audit
+from assay.audit import Audit, AuditConfig, audit
 from assay.datasets import score_bank_calls
 from assay.ledger import Ledger
 from assay.report.document import dumps, report_document
@@ -41,6 +41,9 @@ UTC = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400e6
 
 TrueCurve = Callable[[FloatArray], FloatArray]
+#: The demo also asks when an outbound action may fire: precision ≥ 50%, a conversion worth
+#: 200 and an action costing 30 (break-even probability 0.15).
+DEMO_CONFIG = AuditConfig(target_precision=0.5, value_per_conversion=200.0, cost_per_action=30.0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ def _write(
         for table in predictions:
             ledger.ingest_predictions(table, segments=segments, now=as_of)
         ledger.ingest_outcomes(outcomes, now=as_of)
-        audits = [audit(ledger, scorer=name, as_of=as_of) for name in ledger.scorers()]
+        audits = [
+            audit(ledger, scorer=name, as_of=as_of, config=DEMO_CONFIG) for name in ledger.scorers()
+        ]
     stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"
     html_path.write_text(render_html(audits, as_of=stamp, true_curves=true_curves))

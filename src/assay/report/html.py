@@ -79,7 +79,9 @@ def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
             "reliability": Markup(plots.reliability_diagram(audit, true_curve)),
             "corp": Markup(plots.corp_diagram(audit)),
             "cohorts": Markup(plots.cohort_chart(audit)) if audit.cohorts else "",
+            "decisions": Markup(plots.decision_charts(audit)) if audit.decisions else "",
         },
+        "decisions": audit.decisions,
         "repro_rows": [
             (key, json.dumps(value, sort_keys=True) if isinstance(value, dict) else value)
             for key, value in repro.items()

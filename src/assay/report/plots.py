@@ -131,3 +131,41 @@ def cohort_chart(audit: Audit) -> str:
         axis.set_ylabel("ECE (posterior median)")
         axis.set_ylim(bottom=0)
         return to_svg(figure)
+
+
+def decision_charts(audit: Audit) -> str:
+    """Risk–coverage (acting on the top-scored leads first) and the net-benefit decision curve."""
+    decisions = audit.decisions
+    assert decisions is not None
+    with plt.rc_context(STYLE):
+        figure, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+        curve = decisions.risk_coverage
+        left.step(curve.coverage, curve.risk, where="post", color=INK, linewidth=1.5)
+        certified = decisions.threshold.threshold
+        if certified is not None:
+            covered = float(np.mean(audit.y_prob >= certified))
+            left.axvline(covered, color=ACCENT, linestyle="--", linewidth=1,
+                         label=f"certified threshold {certified:.3g}")  # fmt: skip
+            left.legend(loc="lower right", frameon=False)
+        left.axhline(1 - decisions.threshold.target_precision, color=MUTED, linestyle=":")
+        left.set_xlabel("coverage (share of leads acted on, best first)")
+        left.set_ylabel("risk (share not converting)")
+        left.set_xlim(0, 1)
+        left.set_ylim(0, 1)
+        benefit = decisions.net_benefit
+        right.plot(
+            benefit.thresholds, benefit.model, color=ACCENT, linewidth=1.5, label="this score"
+        )
+        right.plot(
+            benefit.thresholds, benefit.treat_all, color=MUTED, linestyle="--", label="act on all"
+        )
+        right.plot(
+            benefit.thresholds, benefit.treat_none, color=INK, linewidth=0.8, label="act on none"
+        )
+        top = max(float(np.max(benefit.model)), float(np.max(benefit.treat_all)), 0.01)
+        right.set_ylim(-0.1 * top, 1.1 * top)
+        right.set_xlabel("threshold probability (break-even cost / value)")
+        right.set_ylabel("net benefit per lead")
+        right.legend(loc="upper right", frameon=False)
+        figure.tight_layout()
+        return to_svg(figure)

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.audit import Audit, Bucket
+from assay.decisions import CertifiedThreshold
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
 
@@ -56,3 +57,27 @@ def print_audit(console: Console, audit: Audit) -> None:
         f"{'—' if audit.scores['auc'] is None else format(audit.scores['auc'], '.3f')}"
     )
     console.print(bucket_table("When it says X, how many convert? (deciles)", audit.deciles))
+
+
+def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:
+    colour = "green" if result.threshold is not None else "yellow"
+    console.rule(f"scorer {scorer}: target precision {result.target_precision:.0%}")
+    console.print(f"[bold {colour}]{result.verdict.upper()}[/] — {result.reason}")
+    console.print(f"Rule: {result.rule}.")
+    table = Table(title="Fixed-sequence test, from the top down")
+    for column in (
+        "score ≥",
+        "leads",
+        "converted",
+        "precision",
+        "p-value",
+        "lower bound",
+        "certified",
+    ):
+        table.add_column(column, justify="right")
+    for row in [r for r in result.rows if r.pvalue is not None][:15]:
+        table.add_row(
+            f"{row.threshold:.4g}", f"{row.n:,}", f"{row.conversions:,}", _pct(row.precision),
+            f"{row.pvalue:.3g}", _pct(row.lower_bound), "yes" if row.certified else "no",
+        )  # fmt: skip
+    console.print(table)
