@@ -34,6 +34,7 @@ from assay.decisions import (
 )
 from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
 from assay.reliability import ReliabilityTable
+from assay.segments import SegmentRates, segment_rates
 
 AUDIT_SCHEMA_VERSION = 1
 
@@ -54,6 +55,7 @@ class AuditConfig:
     delta: float = 0.05
     value_per_conversion: float | None = None
     cost_per_action: float | None = None
+    segment_by: str | None = None  # set: the audit adds segment rates for this attribute
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +143,7 @@ class Audit:
     model_versions: list[str]
     reproducibility: dict[str, Any]
     decisions: Decisions | None
+    segments: SegmentRates | None
     #: The scores and outcomes behind the numbers (for plots); not serialised.
     y_true: FloatArray = field(repr=False)
     y_prob: FloatArray = field(repr=False)
@@ -166,6 +169,7 @@ class Audit:
             "counts": asdict(self.counts),
             "model_versions": list(self.model_versions),
             "decisions": None if self.decisions is None else self.decisions.to_dict(),
+            "segments": None if self.segments is None else self.segments.to_dict(),
             "reproducibility": dict(self.reproducibility),
         }
 
@@ -243,6 +247,7 @@ def _build(
     model_versions: list[str],
     reproducibility: dict[str, Any],
     config: AuditConfig,
+    segment_values: pa.Array | None = None,
 ) -> Audit:
     check_choice(config.strategy, "strategy", ("uniform", "quantile"))
     report = calibration(
@@ -276,6 +281,9 @@ def _build(
             "seed": config.seed,
         },
         decisions=_decisions(labels, prob, config),
+        segments=None
+        if segment_values is None
+        else segment_rates(labels, segment_values, seed=config.seed),
         y_true=labels,
         y_prob=prob,
     )
@@ -324,6 +332,11 @@ class Evidence:
     model_versions: list[str]
     snapshot_sha256: str
     as_of: dt.datetime
+    segments: pa.Array  # MAP<string, string> of segment attributes, one per usable prediction
+
+    def segment(self, attribute: str) -> pa.Array:
+        """The value of one segment attribute per prediction (null where it is missing)."""
+        return pc.map_lookup(self.segments, pa.scalar(attribute), "first")
 
 
 def evidence(
@@ -368,6 +381,7 @@ def evidence(
         model_versions=sorted({v for v in table["model_version"].to_pylist() if v is not None}),
         snapshot_sha256=snapshot_hash(table),
         as_of=result.as_of,
+        segments=usable["segments"].combine_chunks(),
     )
 
 
@@ -391,7 +405,8 @@ def audit(
         "scorer": scorer,
         "model_version": model_version,
     }
+    segment_values = None if config.segment_by is None else found.segment(config.segment_by)
     return _build(
         scorer, found.labels, found.prob, found.months, found.counts, found.model_versions,
-        reproducibility, config,
+        reproducibility, config, segment_values,
     )  # fmt: skip

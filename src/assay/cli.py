@@ -19,7 +19,8 @@ from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
 from assay.report.document import dumps, read_document, report_document, verify_document
 from assay.report.html import render_html
-from assay.report.terminal import print_audit, print_threshold
+from assay.report.terminal import print_audit, print_segments, print_threshold
+from assay.segments import segment_rates
 
 TargetOption = Annotated[
     float | None, typer.Option(help="Also certify an action threshold at this precision.")
@@ -79,6 +80,9 @@ def report(
     delta: DeltaOption = 0.05,
     cost: CostOption = None,
     value: ValueOption = None,
+    segment_by: Annotated[
+        str | None, typer.Option(help="Add segment rates for this segment attribute.")
+    ] = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
@@ -94,6 +98,7 @@ def report(
                 delta=delta,
                 value_per_conversion=value,
                 cost_per_action=cost,
+                segment_by=segment_by,
             )
             audits = [
                 run_audit(
@@ -148,6 +153,32 @@ def threshold(
                     cost_per_action=cost,
                 )
                 print_threshold(console, name, result)
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def segments(
+    by: Annotated[str, typer.Option(help="Segment attribute stored with the predictions.")],
+    scorer: Annotated[
+        list[str] | None, typer.Option(help="Scorer (repeatable; default: all).")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
+    method: Annotated[str, typer.Option(help="grid (full Bayes), mle or moments.")] = "grid",
+    min_size: Annotated[int, typer.Option(help="Pool smaller segments into 'other'.")] = 10,
+    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    ledger: LedgerOption = None,
+) -> None:
+    """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready)."""
+    try:
+        with Ledger(ledger, read_only=True) as store:
+            for name in scorer or store.scorers():
+                found = evidence(store, scorer=name, as_of=to_utc(as_of), policy=policy)
+                rates = segment_rates(
+                    found.labels, found.segment(by), min_size=min_size, method=method
+                )
+                print_segments(console, name, by, rates)
     except AssayInputError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,7 @@ def _write(
     segments: tuple[str, ...],
     true_curves: dict[str, TrueCurve] | None = None,
 ) -> DemoResult:
+    config = replace(DEMO_CONFIG, segment_by=segments[0])
     """Ingest into a fresh ledger, audit every scorer, write HTML and JSON."""
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.duckdb"
@@ -82,7 +83,7 @@ def _write(
             ledger.ingest_predictions(table, segments=segments, now=as_of)
         ledger.ingest_outcomes(outcomes, now=as_of)
         audits = [
-            audit(ledger, scorer=name, as_of=as_of, config=DEMO_CONFIG) for name in ledger.scorers()
+            audit(ledger, scorer=name, as_of=as_of, config=config) for name in ledger.scorers()
         ]
     stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"

@@ -80,7 +80,10 @@ def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
             "corp": Markup(plots.corp_diagram(audit)),
             "cohorts": Markup(plots.cohort_chart(audit)) if audit.cohorts else "",
             "decisions": Markup(plots.decision_charts(audit)) if audit.decisions else "",
+            "funnel": Markup(plots.funnel_plot(audit.segments)) if audit.segments else "",
         },
+        "segments": audit.segments,
+        "segment_by": audit.reproducibility["config"].get("segment_by"),
         "decisions": audit.decisions,
         "repro_rows": [
             (key, json.dumps(value, sort_keys=True) if isinstance(value, dict) else value)

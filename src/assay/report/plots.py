@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from assay.audit import Audit
 from assay.isotonic import isotonic_fit
+from assay.segments import SegmentRates, funnel_limits
 
 STYLE: Any = {  # matplotlib types rcParams keys as literals
     "svg.hashsalt": "assay",
@@ -168,4 +169,37 @@ def decision_charts(audit: Audit) -> str:
         right.set_ylabel("net benefit per lead")
         right.legend(loc="upper right", frameon=False)
         figure.tight_layout()
+        return to_svg(figure)
+
+
+def funnel_plot(rates: SegmentRates) -> str:
+    """Raw segment rates against size with 95% and 99.8% limits around the reference."""
+    limits = funnel_limits(rates)
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(7.0, 3.6))
+        axis.plot(
+            limits.n, limits.lower_95, color=MUTED, linestyle="--", linewidth=1, label="95% limits"
+        )
+        axis.plot(limits.n, limits.upper_95, color=MUTED, linestyle="--", linewidth=1)
+        axis.plot(
+            limits.n, limits.lower_998, color=INK, linestyle=":", linewidth=1, label="99.8% limits"
+        )
+        axis.plot(limits.n, limits.upper_998, color=INK, linestyle=":", linewidth=1)
+        axis.axhline(rates.reference, color=INK, linewidth=0.8)
+        sizes = [r.n for r in rates.rows]
+        axis.scatter(sizes, [r.raw_rate for r in rates.rows], color=ACCENT, zorder=3, s=18)
+        for row in rates.rows:
+            axis.annotate(row.segment, (row.n, row.raw_rate), fontsize=7, xytext=(3, 3),
+                          textcoords="offset points")  # fmt: skip
+        axis.set_xscale("log")
+        axis.set_xlabel("leads in segment (log scale)")
+        axis.set_ylabel("raw conversion rate")
+        note = (
+            f" (over-dispersion φ = {limits.overdispersion:.1f}: limits widened)"
+            if limits.adjusted
+            else ""
+        )
+        axis.legend(
+            loc="upper right", frameon=False, title=f"reference {rates.reference:.1%}{note}"
+        )
         return to_svg(figure)

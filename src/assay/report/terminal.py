@@ -7,6 +7,7 @@ from rich.table import Table
 
 from assay.audit import Audit, Bucket
 from assay.decisions import CertifiedThreshold
+from assay.segments import SegmentRates
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
 
@@ -79,5 +80,28 @@ def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -
         table.add_row(
             f"{row.threshold:.4g}", f"{row.n:,}", f"{row.conversions:,}", _pct(row.precision),
             f"{row.pvalue:.3g}", _pct(row.lower_bound), "yes" if row.certified else "no",
+        )  # fmt: skip
+    console.print(table)
+
+
+def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) -> None:
+    console.rule(f"scorer {scorer}: conversion by {by}")
+    strength = (
+        "" if rates.concentration is None else f", prior strength M = {rates.concentration:.0f}"
+    )
+    console.print(
+        f"reference (overall rate) {rates.reference:.1%}; rates shrink toward the prior mean "
+        f"{rates.mu:.1%} ({rates.method}{strength})"
+    )
+    for note in ([rates.rule] if rates.rule else []) + rates.notes:
+        console.print(f"[dim]{note}[/]")
+    table = Table()
+    for column in ("segment", "leads", "raw", "shrunken", "interval", "shrinkage", "verdict"):
+        table.add_column(column, justify="left" if column in ("segment", "verdict") else "right")
+    for row in rates.rows:
+        table.add_row(
+            row.segment, f"{row.n:,}", _pct(row.raw_rate), _pct(row.shrunken_rate),
+            f"{_pct(row.lower)}–{_pct(row.upper)}",
+            "—" if row.shrinkage is None else f"{row.shrinkage:.3f}", row.verdict,
         )  # fmt: skip
     console.print(table)
