@@ -170,3 +170,13 @@ def test_cli_segments_on_the_ledger(tmp_path):
     )
     assert output.exit_code == 0, output.output
     assert "saas" in output.output and "shrunken" in output.output
+    page = tmp_path / "compare.html"
+    arguments = ["compare", "--ledger", str(result.ledger), "--as-of", "2024-09-01T00:00:00Z"]
+    compared = CliRunner().invoke(
+        app, [*arguments, "--segment-by", "industry", "--html", str(page)]
+    )
+    assert compared.exit_code == 0, compared.output
+    assert "vendor-a vs vendor-b" in compared.output
+    html = page.read_text()
+    assert "Leaderboard" in html and "http" not in html and "<script" not in html
+    assert result.compare_html.exists()

@@ -13,13 +13,19 @@ from assay._validation import AssayInputError
 from assay.audit import AuditConfig, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
+from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
 from assay.report.document import dumps, read_document, report_document, verify_document
-from assay.report.html import render_html
-from assay.report.terminal import print_audit, print_segments, print_threshold
+from assay.report.html import render_comparison_html, render_html
+from assay.report.terminal import (
+    print_audit,
+    print_comparison,
+    print_segments,
+    print_threshold,
+)
 from assay.segments import segment_rates
 
 TargetOption = Annotated[
@@ -56,8 +62,10 @@ def demo(
         result = (build_synthetic_demo if synthetic else build_demo)(out, seed=seed)
     for audit in result.audits:
         print_audit(console, audit)
+    print_comparison(console, result.comparison)
     console.print(
         f"\n[bold]Report:[/] {result.html.resolve()}\n[bold]JSON:[/] {result.json.resolve()}\n"
+        f"[bold]Comparison:[/] {result.compare_html.resolve()}\n"
         f"[bold]Ledger:[/] {result.ledger.resolve()} (try: assay ledger status --ledger "
         f"{result.ledger})\nDone in {time.perf_counter() - started:.1f} s."
     )
@@ -182,6 +190,36 @@ def segments(
     except AssayInputError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+@app.command("compare")
+def compare_command(
+    scorers: Annotated[
+        str | None, typer.Option(help="Comma-separated scorers (default: all).")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
+    segment_by: Annotated[
+        str | None, typer.Option(help="Segment attribute for the honesty (abstention) rates.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the comparison page here.")] = None,
+    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    ledger: LedgerOption = None,
+) -> None:
+    """Compare scorers on the leads they all scored: calibration, discrimination, honesty."""
+    names = [s.strip() for s in scorers.split(",")] if scorers else None
+    try:
+        with Ledger(ledger, read_only=True) as store:
+            moment = to_utc(as_of)
+            result = compare(
+                store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by
+            )
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    print_comparison(console, result)
+    if html:
+        html.write_text(render_comparison_html(result, as_of=moment.isoformat()))
+        console.print(f"comparison page: {html}")
 
 
 @app.command()

@@ -28,10 +28,11 @@ from scipy.special import expit, logit
 
 from assay._validation import FloatArray
 from assay.audit import Audit, AuditConfig, audit
+from assay.compare import Comparison, compare
 from assay.datasets import score_bank_calls
 from assay.ledger import Ledger
 from assay.report.document import dumps, report_document
-from assay.report.html import render_html
+from assay.report.html import render_comparison_html, render_html
 
 CAMPAIGN_START = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
 CAMPAIGN_END = dt.datetime(2010, 11, 30, tzinfo=dt.UTC)
@@ -52,7 +53,9 @@ class DemoResult:
     ledger: Path
     html: Path
     json: Path
+    compare_html: Path
     audits: list[Audit]
+    comparison: Comparison
 
 
 def _spread(start: dt.datetime, end: dt.datetime, fractions: FloatArray) -> np.ndarray:
@@ -85,11 +88,16 @@ def _write(
         audits = [
             audit(ledger, scorer=name, as_of=as_of, config=config) for name in ledger.scorers()
         ]
+        comparison = compare(ledger, as_of=as_of, segment_by=segments[0])
     stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"
     html_path.write_text(render_html(audits, as_of=stamp, true_curves=true_curves))
     json_path.write_text(dumps(report_document(audits, as_of=stamp)))
-    return DemoResult(directory, ledger_path, html_path, json_path, audits)
+    compare_path = directory / "compare.html"
+    compare_path.write_text(render_comparison_html(comparison, as_of=stamp))
+    return DemoResult(
+        directory, ledger_path, html_path, json_path, compare_path, audits, comparison
+    )
 
 
 def _outcomes(

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import assay
-from assay.audit import Audit, Bucket
+from assay.audit import Audit, Bucket, audit_arrays
+from assay.compare import Comparison
 from assay.report import plots
 
 TrueCurve = Callable[[Any], Any]
@@ -92,17 +93,20 @@ def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
     }
 
 
-def render_html(
-    audits: list[Audit], *, as_of: str, true_curves: dict[str, TrueCurve] | None = None
-) -> str:
-    """One HTML document for one or more audits (``true_curves`` only for simulations)."""
-    environment = Environment(
+def _environment() -> Environment:
+    return Environment(
         loader=PackageLoader("assay.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    template = environment.get_template("report.html.j2")
+
+
+def render_html(
+    audits: list[Audit], *, as_of: str, true_curves: dict[str, TrueCurve] | None = None
+) -> str:
+    """One HTML document for one or more audits (``true_curves`` only for simulations)."""
+    template = _environment().get_template("report.html.j2")
     thin = audits[0].reproducibility["config"]["thin_bucket"] if audits else 30
     return template.render(
         title=", ".join(a.scorer for a in audits),
@@ -115,4 +119,55 @@ def render_html(
         pct0=_pct0,
         num=_num,
         bucket_table=_bucket_table,
+    )
+
+
+def _leaderboard(rows: list[Any]) -> Markup:
+    head = (
+        "<table><thead><tr><th>scorer</th><th>leads</th><th>ECE (pts)</th><th>interval</th>"
+        "<th>verdict</th><th>Brier</th><th>log loss</th><th>AUC</th><th>AUC interval</th>"
+        "<th>slope</th><th>abstains</th><th>on thin / rest</th></tr></thead><tbody>"
+    )
+    body = []
+    for s in rows:
+        interval = "—" if s.ece_lower is None else f"{_pts(s.ece_lower)}–{_pts(s.ece_upper)}"
+        auc_interval = "—" if s.auc_lower is None else f"{s.auc_lower:.3f}–{s.auc_upper:.3f}"
+        honesty = (
+            "—"
+            if s.abstention_thin is None and s.abstention_rest is None
+            else (f"{_pct(s.abstention_thin)} / {_pct(s.abstention_rest)}")
+        )
+        body.append(
+            f"<tr><td>{escape(s.scorer)}</td><td>{s.n}</td><td>{_pts(s.ece)}</td><td>{interval}</td>"
+            f"<td>{escape(s.verdict)}</td><td>{s.brier:.4f}</td><td>{s.log_loss:.4f}</td>"
+            f"<td>{_num(s.auc, 3)}</td><td>{auc_interval}</td><td>{_num(s.slope, 2)}</td>"
+            f"<td>{_pct(s.abstention_rate)}</td><td>{honesty}</td></tr>"
+        )
+    return Markup(head + "".join(body) + "</tbody></table>")
+
+
+def render_comparison_html(comparison: Comparison, *, as_of: str) -> str:
+    """The side-by-side comparison page (self-contained, like the report)."""
+    diagrams = [
+        (
+            name,
+            Markup(
+                plots.reliability_diagram(audit_arrays(comparison.common_y, scores, scorer=name))
+            ),
+        )
+        for name, scores in comparison.common_scores.items()
+    ]
+    return (
+        _environment()
+        .get_template("compare.html.j2")
+        .render(
+            c=comparison,
+            names=list(comparison.common_scores),
+            version=assay.__version__,
+            as_of=as_of,
+            leaderboard=_leaderboard,
+            interval_plot=Markup(plots.ece_interval_plot(comparison)),
+            diagrams=diagrams,
+            pct0=_pct0,
+        )
     )

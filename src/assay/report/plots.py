@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from assay.audit import Audit
+from assay.compare import Comparison
 from assay.isotonic import isotonic_fit
 from assay.segments import SegmentRates, funnel_limits
 
@@ -202,4 +203,23 @@ def funnel_plot(rates: SegmentRates) -> str:
         axis.legend(
             loc="upper right", frameon=False, title=f"reference {rates.reference:.1%}{note}"
         )
+        return to_svg(figure)
+
+
+def ece_interval_plot(comparison: Comparison) -> str:
+    """ECE per scorer on the common leads with its credible interval."""
+    with plt.rc_context(STYLE):
+        summaries = comparison.common
+        figure, axis = plt.subplots(figsize=(6.0, 0.5 + 0.45 * len(summaries)))
+        y = np.arange(len(summaries))
+        ece = np.array([s.ece for s in summaries])
+        lower = np.array([s.ece if s.ece_lower is None else s.ece_lower for s in summaries])
+        upper = np.array([s.ece if s.ece_upper is None else s.ece_upper for s in summaries])
+        axis.errorbar(ece, y, xerr=[np.maximum(ece - lower, 0), np.maximum(upper - ece, 0)],
+                      fmt="o", color=ACCENT, ecolor=MUTED, capsize=3)  # fmt: skip
+        axis.set_yticks(y, [s.scorer for s in summaries])
+        axis.set_xlabel(
+            f"ECE on {comparison.n_common:,} common leads ({comparison.credibility:.0%} interval)"
+        )
+        axis.set_xlim(left=0)
         return to_svg(figure)

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.audit import Audit, Bucket
+from assay.compare import Comparison
 from assay.decisions import CertifiedThreshold
 from assay.segments import SegmentRates
 
@@ -105,3 +106,27 @@ def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) 
             "—" if row.shrinkage is None else f"{row.shrinkage:.3f}", row.verdict,
         )  # fmt: skip
     console.print(table)
+
+
+def print_comparison(console: Console, comparison: Comparison) -> None:
+    table = Table(title=f"Leaderboard on {comparison.n_common:,} leads every scorer scored")
+    for column in ("scorer", "ECE", "interval", "verdict", "Brier", "AUC", "slope", "abstains"):
+        table.add_column(
+            column,
+            justify="left" if column in ("scorer", "verdict") else "right",
+            min_width=8 if column == "verdict" else None,
+        )
+    for s in sorted(comparison.common, key=lambda s: s.ece):
+        interval = f"{_pct(s.ece_lower)}–{_pct(s.ece_upper)}" if s.ece_lower is not None else "—"
+        table.add_row(
+            s.scorer, f"{100 * s.ece:.1f} pts", interval, s.verdict, f"{s.brier:.4f}",
+            "—" if s.auc is None else f"{s.auc:.3f}", "—" if s.slope is None else f"{s.slope:.2f}",
+            _pct(s.abstention_rate),
+        )  # fmt: skip
+    console.print(table)
+    for pair in comparison.pairs:
+        console.print(
+            f"{pair.a} vs {pair.b}: P(ECE {pair.a} < ECE {pair.b}) = {pair.prob_a_lower_ece:.3f}; "
+            f"Brier difference {pair.brier_difference:+.4f} "
+            f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
+        )
