@@ -31,6 +31,15 @@ from assay.metrics import (
     spiegelhalter_test,
     sweep_calibration_error,
 )
+from assay.recalibration import (
+    BetaCalibrator,
+    HistogramCalibrator,
+    IsotonicCalibrator,
+    PlattCalibrator,
+    TemperatureCalibrator,
+    load_calibrator,
+    recalibrate,
+)
 from assay.reliability import ReliabilityTable, reliability_table
 from assay.uncertainty import EcePosterior, NoiseFloor, PosteriorSettings
 
@@ -38,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssayInputError",
+    "BetaCalibrator",
     "BinStats",
     "BrierDecomposition",
     "CalibrationLine",
@@ -45,11 +55,15 @@ __all__ = [
     "CertifiedThreshold",
     "CorpDecomposition",
     "EcePosterior",
+    "HistogramCalibrator",
+    "IsotonicCalibrator",
     "NetBenefit",
     "NoiseFloor",
+    "PlattCalibrator",
     "PosteriorSettings",
     "ReliabilityTable",
     "RiskCoverage",
+    "TemperatureCalibrator",
     "TestResult",
     "__version__",
     "brier_decomposition",
@@ -62,10 +76,12 @@ __all__ = [
     "debiased_calibration_error",
     "expected_calibration_error",
     "hosmer_lemeshow_test",
+    "load_calibrator",
     "log_loss",
     "maximum_calibration_error",
     "mmce",
     "net_benefit",
+    "recalibrate",
     "reliability_table",
     "risk_coverage",
     "roc_auc",

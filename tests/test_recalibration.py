@@ -1,0 +1,127 @@
+"""Calibrators against scikit-learn, closed forms, hand-written solvers and held-out data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax, logit, softmax
+from sklearn.base import clone
+from sklearn.isotonic import IsotonicRegression
+
+import assay
+from assay import AssayInputError
+from assay.recalibration import (
+    CALIBRATORS,
+    BetaCalibrator,
+    IsotonicCalibrator,
+    PlattCalibrator,
+    TemperatureCalibrator,
+    load_calibrator,
+    recalibrate,
+)
+
+
+def miscalibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < expit(0.6 * logit(p) + 0.4)).astype(int)
+    return y, p
+
+
+def test_isotonic_equals_scikit_learn():
+    y, p = miscalibrated(3000, 1)
+    p = np.round(p, 2)  # ties
+    ours = IsotonicCalibrator().fit(p, y)
+    theirs = IsotonicRegression(out_of_bounds="clip").fit(p, y)
+    grid = np.linspace(0, 1, 501)
+    np.testing.assert_allclose(ours.predict_proba(grid)[:, 1], theirs.predict(grid), atol=1e-12)
+
+
+def test_temperature_recovers_a_known_temperature():
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 2, (20_000, 4))
+    y = np.array([rng.choice(4, p=row) for row in softmax(z / 2.0, axis=1)])
+    fitted = TemperatureCalibrator(input="score").fit(z, y)
+    assert fitted.temperature_ == pytest.approx(2.0, rel=0.05)
+    direct = minimize_scalar(
+        lambda t: -np.mean(log_softmax(z / t, axis=1)[np.arange(len(y)), y]),
+        bounds=(0.1, 10), method="bounded", options={"xatol": 1e-10},
+    )  # fmt: skip
+    assert fitted.temperature_ == pytest.approx(direct.x, rel=1e-6)
+
+
+def test_platt_matches_a_hand_written_newton_solution():
+    y, p = miscalibrated(5000, 3)
+    x = logit(p)
+    positives, negatives = y.sum(), len(y) - y.sum()
+    t = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    theta = np.zeros(2)
+    design = np.column_stack((x, np.ones_like(x)))
+    for _ in range(50):  # Newton–Raphson on the logistic likelihood
+        q = expit(design @ theta)
+        hessian = design.T @ (design * (q * (1 - q))[:, None])
+        theta -= np.linalg.solve(hessian, design.T @ (q - t))
+    fitted = PlattCalibrator().fit(p, y)
+    assert fitted.a_ == pytest.approx(theta[0], rel=1e-6)
+    assert fitted.b_ == pytest.approx(theta[1], rel=1e-6, abs=1e-8)
+
+
+def test_beta_reduces_to_platt_when_a_equals_b():
+    rng = np.random.default_rng(4)
+    p = rng.beta(2, 5, 50_000)
+    y = (rng.random(len(p)) < expit(0.7 * logit(p) + 0.2)).astype(int)  # a = b = 0.7
+    beta = BetaCalibrator().fit(p, y)
+    assert beta.a_ == pytest.approx(beta.b_, abs=0.05)
+    platt = PlattCalibrator().fit(p, y)
+    grid = np.linspace(0.01, 0.99, 99)
+    np.testing.assert_allclose(
+        beta.predict_proba(grid)[:, 1], platt.predict_proba(grid)[:, 1], atol=0.01
+    )
+
+
+@pytest.mark.parametrize("name", ["platt", "isotonic", "histogram", "beta", "temperature"])
+def test_every_method_lowers_held_out_ece(name):
+    y, p = miscalibrated(20_000, 5)
+    train, test = slice(0, 10_000), slice(10_000, None)
+    fitted = CALIBRATORS[name]().fit(p[train], y[train])
+    before = assay.expected_calibration_error(y[test], p[test])
+    after = assay.expected_calibration_error(y[test], fitted.predict_proba(p[test])[:, 1])
+    assert after < before / 2, (name, before, after)
+
+
+def test_recalibrate_picks_the_lowest_out_of_fold_log_loss():
+    y, p = miscalibrated(4000, 6)
+    result = recalibrate(y, p, seed=1)
+    best = min(result.table, key=lambda r: (r.log_loss, r.brier))
+    assert result.method == best.method
+    assert {r.method for r in result.table} == {"platt", "isotonic", "histogram", "beta"}
+
+
+@pytest.mark.parametrize("name", sorted(CALIBRATORS))
+def test_json_round_trip_and_fingerprint(name):
+    y, p = miscalibrated(2000, 7)
+    fitted = CALIBRATORS[name]().fit(p, y)
+    loaded = load_calibrator(fitted.to_json())
+    grid = np.linspace(0, 1, 101)
+    np.testing.assert_array_equal(loaded.predict_proba(grid), fitted.predict_proba(grid))
+    assert loaded.fingerprint == fitted.fingerprint
+    tampered = json.loads(fitted.to_json())
+    first_key = sorted(tampered["state"])[0]
+    value = tampered["state"][first_key]
+    tampered["state"][first_key] = (
+        [v * 1.01 for v in value] if isinstance(value, list) else value * 1.01 + 1
+    )
+    with pytest.raises(AssayInputError, match="fingerprint does not match"):
+        load_calibrator(json.dumps(tampered))
+
+
+def test_scikit_learn_estimator_api():
+    calibrator = PlattCalibrator(input="score")
+    assert clone(calibrator).get_params() == {"input": "score"}
+    y, p = miscalibrated(500, 8)
+    assert calibrator.fit(p, y) is calibrator
+    assert calibrator.predict_proba(p).shape == (500, 2)
+    assert set(calibrator.predict(p)) <= {0, 1}
