@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,7 @@ import typer
 from rich.console import Console
 
 from assay._validation import AssayInputError
-from assay.audit import AuditConfig, evidence
+from assay.audit import AuditConfig, Evidence, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
 from assay.compare import compare
@@ -28,6 +30,13 @@ from assay.report.terminal import (
 )
 from assay.segments import segment_rates
 
+ScorersOption = Annotated[
+    list[str] | None, typer.Option("--scorer", help="Scorer (repeatable; default: all).")
+]
+AsOfOption = Annotated[
+    str | None, typer.Option(help="Cut-off, ISO 8601 with a zone (default: now).")
+]
+PolicyOption = Annotated[str, typer.Option(help="Emission per lead: first, last or all.")]
 TargetOption = Annotated[
     float | None, typer.Option(help="Also certify an action threshold at this precision.")
 ]
@@ -39,6 +48,25 @@ app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help
 console = Console()
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print an AssayInputError as a one-line error and exit 1 (no traceback)."""
+    try:
+        yield
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _evidence_per_scorer(
+    ledger: Path | None, scorers: list[str] | None, as_of: str | None, policy: str
+) -> Iterator[tuple[str, Evidence]]:
+    with Ledger(ledger, read_only=True) as store:
+        moment = to_utc(as_of)
+        for name in scorers or store.scorers():
+            yield name, evidence(store, scorer=name, as_of=moment, policy=policy)
 
 
 @app.callback()
@@ -73,14 +101,10 @@ def demo(
 
 @app.command()
 def report(
-    scorer: Annotated[
-        list[str] | None, typer.Option(help="Scorer to audit (repeatable; default: all).")
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option(help="Cut-off, ISO 8601 with a zone (default: now).")
-    ] = None,
+    scorer: ScorersOption = None,
+    as_of: AsOfOption = None,
     model_version: Annotated[str | None, typer.Option(help="Only this model version.")] = None,
-    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    policy: PolicyOption = "first",
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the posterior and noise floor.")] = 0,
@@ -94,34 +118,30 @@ def report(
     ledger: LedgerOption = None,
 ) -> None:
     """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
-    try:
-        with Ledger(ledger, read_only=True) as store:
-            names = scorer or store.scorers()
-            if not names:
-                raise AssayInputError("the ledger holds no predictions yet; ingest some first")
-            moment = to_utc(as_of)
-            config = AuditConfig(
-                seed=seed,
-                target_precision=target_precision,
-                delta=delta,
-                value_per_conversion=value,
-                cost_per_action=cost,
-                segment_by=segment_by,
+    with _user_errors(), Ledger(ledger, read_only=True) as store:
+        names = scorer or store.scorers()
+        if not names:
+            raise AssayInputError("the ledger holds no predictions yet; ingest some first")
+        moment = to_utc(as_of)
+        config = AuditConfig(
+            seed=seed,
+            target_precision=target_precision,
+            delta=delta,
+            value_per_conversion=value,
+            cost_per_action=cost,
+            segment_by=segment_by,
+        )
+        audits = [
+            run_audit(
+                store,
+                scorer=name,
+                as_of=moment,
+                model_version=model_version,
+                policy=policy,
+                config=config,
             )
-            audits = [
-                run_audit(
-                    store,
-                    scorer=name,
-                    as_of=moment,
-                    model_version=model_version,
-                    policy=policy,
-                    config=config,
-                )
-                for name in names
-            ]
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+            for name in names
+        ]
     for audit in audits:
         print_audit(console, audit)
     if html:
@@ -137,59 +157,43 @@ def threshold(
     target_precision: Annotated[
         float, typer.Option(help="Precision the automated action must keep, e.g. 0.5.")
     ],
-    scorer: Annotated[
-        list[str] | None, typer.Option(help="Scorer (repeatable; default: all).")
-    ] = None,
+    scorer: ScorersOption = None,
     delta: DeltaOption = 0.05,
     cost: CostOption = None,
     value: ValueOption = None,
-    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
-    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    as_of: AsOfOption = None,
+    policy: PolicyOption = "first",
     ledger: LedgerOption = None,
 ) -> None:
     """The score above which an action may fire on its own, with a stated guarantee."""
-    try:
-        with Ledger(ledger, read_only=True) as store:
-            for name in scorer or store.scorers():
-                found = evidence(store, scorer=name, as_of=to_utc(as_of), policy=policy)
-                result = certify_threshold(
-                    found.labels,
-                    found.prob,
-                    target_precision=target_precision,
-                    delta=delta,
-                    value_per_conversion=value,
-                    cost_per_action=cost,
-                )
-                print_threshold(console, name, result)
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    with _user_errors():
+        for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
+            result = certify_threshold(
+                found.labels,
+                found.prob,
+                target_precision=target_precision,
+                delta=delta,
+                value_per_conversion=value,
+                cost_per_action=cost,
+            )
+            print_threshold(console, name, result)
 
 
 @app.command()
 def segments(
     by: Annotated[str, typer.Option(help="Segment attribute stored with the predictions.")],
-    scorer: Annotated[
-        list[str] | None, typer.Option(help="Scorer (repeatable; default: all).")
-    ] = None,
-    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
+    scorer: ScorersOption = None,
+    as_of: AsOfOption = None,
     method: Annotated[str, typer.Option(help="grid (full Bayes), mle or moments.")] = "grid",
     min_size: Annotated[int, typer.Option(help="Pool smaller segments into 'other'.")] = 10,
-    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    policy: PolicyOption = "first",
     ledger: LedgerOption = None,
 ) -> None:
     """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready)."""
-    try:
-        with Ledger(ledger, read_only=True) as store:
-            for name in scorer or store.scorers():
-                found = evidence(store, scorer=name, as_of=to_utc(as_of), policy=policy)
-                rates = segment_rates(
-                    found.labels, found.segment(by), min_size=min_size, method=method
-                )
-                print_segments(console, name, by, rates)
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    with _user_errors():
+        for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
+            rates = segment_rates(found.labels, found.segment(by), min_size=min_size, method=method)
+            print_segments(console, name, by, rates)
 
 
 @app.command("compare")
@@ -197,25 +201,19 @@ def compare_command(
     scorers: Annotated[
         str | None, typer.Option(help="Comma-separated scorers (default: all).")
     ] = None,
-    as_of: Annotated[str | None, typer.Option(help="Cut-off, ISO 8601 with a zone.")] = None,
+    as_of: AsOfOption = None,
     segment_by: Annotated[
         str | None, typer.Option(help="Segment attribute for the honesty (abstention) rates.")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Write the comparison page here.")] = None,
-    policy: Annotated[str, typer.Option(help="Emission per lead: first, last or all.")] = "first",
+    policy: PolicyOption = "first",
     ledger: LedgerOption = None,
 ) -> None:
     """Compare scorers on the leads they all scored: calibration, discrimination, honesty."""
     names = [s.strip() for s in scorers.split(",")] if scorers else None
-    try:
-        with Ledger(ledger, read_only=True) as store:
-            moment = to_utc(as_of)
-            result = compare(
-                store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by
-            )
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    with _user_errors(), Ledger(ledger, read_only=True) as store:
+        moment = to_utc(as_of)
+        result = compare(store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by)
     print_comparison(console, result)
     if html:
         html.write_text(render_comparison_html(result, as_of=moment.isoformat()))
