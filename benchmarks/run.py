@@ -10,7 +10,12 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ["benchmarks.bench_metrics", "benchmarks.bench_calibration", "benchmarks.bench_ledger"]
+MODULES = [
+    "benchmarks.bench_metrics",
+    "benchmarks.bench_calibration",
+    "benchmarks.bench_recalibration",
+    "benchmarks.bench_ledger",
+]
 
 
 def main() -> None:
