@@ -125,3 +125,38 @@ def test_scikit_learn_estimator_api():
     assert calibrator.fit(p, y) is calibrator
     assert calibrator.predict_proba(p).shape == (500, 2)
     assert set(calibrator.predict(p)) <= {0, 1}
+
+
+def test_cli_recalibrate_and_apply_as_a_derived_scorer(tmp_path):
+    import datetime as dt
+
+    from tests.conftest import build_small_ledger
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.ledger import Ledger
+
+    path = tmp_path / "small.duckdb"
+    build_small_ledger(path).close()
+    runner = CliRunner()
+    out = tmp_path / "calibrator.json"
+    arguments = ["recalibrate", "--scorer", "beta", "--out", str(out), "--ledger", str(path)]
+    fitted = runner.invoke(app, [*arguments, "--as-of", "2024-05-01T00:00:00Z"])
+    assert fitted.exit_code == 0, fitted.output
+    assert "out-of-fold" in fitted.output
+    calibrator = load_calibrator(out.read_text())
+    applied = runner.invoke(
+        app, ["ingest", "apply-calibrator", str(out), "--scorer", "beta", "--ledger", str(path)]
+    )
+    assert applied.exit_code == 0, applied.output
+    with Ledger(path, read_only=True) as ledger:
+        derived = [s for s in ledger.scorers() if s.startswith("beta+")]
+        assert len(derived) == 1
+        now = ledger.labels(scorer=derived[0], policy="all").table
+        assert set(now["model_version"].to_pylist()) == {calibrator.fingerprint[:16]}
+        original = ledger.labels(scorer="beta", policy="all").table
+        expected = calibrator.predict_proba(original["probability"].to_numpy())[:, 1]
+        np.testing.assert_allclose(sorted(now["probability"].to_pylist()), sorted(expected))
+        # Recorded now: an audit as of the original date cannot see the derived scorer.
+        before = ledger.labels(scorer=derived[0], as_of=dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
+        assert before.table.num_rows == 0

@@ -20,11 +20,13 @@ from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
+from assay.recalibration import recalibrate
 from assay.report.document import dumps, read_document, report_document, verify_document
 from assay.report.html import render_comparison_html, render_html
 from assay.report.terminal import (
     print_audit,
     print_comparison,
+    print_recalibration,
     print_segments,
     print_threshold,
 )
@@ -218,6 +220,27 @@ def compare_command(
     if html:
         html.write_text(render_comparison_html(result, as_of=moment.isoformat()))
         console.print(f"comparison page: {html}")
+
+
+@app.command("recalibrate")
+def recalibrate_command(
+    scorer: Annotated[str, typer.Option(help="The scorer to recalibrate.")],
+    out: Annotated[Path, typer.Option(help="Where to write the calibrator JSON.")],
+    method: Annotated[str, typer.Option(help="auto, platt, isotonic, histogram or beta.")] = "auto",
+    as_of: AsOfOption = None,
+    policy: PolicyOption = "first",
+    seed: Annotated[int, typer.Option(help="Seed for the folds and intervals.")] = 0,
+    ledger: LedgerOption = None,
+) -> None:
+    """Fit calibrators on matured outcomes, choose by out-of-fold log loss, save the winner."""
+    with _user_errors():
+        for _, found in _evidence_per_scorer(ledger, [scorer], as_of, policy):
+            result = recalibrate(found.labels, found.prob, method=method, seed=seed)
+            print_recalibration(console, scorer, result)
+            out.write_text(result.calibrator.to_json())
+            console.print(
+                f"calibrator ({result.method}, {result.calibrator.fingerprint[:16]}): {out}"
+            )
 
 
 @app.command()

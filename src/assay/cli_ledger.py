@@ -14,8 +14,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from assay._validation import AssayInputError
+from assay.derive import apply_calibrator
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.store import ABSTENTION_TOKENS
+from assay.recalibration import load_calibrator
 
 console = Console()
 ingest_app = typer.Typer(help="Append predictions or outcomes to the ledger (all or nothing).")
@@ -154,6 +156,23 @@ def ingest_outcomes(
                 progress=progress,
             ),
         )
+
+
+@ingest_app.command("apply-calibrator")
+def apply_calibrator_command(
+    calibrator_json: Annotated[Path, typer.Argument(exists=True, help="From assay recalibrate.")],
+    scorer: Annotated[str, typer.Option(help="The scorer whose predictions to calibrate.")],
+    ledger: LedgerOption = None,
+) -> None:
+    """Record calibrated predictions as the derived scorer NAME+METHOD (auditable later)."""
+    try:
+        calibrator = load_calibrator(calibrator_json.read_text())
+        with Ledger(ledger) as store:
+            receipt = apply_calibrator(store, calibrator, scorer=scorer)
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(receipt.describe())
 
 
 @ledger_app.command("status")

@@ -37,7 +37,7 @@ POLICIES = ("first", "last", "all")
 def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
     """A timezone-aware UTC datetime; naive values are refused (say the zone)."""
     if moment is None:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return dt.datetime.now(dt.UTC)
     if isinstance(moment, str):
         try:
             moment = dt.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))

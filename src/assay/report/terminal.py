@@ -8,6 +8,7 @@ from rich.table import Table
 from assay.audit import Audit, Bucket
 from assay.compare import Comparison
 from assay.decisions import CertifiedThreshold
+from assay.recalibration import Recalibration
 from assay.segments import SegmentRates
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
@@ -130,3 +131,15 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
             f"Brier difference {pair.brier_difference:+.4f} "
             f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
         )
+
+
+def print_recalibration(console: Console, scorer: str, result: Recalibration) -> None:
+    table = Table(title=f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})")
+    for column in ("method", "log loss", "Brier", "ECE", "interval"):
+        table.add_column(column, justify="right")
+    for row in result.table:
+        interval = "—" if row.ece_lower is None else f"{_pct(row.ece_lower)}–{_pct(row.ece_upper)}"
+        table.add_row(
+            row.method, f"{row.log_loss:.4f}", f"{row.brier:.4f}", _pct(row.ece), interval
+        )
+    console.print(table)

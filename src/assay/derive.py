@@ -1,0 +1,65 @@
+"""Record a calibrated score as a new, auditable scorer in the ledger.
+
+``apply_calibrator`` reads a scorer's predictions (those with a probability), maps them through
+a fitted calibrator, and ingests them as the derived scorer ``NAME+METHOD`` whose model version
+is the calibrator's fingerprint. The derived predictions keep the original ``scored_at``,
+horizon and target, but are *recorded now*: an audit as of an earlier date cannot see them, so
+the fix is judged only on outcomes that arrive after it was made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay._validation import AssayInputError
+from assay.ledger import IngestReceipt, Ledger
+
+#: Short method names used in derived scorer names.
+METHOD_NAMES = {
+    "PlattCalibrator": "platt",
+    "TemperatureCalibrator": "temperature",
+    "IsotonicCalibrator": "isotonic",
+    "HistogramCalibrator": "histogram",
+    "BetaCalibrator": "beta",
+}
+
+
+def apply_calibrator(
+    ledger: Ledger, calibrator: Any, *, scorer: str, now: dt.datetime | None = None
+) -> IngestReceipt:
+    """Ingest ``calibrator``'s output on ``scorer``'s predictions as a derived scorer."""
+    table = ledger.labels(scorer=scorer, policy="all", as_of=now).table
+    table = table.filter(pc.is_valid(table["probability"]))
+    if table.num_rows == 0:
+        raise AssayInputError(
+            f"scorer {scorer!r} has no predictions with a probability to calibrate"
+        )
+    method = METHOD_NAMES.get(type(calibrator).__name__, type(calibrator).__name__.lower())
+    derived = f"{scorer}+{method}"
+    calibrated = calibrator.predict_proba(table["probability"].to_numpy())[:, 1]
+    keys = sorted({k for row in table["segments"].to_pylist() for k, _ in row})
+    segment_columns = {
+        key: pc.map_lookup(table["segments"], pa.scalar(key), "first") for key in keys
+    }
+    batch = pa.table(
+        {
+            "prediction_id": pc.binary_join_element_wise(
+                table["prediction_id"], pa.scalar(method), "+"
+            ),
+            "entity_id": table["entity_id"],
+            "scorer": pa.repeat(pa.scalar(derived), table.num_rows),
+            "model_version": pa.repeat(pa.scalar(calibrator.fingerprint[:16]), table.num_rows),
+            "score": pa.array(calibrated),
+            "scored_at": table["scored_at"],
+            "horizon_days": table["horizon_days"],
+            "target_event": table["target_event"],
+            "input_hash": table["input_hash"],
+            "source": pa.repeat(pa.scalar(f"calibrator {calibrator.fingerprint}"), table.num_rows),
+            **segment_columns,
+        }
+    )
+    return ledger.ingest_predictions(batch, segments=keys, now=now)
