@@ -403,3 +403,16 @@ def test_default_path_from_environment(tmp_path, monkeypatch):
     with Ledger() as store:
         assert store.path == tmp_path / "env.duckdb"
     assert os.path.exists(tmp_path / "env.duckdb")
+
+
+def test_cli_reports_a_missing_ledger_without_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    missing = tmp_path / "nowhere.duckdb"
+    for command in (["ledger", "status"], ["ledger", "verify"]):
+        result = CliRunner().invoke(app, [*command, "--ledger", str(missing)])
+        assert result.exit_code == 1
+        assert "no ledger at" in result.output and "Traceback" not in result.output
+        assert not missing.exists()

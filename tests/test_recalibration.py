@@ -19,6 +19,7 @@ from assay.recalibration import (
     IsotonicCalibrator,
     PlattCalibrator,
     TemperatureCalibrator,
+    VennAbersCalibrator,
     load_calibrator,
     recalibrate,
 )
@@ -82,7 +83,7 @@ def test_beta_reduces_to_platt_when_a_equals_b():
     )
 
 
-@pytest.mark.parametrize("name", ["platt", "isotonic", "histogram", "beta", "temperature"])
+@pytest.mark.parametrize("name", sorted(CALIBRATORS))
 def test_every_method_lowers_held_out_ece(name):
     y, p = miscalibrated(20_000, 5)
     train, test = slice(0, 10_000), slice(10_000, None)
@@ -97,7 +98,9 @@ def test_recalibrate_picks_the_lowest_out_of_fold_log_loss():
     result = recalibrate(y, p, seed=1)
     best = min(result.table, key=lambda r: (r.log_loss, r.brier))
     assert result.method == best.method
-    assert {r.method for r in result.table} == {"platt", "isotonic", "histogram", "beta"}
+    assert {r.method for r in result.table} == {
+        "platt", "isotonic", "histogram", "beta", "venn-abers"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(CALIBRATORS))
@@ -111,11 +114,85 @@ def test_json_round_trip_and_fingerprint(name):
     tampered = json.loads(fitted.to_json())
     first_key = sorted(tampered["state"])[0]
     value = tampered["state"][first_key]
-    tampered["state"][first_key] = (
-        [v * 1.01 for v in value] if isinstance(value, list) else value * 1.01 + 1
-    )
+    tampered["state"][first_key] = (np.asarray(value, dtype=float) * 1.01 + 0.001).tolist()
     with pytest.raises(AssayInputError, match="fingerprint does not match"):
         load_calibrator(json.dumps(tampered))
+
+
+def _venn_abers_by_definition(scores, labels, s):
+    """Refit isotonic regression with (s, 0) and with (s, 1) appended; read the fit at s."""
+    pair = []
+    for label in (0, 1):
+        x = np.append(scores, s)
+        pooled = IsotonicRegression().fit(x, np.append(labels, label))
+        pair.append(pooled.predict([s])[0])
+    return pair
+
+
+def test_venn_abers_equals_its_definition_by_brute_force():
+    rng = np.random.default_rng(9)
+    for _ in range(60):
+        m = int(rng.integers(1, 25))
+        scores = np.round(rng.random(m), int(rng.integers(1, 3)))  # ties at 1-2 decimals
+        labels = (rng.random(m) < scores).astype(int)
+        fitted = VennAbersCalibrator().fit(scores, labels)
+        tests = np.concatenate((scores, rng.random(6), [-0.5, 1.5]))
+        p0, p1 = fitted.predict_interval(tests)
+        expected = np.array([_venn_abers_by_definition(scores, labels, s) for s in tests])
+        np.testing.assert_allclose(p0, expected[:, 0], atol=1e-12)
+        np.testing.assert_allclose(p1, expected[:, 1], atol=1e-12)
+        assert (p0 <= p1).all()
+        np.testing.assert_allclose(
+            fitted.predict_proba(tests)[:, 1], p1 / (1 - p0 + p1), atol=1e-15
+        )
+
+
+def test_venn_abers_interval_brackets_the_isotonic_fit_and_narrows_with_data():
+    y, p = miscalibrated(20_000, 10)
+    widths = []
+    for m in (200, 20_000):
+        fitted = VennAbersCalibrator().fit(p[:m], y[:m])
+        p0, p1 = fitted.predict_interval(p[:m])
+        isotonic = IsotonicCalibrator().fit(p[:m], y[:m]).predict_proba(p[:m])[:, 1]
+        assert (p0 <= isotonic + 1e-12).all() and (isotonic <= p1 + 1e-12).all()
+        widths.append(float(np.mean(p1 - p0)))
+    assert widths[1] < widths[0] / 10
+
+
+#: The scikit-learn common checks that apply to one-score-per-row estimators (the rest feed
+#: multi-feature matrices, which is why scikit-learn's own IsotonicRegression skips them all).
+APPLICABLE_CHECKS = [
+    "check_estimator_cloneable", "check_estimator_repr", "check_no_attributes_set_in_init",
+    "check_get_params_invariance", "check_set_params", "check_parameters_default_constructible",
+    "check_do_not_raise_errors_in_init_or_set_params", "check_mixin_order",
+    "check_estimators_unfitted", "check_valid_tag_types", "check_estimator_tags_renamed",
+    "check_fit1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("check", APPLICABLE_CHECKS)
+@pytest.mark.parametrize("name", sorted(CALIBRATORS))
+def test_scikit_learn_estimator_checks(name, check):
+    import warnings
+
+    from sklearn.utils import estimator_checks
+
+    calibrator = CALIBRATORS[name](input="score") if name == "temperature" else CALIBRATORS[name]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(estimator_checks, check)(type(calibrator).__name__, calibrator)
+
+
+def test_calibrators_work_inside_scikit_learn_model_selection():
+    from sklearn.model_selection import cross_val_predict
+
+    y, p = miscalibrated(3000, 11)
+    for name in ("platt", "venn-abers"):
+        out_of_fold = cross_val_predict(
+            CALIBRATORS[name](), p[:, None], y, cv=3, method="predict_proba"
+        )
+        assert out_of_fold.shape == (3000, 2)
+        np.testing.assert_allclose(out_of_fold.sum(axis=1), 1.0)
 
 
 def test_scikit_learn_estimator_api():

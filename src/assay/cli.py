@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from rich.console import Console
 from assay._validation import AssayInputError
 from assay.audit import AuditConfig, Evidence, evidence
 from assay.audit import audit as run_audit
-from assay.cli_ledger import LedgerOption, ingest_app, ledger_app
+from assay.cli_ledger import LedgerOption, ingest_app, ledger_app, user_errors
 from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
@@ -50,16 +49,6 @@ app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help
 console = Console()
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Print an AssayInputError as a one-line error and exit 1 (no traceback)."""
-    try:
-        yield
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _evidence_per_scorer(
@@ -120,7 +109,7 @@ def report(
     ledger: LedgerOption = None,
 ) -> None:
     """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
-    with _user_errors(), Ledger(ledger, read_only=True) as store:
+    with user_errors(), Ledger(ledger, read_only=True) as store:
         names = scorer or store.scorers()
         if not names:
             raise AssayInputError("the ledger holds no predictions yet; ingest some first")
@@ -168,7 +157,7 @@ def threshold(
     ledger: LedgerOption = None,
 ) -> None:
     """The score above which an action may fire on its own, with a stated guarantee."""
-    with _user_errors():
+    with user_errors():
         for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
             result = certify_threshold(
                 found.labels,
@@ -192,7 +181,7 @@ def segments(
     ledger: LedgerOption = None,
 ) -> None:
     """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready)."""
-    with _user_errors():
+    with user_errors():
         for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
             rates = segment_rates(found.labels, found.segment(by), min_size=min_size, method=method)
             print_segments(console, name, by, rates)
@@ -213,7 +202,7 @@ def compare_command(
 ) -> None:
     """Compare scorers on the leads they all scored: calibration, discrimination, honesty."""
     names = [s.strip() for s in scorers.split(",")] if scorers else None
-    with _user_errors(), Ledger(ledger, read_only=True) as store:
+    with user_errors(), Ledger(ledger, read_only=True) as store:
         moment = to_utc(as_of)
         result = compare(store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by)
     print_comparison(console, result)
@@ -226,14 +215,16 @@ def compare_command(
 def recalibrate_command(
     scorer: Annotated[str, typer.Option(help="The scorer to recalibrate.")],
     out: Annotated[Path, typer.Option(help="Where to write the calibrator JSON.")],
-    method: Annotated[str, typer.Option(help="auto, platt, isotonic, histogram or beta.")] = "auto",
+    method: Annotated[
+        str, typer.Option(help="auto, platt, isotonic, histogram, beta, venn-abers or temperature.")
+    ] = "auto",
     as_of: AsOfOption = None,
     policy: PolicyOption = "first",
     seed: Annotated[int, typer.Option(help="Seed for the folds and intervals.")] = 0,
     ledger: LedgerOption = None,
 ) -> None:
     """Fit calibrators on matured outcomes, choose by out-of-fold log loss, save the winner."""
-    with _user_errors():
+    with user_errors():
         for _, found in _evidence_per_scorer(ledger, [scorer], as_of, policy):
             result = recalibrate(found.labels, found.prob, method=method, seed=seed)
             print_recalibration(console, scorer, result)

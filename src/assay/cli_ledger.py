@@ -72,6 +72,16 @@ def _progress(file: Path) -> Iterator[Callable[[str], None] | None]:
         yield lambda stage: progress.update(task, description=f"{file.name}: {stage}")
 
 
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print an AssayInputError as a one-line error and exit 1 (no traceback)."""
+    try:
+        yield
+    except AssayInputError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 def _report(
     file: Path, errors_file: Path | None, run: Callable[[], IngestReceipt]
 ) -> IngestReceipt:
@@ -86,9 +96,6 @@ def _report(
                 writer.writerow([bad.row, bad.column, bad.value, bad.reason])
         console.print(f"[red]{exc}[/]")
         console.print(f"All {len(exc.bad_rows)} problems are listed in {target}.")
-        raise typer.Exit(1) from None
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     console.print(receipt.describe())
     console.print(f"file sha256 {receipt.file_sha256}")
@@ -115,7 +122,7 @@ def ingest_predictions(
     errors_file: ErrorsOption = None,
 ) -> None:
     """Append score emissions; identical rows are no-ops, changed ones are refused."""
-    with Ledger(ledger) as store, _progress(file) as progress:
+    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
         _report(
             file,
             errors_file,
@@ -143,7 +150,7 @@ def ingest_outcomes(
     errors_file: ErrorsOption = None,
 ) -> None:
     """Append observed events (conversions); labels are derived from them as of a date."""
-    with Ledger(ledger) as store, _progress(file) as progress:
+    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
         _report(
             file,
             errors_file,
@@ -165,20 +172,17 @@ def apply_calibrator_command(
     ledger: LedgerOption = None,
 ) -> None:
     """Record calibrated predictions as the derived scorer NAME+METHOD (auditable later)."""
-    try:
+    with user_errors():
         calibrator = load_calibrator(calibrator_json.read_text())
         with Ledger(ledger) as store:
             receipt = apply_calibrator(store, calibrator, scorer=scorer)
-    except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
     console.print(receipt.describe())
 
 
 @ledger_app.command("status")
 def status(ledger: LedgerOption = None) -> None:
     """Scorers, model versions, rows, pending share and the last batch."""
-    with Ledger(ledger, read_only=True) as store:
+    with user_errors(), Ledger(ledger, read_only=True) as store:
         info = store.status()
     table = Table(title=f"Ledger {info['path']} (schema v{info['schema_version']})")
     for column in ("scorer", "model version", "predictions", "pending", "abstentions", "scored"):
@@ -204,7 +208,7 @@ def status(ledger: LedgerOption = None) -> None:
 @ledger_app.command("verify")
 def verify(ledger: LedgerOption = None) -> None:
     """Recompute every row hash, batch digest and the hash chain."""
-    with Ledger(ledger, read_only=True) as store:
+    with user_errors(), Ledger(ledger, read_only=True) as store:
         result = store.verify()
     if result.ok:
         console.print(f"[green]ok[/]: {result.batches} batches, hash chain intact")

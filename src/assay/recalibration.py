@@ -17,6 +17,11 @@ state ends in ``_``; ``predict_proba`` gives an (n, 2) matrix for binary problem
 * ``BetaCalibrator`` (Kull, Silva Filho & Flach 2017): logit q = a·ln p − b·ln(1 − p) + c with
   a, b ≥ 0 (a coefficient fitted negative is dropped and the model refitted); a = b is Platt
   on logit p.
+* ``VennAbersCalibrator`` (inductive; Vovk, Petej & Fedorova 2015): ``predict_interval`` gives
+  p₀ ≤ p₁, the isotonic fits with the test point labelled 0 and 1 (see ``assay.venn_abers``);
+  ``predict_proba`` merges them as p = p₁ / (1 − p₀ + p₁), the log-loss-minimax choice.
+
+Scores may be 1-D or a single column (n, 1), as scikit-learn's meta-estimators pass them.
 
 ``recalibrate`` fits every candidate with K-fold cross-fitting and chooses by out-of-fold log
 loss (Brier as tie-break), never by in-sample ECE. Calibrators save to versioned JSON (no
@@ -34,20 +39,36 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_softmax, logit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
 from assay._validation import AssayInputError, FloatArray, as_float_array, check_binary_labels
 from assay.binning import assign_bins, quantile_edges
 from assay.calibration import calibration
 from assay.isotonic import isotonic_fit
 from assay.metrics.scores import brier_score, log_loss
+from assay.venn_abers import VennAbersTable, venn_abers_table
 
 SERIAL_VERSION = 1
 #: Keeps logits finite for probabilities of exactly 0 or 1 (a log guard, not input repair).
 _LOGIT_EPS = 1e-12
 
 
+def _score_column(scores: Any) -> FloatArray:
+    """Scores as a 1-D array; an (n, 1) column is accepted and flattened."""
+    x = as_float_array(scores, "scores", ndim=(1, 2))
+    if x.ndim == 2:
+        if x.shape[1] != 1:
+            raise AssayInputError(
+                f"scores has shape {x.shape}; a calibrator takes one score per row "
+                "(1-D or a single column)"
+            )
+        x = x[:, 0]
+    return x
+
+
 def _features(scores: Any, input_kind: str) -> FloatArray:
-    x = as_float_array(scores, "scores", ndim=(1,))
+    x = _score_column(scores)
     if input_kind == "score":
         return x
     if (x < 0).any() or (x > 1).any():
@@ -84,11 +105,20 @@ class _Calibrator(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return labels
 
+    def __sklearn_tags__(self) -> Tags:
+        """Scores come one per row, as for scikit-learn's IsotonicRegression."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        return tags
+
     def predict_proba(self, scores: Any) -> FloatArray:
+        check_is_fitted(self)
         q = self._positive(scores)
         return np.column_stack((1 - q, q))
 
     def predict(self, scores: Any) -> np.ndarray:
+        check_is_fitted(self)
         return (self._positive(scores) >= 0.5).astype(int)
 
     def _positive(self, scores: Any) -> FloatArray:
@@ -170,7 +200,13 @@ class TemperatureCalibrator(_Calibrator):
         self.classes_ = np.arange(z.shape[1])
         return self
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # logits or probability matrices
+        return tags
+
     def predict_proba(self, scores: Any) -> FloatArray:
+        check_is_fitted(self)
         return np.asarray(softmax(self._logits(scores) / self.temperature_, axis=1))
 
     def _positive(self, scores: Any) -> FloatArray:
@@ -189,13 +225,13 @@ class TemperatureCalibrator(_Calibrator):
 
 class IsotonicCalibrator(_Calibrator):
     def fit(self, scores: Any, y: Any) -> IsotonicCalibrator:
-        x = as_float_array(scores, "scores")
+        x = _score_column(scores)
         labels = self._labels(y, len(x))
         _, (self.knots_, self.values_) = isotonic_fit(x, labels)
         return self
 
     def _positive(self, scores: Any) -> FloatArray:
-        return np.interp(as_float_array(scores, "scores"), self.knots_, self.values_)
+        return np.interp(_score_column(scores), self.knots_, self.values_)
 
     def state(self) -> dict[str, Any]:
         return {"knots": self.knots_.tolist(), "values": self.values_.tolist()}
@@ -210,7 +246,7 @@ class HistogramCalibrator(_Calibrator):
         self.n_bins = n_bins
 
     def fit(self, scores: Any, y: Any) -> HistogramCalibrator:
-        x = as_float_array(scores, "scores")
+        x = _score_column(scores)
         labels = self._labels(y, len(x))
         lo, hi = float(x.min()), float(x.max())
         scaled = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
@@ -223,7 +259,7 @@ class HistogramCalibrator(_Calibrator):
         return self
 
     def _positive(self, scores: Any) -> FloatArray:
-        scaled = (as_float_array(scores, "scores") - self.offset_) / self.scale_
+        scaled = (_score_column(scores) - self.offset_) / self.scale_
         bins = np.searchsorted(self.edges_, scaled, side="right") - 1
         return np.asarray(self.rates_[np.minimum(np.maximum(bins, 0), len(self.rates_) - 1)])
 
@@ -239,7 +275,7 @@ class HistogramCalibrator(_Calibrator):
 
 class BetaCalibrator(_Calibrator):
     def fit(self, scores: Any, y: Any) -> BetaCalibrator:
-        p = np.clip(as_float_array(scores, "scores"), _LOGIT_EPS, 1 - _LOGIT_EPS)  # log guard
+        p = np.clip(_score_column(scores), _LOGIT_EPS, 1 - _LOGIT_EPS)  # log guard
         labels = self._labels(y, len(p))
         features = np.column_stack((np.log(p), -np.log(1 - p)))
         keep = [0, 1]
@@ -254,7 +290,7 @@ class BetaCalibrator(_Calibrator):
         return self
 
     def _positive(self, scores: Any) -> FloatArray:
-        p = np.clip(as_float_array(scores, "scores"), _LOGIT_EPS, 1 - _LOGIT_EPS)  # log guard
+        p = np.clip(_score_column(scores), _LOGIT_EPS, 1 - _LOGIT_EPS)  # log guard
         return np.asarray(expit(self.a_ * np.log(p) - self.b_ * np.log(1 - p) + self.c_))
 
     def state(self) -> dict[str, Any]:
@@ -262,6 +298,34 @@ class BetaCalibrator(_Calibrator):
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.a_, self.b_, self.c_ = state["a"], state["b"], state["c"]
+        self.classes_ = np.array([0, 1])
+
+
+class VennAbersCalibrator(_Calibrator):
+    def fit(self, scores: Any, y: Any) -> VennAbersCalibrator:
+        x = _score_column(scores)
+        self.table_ = venn_abers_table(x, self._labels(y, len(x)))
+        return self
+
+    def predict_interval(self, scores: Any) -> tuple[FloatArray, FloatArray]:
+        """(p₀, p₁) per score, p₀ ≤ p₁: the isotonic fits with the score labelled 0 and 1."""
+        return self.table_.interval(_score_column(scores))
+
+    def _positive(self, scores: Any) -> FloatArray:
+        p0, p1 = self.predict_interval(scores)
+        return np.asarray(p1 / (1 - p0 + p1))
+
+    def state(self) -> dict[str, Any]:
+        table = self.table_
+        return {"scores": table.scores.tolist(), "gap": table.gap.tolist(),
+                "tie": table.tie.tolist()}  # fmt: skip
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.table_ = VennAbersTable(
+            np.asarray(state["scores"], dtype=float),
+            np.asarray(state["gap"], dtype=float).reshape(-1, 2),
+            np.asarray(state["tie"], dtype=float).reshape(-1, 2),
+        )
         self.classes_ = np.array([0, 1])
 
 
@@ -287,6 +351,7 @@ CALIBRATORS: dict[str, type[_Calibrator]] = {
     "isotonic": IsotonicCalibrator,
     "histogram": HistogramCalibrator,
     "beta": BetaCalibrator,
+    "venn-abers": VennAbersCalibrator,
 }
 
 
@@ -330,7 +395,9 @@ def recalibrate(
     """Cross-fit every candidate, choose by out-of-fold log loss (Brier breaks ties), refit."""
     labels = check_binary_labels(y_true)
     scores = as_float_array(y_prob, "y_prob")
-    candidates = ["platt", "isotonic", "histogram", "beta"] if method == "auto" else [method]
+    candidates = (
+        ["platt", "isotonic", "histogram", "beta", "venn-abers"] if method == "auto" else [method]
+    )
     for name in candidates:
         if name not in CALIBRATORS:
             raise AssayInputError(
