@@ -13,7 +13,7 @@ timestamps enter as epoch microseconds so the session time zone cannot change a 
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PREDICTION_COLUMNS = (
     "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
@@ -44,6 +44,12 @@ MIGRATIONS: tuple[str, ...] = (
         file_sha256 VARCHAR NOT NULL, rows_sha256 VARCHAR NOT NULL, row_count BIGINT NOT NULL,
         ingested_at TIMESTAMPTZ NOT NULL, ingested_by VARCHAR, previous_hash VARCHAR NOT NULL,
         chain_hash VARCHAR NOT NULL
+    );
+    """,
+    # version 2: the monitors' derived state (rebuildable by replay, so outside the hash chain)
+    """
+    CREATE TABLE monitor_states (
+        monitor_key VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL
     );
     """,
 )

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from assay._validation import AssayInputError
 from assay.ledger._db import first_row
 from assay.ledger.labels import LabelSet, resolve_labels, to_utc
+from assay.ledger.maturity import late_flips, matured_leads
 from assay.ledger.parse import BadRow, RowChecker, apply_mapping, read_source, segment_map
 from assay.ledger.presets import Preset, get_preset
 from assay.ledger.schema import (
@@ -422,6 +423,42 @@ class Ledger:
         """Predictions labelled positive / negative / pending as of ``as_of`` (default: now)."""
         return resolve_labels(
             self.con, as_of=to_utc(as_of), scorer=scorer, model_version=model_version, policy=policy
+        )
+
+    def matured_leads(
+        self,
+        *,
+        scorer: str,
+        model_version: str | None,
+        since: dt.datetime | None,
+        until: dt.datetime,
+        grace: dt.timedelta,
+    ) -> pa.Table:
+        """Leads maturing in (since, until], labelled as of their own maturity (monitor order)."""
+        return matured_leads(
+            self.con, scorer=scorer, model_version=model_version, since=since, until=until,
+            grace=grace,
+        )  # fmt: skip
+
+    def late_flips(
+        self, *, scorer: str, model_version: str | None, until: dt.datetime, grace: dt.timedelta
+    ) -> int:
+        """Leads negative at maturity whose conversion was recorded after it (by ``until``)."""
+        return late_flips(
+            self.con, scorer=scorer, model_version=model_version, until=until, grace=grace
+        )
+
+    def monitor_state(self, key: str) -> str | None:
+        """The stored JSON state of a monitor, if any."""
+        row = first_row(
+            self.con.execute("SELECT state FROM monitor_states WHERE monitor_key = ?", [key])
+        )
+        return None if row is None else str(row[0])
+
+    def save_monitor_state(self, key: str, state: str) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO monitor_states VALUES (?, ?, ?)",
+            [key, state, dt.datetime.now(dt.UTC)],
         )
 
     def scorers(self) -> list[str]:

@@ -1,0 +1,226 @@
+"""Calibration as a standing property: an anytime-valid monitor fed by matured leads.
+
+``Monitor`` keeps the e-processes of :mod:`assay.eprocess` for one scorer (and optionally one
+model version). ``update(ledger, as_of=T)`` consumes the leads that matured in
+(last as-of, T], each labelled as of its own maturity (see :mod:`assay.ledger.maturity`), so a
+lead whose conversion window is still open is never read as a negative. ``replay`` rebuilds
+the state from scratch and gives the same bytes as any sequence of updates to the same T.
+
+Verdicts, in words: "not yet" under ``MIN_LEADS`` matured leads; "drifted" once the e-CUSUM
+fires; "miscalibrated" once the audit e-value reaches 1/α; otherwise "no evidence of
+miscalibration so far" (the monitor alone never says "calibrated").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from assay._validation import AssayInputError, FloatArray, check_binary_labels, check_probabilities
+from assay.eprocess import StreamConfig, StreamPath, StreamState, audit_log_e, consume
+from assay.ledger import Ledger
+from assay.ledger.labels import to_utc
+
+STATE_VERSION = 1
+MIN_LEADS = 100
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class MonitorPath:
+    """What one update consumed: per lead its maturity (µs since epoch), p, y and the paths."""
+
+    times_us: np.ndarray
+    probability: FloatArray
+    outcome: FloatArray
+    log_e: FloatArray
+    log_drift: FloatArray
+
+
+def _date(micros: int | None) -> str:
+    if micros is None:
+        return "?"
+    return f"{dt.datetime.fromtimestamp(micros / 1e6, dt.UTC):%Y-%m-%d}"
+
+
+def format_e(log_e: float) -> str:
+    """An e-value for people: 3 significant digits, or a power of ten when it is huge."""
+    if log_e < np.log(1e6):
+        return f"{np.exp(log_e):.3g}"
+    return f"10^{log_e / np.log(10):.0f}"
+
+
+class Monitor:
+    """Anytime-valid calibration monitor for one scorer (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        scorer: str,
+        model_version: str | None = None,
+        alpha: float = 0.05,
+        window: int = 500,
+        grace_days: float = 0.0,
+        refit_every: int = 25,
+        min_fit: int = 100,
+        gate_z: float = 2.0,
+        drift_threshold: float = 1000.0,
+    ) -> None:
+        if not 0 < alpha < 1:
+            raise AssayInputError(f"alpha={alpha} must lie strictly between 0 and 1")
+        if window < 1 or refit_every < 1 or min_fit < 1:
+            raise AssayInputError("window, refit_every and min_fit must be positive")
+        if grace_days < 0:
+            raise AssayInputError(f"grace_days={grace_days} must not be negative")
+        self.scorer = scorer
+        self.model_version = model_version
+        self.grace_days = grace_days
+        self.config = StreamConfig(
+            alpha=alpha, window=window, refit_every=refit_every, min_fit=min_fit,
+            gate_z=gate_z, drift_threshold=drift_threshold,
+        )  # fmt: skip
+        self.state = StreamState()
+        self.as_of_us: int | None = None
+        self.late_flips = 0
+
+    # ------------------------------------------------------------------ identity and state
+    @property
+    def key(self) -> str:
+        """Where the ledger stores this monitor's state: scorer, version and configuration."""
+        config = json.dumps({**asdict(self.config), "grace_days": self.grace_days}, sort_keys=True)
+        return f"{self.scorer}|{self.model_version or '*'}|{config}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "scorer": self.scorer,
+            "model_version": self.model_version,
+            "grace_days": self.grace_days,
+            "config": asdict(self.config),
+            "as_of_us": self.as_of_us,
+            "late_flips": self.late_flips,
+            "state": self.state.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Monitor:
+        if body.get("version") != STATE_VERSION:
+            raise AssayInputError(f"monitor state version {body.get('version')!r} is unknown")
+        config = body["config"]
+        monitor = cls(
+            scorer=body["scorer"], model_version=body["model_version"],
+            grace_days=body["grace_days"], **config,
+        )  # fmt: skip
+        monitor.state = StreamState.from_dict(body["state"])
+        monitor.as_of_us, monitor.late_flips = body["as_of_us"], body["late_flips"]
+        return monitor
+
+    # ------------------------------------------------------------------ feeding
+    def update_arrays(self, y: Any, p: Any, *, times_us: Any = None) -> MonitorPath:
+        """Consume matured leads given directly, in order (times default to lead numbers)."""
+        prob = check_probabilities(p)
+        labels = check_binary_labels(y)
+        if len(labels) != len(prob):
+            raise AssayInputError(f"y has {len(labels)} rows but p has {len(prob)}")
+        times = (
+            np.arange(self.state.n + 1, self.state.n + 1 + len(prob), dtype=np.int64)
+            if times_us is None
+            else np.asarray(times_us, dtype=np.int64)
+        )
+        return self._consume(labels, prob, times)
+
+    def _consume(self, y: FloatArray, p: FloatArray, times: np.ndarray) -> MonitorPath:
+        path: StreamPath = consume(self.state, self.config, y, p, times)
+        return MonitorPath(times, p, y, path.log_e, path.log_drift)
+
+    def update(self, ledger: Ledger, *, as_of: dt.datetime | str | None = None) -> MonitorPath:
+        """Consume the leads that matured since the last update, up to ``as_of`` (default now)."""
+        until = to_utc(as_of)
+        if until > dt.datetime.now(dt.UTC):
+            raise AssayInputError(
+                f"as_of {until.isoformat()} is in the future; the monitor only consumes the past"
+            )
+        until_us = int((until - EPOCH) / dt.timedelta(microseconds=1))
+        if self.as_of_us is not None and until_us < self.as_of_us:
+            raise AssayInputError(
+                f"as_of {until.isoformat()} is before this monitor's last update "
+                f"({_date(self.as_of_us)}); use replay to rebuild an earlier state"
+            )
+        since = None if self.as_of_us is None else EPOCH + dt.timedelta(microseconds=self.as_of_us)
+        grace = dt.timedelta(days=self.grace_days)
+        leads = ledger.matured_leads(
+            scorer=self.scorer, model_version=self.model_version, since=since, until=until,
+            grace=grace,
+        )  # fmt: skip
+        path = self._consume(
+            leads["positive"].to_numpy(zero_copy_only=False).astype(float),
+            leads["probability"].to_numpy(zero_copy_only=False).astype(float),
+            leads["matures_us"].to_numpy(zero_copy_only=False).astype(np.int64),
+        )
+        self.as_of_us = until_us
+        self.late_flips = ledger.late_flips(
+            scorer=self.scorer, model_version=self.model_version, until=until, grace=grace
+        )
+        return path
+
+    def replay(self, ledger: Ledger, *, as_of: dt.datetime | str | None = None) -> MonitorPath:
+        """Forget the state and rebuild it from the ledger up to ``as_of``."""
+        self.state = StreamState()
+        self.as_of_us = None
+        self.late_flips = 0
+        return self.update(ledger, as_of=as_of)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def matured(self) -> int:
+        return self.state.n
+
+    @property
+    def log_e_value(self) -> float:
+        """log of the current audit e-value (0 at the start; ≥ log 1/α means alarm)."""
+        return float(audit_log_e(np.asarray(self.state.log_e)[:, None])[0])
+
+    @property
+    def verdict(self) -> str:
+        if self.state.n < MIN_LEADS:
+            return "not yet"
+        if self.state.drift_alarm is not None:
+            return "drifted"
+        if self.state.audit_alarm is not None:
+            return "miscalibrated"
+        return "no evidence of miscalibration"
+
+    @property
+    def reason(self) -> str:
+        n = self.state.n
+        threshold = 1 / self.config.alpha
+        now = format_e(self.log_e_value)
+        if n < MIN_LEADS:
+            return f"not yet: only {n} matured leads; at least {MIN_LEADS} are needed"
+        parts = []
+        drift = self.state.drift_alarm
+        if drift is not None:
+            parts.append(
+                f"drifted since about {_date(drift['since_time'])} (lead {drift['since_lead']}; "
+                f"drift evidence {drift['d_value']:.0f} ≥ {self.config.drift_threshold:.0f} "
+                f"on {_date(drift['time'])})"
+            )
+        audit = self.state.audit_alarm
+        if audit is not None:
+            parts.append(
+                f"miscalibrated (evidence E = {audit['e_value']:.1f} ≥ 1/α = {threshold:.0f} "
+                f"at lead {audit['lead']}, {_date(audit['time'])}; now E = {now})"
+            )
+        if parts:
+            return "; ".join(parts)
+        return (
+            f"no evidence of miscalibration so far: E = {now} < {threshold:.0f} "
+            f"after {n:,} matured leads"
+        )
