@@ -133,9 +133,10 @@ def _fit_shift(x: FloatArray, y: FloatArray) -> float:
     for _ in range(50):
         q = expit(x + delta)
         step = float(np.sum(y - q) / max(np.sum(q * (1 - q)), 1e-12))
-        delta = min(max(delta + step, -2.0), 2.0)
-        if abs(step) < 1e-12:
+        bounded = min(max(delta + step, -2.0), 2.0)
+        if abs(bounded - delta) < 1e-12:
             break
+        delta = bounded
     return delta
 
 
@@ -152,11 +153,12 @@ def _fit_slope(x: FloatArray, y: FloatArray) -> tuple[float, float]:
         q = expit(design @ theta)
         hessian = design.T @ (design * (q * (1 - q))[:, None]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, design.T @ (y - q))
-        theta = np.array(
+        bounded = np.array(
             [min(max(theta[0] + step[0], -3.0), 3.0), min(max(theta[1] + step[1], 0.2), 5.0)]
         )
-        if float(np.max(np.abs(step))) < 1e-10:
+        if float(np.max(np.abs(bounded - theta))) < 1e-10:
             break
+        theta = bounded
     return float(theta[0]), float(theta[1])
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assay._validation import AssayInputError, FloatArray, check_binary_labels, check_probabilities
-from assay.eprocess import StreamConfig, StreamPath, StreamState, audit_log_e, consume
+from assay.eprocess import SLOPE_GATE, StreamConfig, StreamPath, StreamState, audit_log_e, consume
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
 
@@ -68,6 +68,8 @@ class Monitor:
         refit_every: int = 25,
         min_fit: int = 100,
         gate_z: float = 2.0,
+        slope_gate: float = SLOPE_GATE,
+        shrinkage: float = 50.0,
         drift_threshold: float = 1000.0,
     ) -> None:
         if not 0 < alpha < 1:
@@ -81,7 +83,8 @@ class Monitor:
         self.grace_days = grace_days
         self.config = StreamConfig(
             alpha=alpha, window=window, refit_every=refit_every, min_fit=min_fit,
-            gate_z=gate_z, drift_threshold=drift_threshold,
+            gate_z=gate_z, slope_gate=slope_gate, shrinkage=shrinkage,
+            drift_threshold=drift_threshold,
         )  # fmt: skip
         self.state = StreamState()
         self.as_of_us: int | None = None

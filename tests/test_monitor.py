@@ -1,0 +1,282 @@
+"""The anytime-valid monitor: identities, exact martingale property, null and change streams,
+label delay through the ledger, and byte-for-byte replay."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy.special import expit, logit
+
+from assay import AssayInputError
+from assay.eprocess import (
+    GATED,
+    StreamConfig,
+    StreamState,
+    audit_log_e,
+    consume,
+    likelihood_ratio,
+    log_likelihood_ratio,
+)
+from assay.ledger import Ledger
+from assay.monitor import MIN_LEADS, Monitor
+
+UTC = pa.timestamp("us", tz="UTC")
+DAY_US = 86_400_000_000
+
+
+def test_likelihood_ratio_identity():
+    rng = np.random.default_rng(0)
+    p, q = rng.uniform(0.01, 0.99, 10_000), rng.uniform(0.01, 0.99, 10_000)
+    y = (rng.random(10_000) < 0.3).astype(float)
+    direct = np.where(y == 1, q / p, (1 - q) / (1 - p))
+    np.testing.assert_allclose(likelihood_ratio(y, p, q), direct, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(
+        np.exp(log_likelihood_ratio(y, logit(p), logit(q))), direct, rtol=1e-13
+    )
+
+
+def _enumerate(config: StreamConfig, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every outcome vector's probability under p and its final log-e vector (depth-first,
+    so outcome vectors sharing a prefix share its computation)."""
+    weights, finals = [], []
+
+    def branch(state: StreamState, weight: float, t: int) -> None:
+        if t == len(p):
+            weights.append(weight)
+            finals.append(state.log_e)
+            return
+        for outcome in (0.0, 1.0):
+            child = copy.deepcopy(state)
+            consume(child, config, np.array([outcome]), p[t : t + 1], np.array([t]))
+            branch(child, weight * (p[t] if outcome else 1 - p[t]), t + 1)
+
+    branch(StreamState(), 1.0, 0)
+    return np.array(weights), np.array(finals)
+
+
+def test_every_component_is_an_exact_martingale_by_enumeration():
+    """Σ_y P(y) E_12(y) = 1 over all 4,096 outcome vectors, with every bettor refitting after
+    every lead and no gate closed, so each bet really depends on the past."""
+    p = np.linspace(0.08, 0.85, 12)
+    config = StreamConfig(window=12, refit_every=1, min_fit=3, gate_z=0.0, slope_gate=0.0,
+                          shrinkage=2.0)  # fmt: skip
+    weights, finals = _enumerate(config, p)
+    assert len(weights) == 4096 and weights.sum() == pytest.approx(1.0, abs=1e-12)
+    for row in range(finals.shape[1]):
+        assert weights @ np.exp(finals[:, row]) == pytest.approx(1.0, abs=1e-12), row
+    audit = np.exp(audit_log_e(finals.T))
+    assert weights @ audit == pytest.approx(1.0, abs=1e-12)
+    # The refitted bettors did bet (the test is not vacuous) ...
+    assert np.ptp(finals[:, GATED]) > 1.0
+    # ... and a plug-in that peeks at the current lead's outcome breaks the identity.
+    peeking = []
+    for bits in itertools.product((0.0, 1.0), repeat=len(p)):
+        y = np.array(bits)
+        x = logit(p)
+        shift = np.array([np.log((y[: t + 1].sum() + 1) / (t + 2 - y[: t + 1].sum()))
+                          - np.mean(x[: t + 1]) for t in range(len(p))])  # fmt: skip
+        peeking.append(np.exp(log_likelihood_ratio(y, x, x + shift).sum()))
+    assert weights @ np.array(peeking) > 1.05
+
+
+def _stream(seed: int, n: int = 10_000, change_at: int | None = None):
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    truth = p.copy()
+    if change_at is not None:
+        truth[change_at:] = p[change_at:] ** 1.5
+    return (rng.random(n) < truth).astype(float), p
+
+
+@pytest.mark.slow
+def test_null_streams_rarely_alarm():
+    audit = drift = 0
+    for seed in range(200):
+        y, p = _stream(seed)
+        monitor = Monitor(scorer="sim")
+        monitor.update_arrays(y, p)
+        audit += monitor.state.audit_alarm is not None
+        drift += monitor.state.drift_alarm is not None
+    print(f"null streams: audit alarms {audit}/200, drift alarms {drift}/200")
+    assert audit <= 18
+    assert drift <= 2
+
+
+@pytest.mark.slow
+def test_a_change_to_p_to_the_1_5_is_detected_quickly():
+    audit_delays, drift_delays, early = [], [], 0
+    for seed in range(100):
+        y, p = _stream(10_000 + seed, change_at=5000)
+        monitor = Monitor(scorer="sim")
+        monitor.update_arrays(y, p)
+        audit, drift = monitor.state.audit_alarm, monitor.state.drift_alarm
+        if audit is not None and audit["lead"] <= 5000:
+            early += 1
+            continue
+        if audit is not None:
+            audit_delays.append(audit["lead"] - 5000)
+        if drift is not None and drift["lead"] > 5000:
+            drift_delays.append(drift["lead"] - 5000)
+    print(
+        f"change at 5000: audit median delay {np.median(audit_delays):.0f} "
+        f"({len(audit_delays)} detected), drift median delay {np.median(drift_delays):.0f} "
+        f"({len(drift_delays)} detected), {early} alarmed before the change"
+    )
+    assert len(audit_delays) >= 90 and len(drift_delays) >= 90
+    assert np.median(audit_delays) < 800 and np.median(drift_delays) < 800
+
+
+def test_splitting_the_stream_never_changes_a_byte():
+    y, p = _stream(3, n=3000, change_at=1500)
+    whole = Monitor(scorer="sim")
+    whole.update_arrays(y, p)
+    pieces = Monitor(scorer="sim")
+    cuts = [0, 1, 7, 25, 26, 499, 1200, 1201, 2999, 3000]
+    for a, b in itertools.pairwise(cuts):
+        pieces.update_arrays(y[a:b], p[a:b], times_us=np.arange(a + 1, b + 1))
+    assert pieces.to_json() == whole.to_json()
+    restored = Monitor.from_dict(json.loads(whole.to_json()))
+    assert restored.to_json() == whole.to_json()
+
+
+def test_state_is_constant_in_size():
+    sizes = []
+    for n in (2000, 8000):
+        y, p = _stream(4, n=n)
+        monitor = Monitor(scorer="sim")
+        monitor.update_arrays(y, p)
+        sizes.append(len(monitor.to_json()))
+    assert abs(sizes[1] - sizes[0]) < 0.05 * sizes[0]
+
+
+def test_verdicts_in_words():
+    monitor = Monitor(scorer="sim")
+    y, p = _stream(5, n=60)
+    monitor.update_arrays(y, p)
+    assert monitor.verdict == "not yet"
+    assert f"at least {MIN_LEADS}" in monitor.reason
+    y, p = _stream(6, n=3000)
+    calm = Monitor(scorer="sim")
+    calm.update_arrays(y, p)
+    assert calm.verdict == "no evidence of miscalibration"
+    assert "calibrated" not in calm.verdict.replace("miscalibrated", "")
+    rng = np.random.default_rng(7)
+    p = rng.beta(2, 5, 3000)
+    y = (rng.random(3000) < expit(logit(p) - 0.8)).astype(float)  # over-promising score
+    bad = Monitor(scorer="sim")
+    bad.update_arrays(y, p)
+    assert bad.verdict in ("miscalibrated", "drifted")
+    assert "miscalibrated (evidence E = " in bad.reason
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(AssayInputError, match="alpha"):
+        Monitor(scorer="x", alpha=1.5)
+    with pytest.raises(AssayInputError, match="labels must be 0 or 1"):
+        Monitor(scorer="x").update_arrays([0, 2], [0.1, 0.2])
+
+
+# ---------------------------------------------------------------------- through the ledger
+START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def _stream_ledger(path, seed: int, *, n: int = 1500, days: int = 360, late_share: float = 0.0):
+    """Calibrated leads over ``days``; conversions occur up to 80 days after scoring (horizon
+    90) and are recorded on occurrence, or (a ``late_share`` of them) 120 days later."""
+    rng = np.random.default_rng(seed)
+    scored = np.sort(rng.uniform(0, days, n))
+    p = np.round(rng.beta(2, 5, n), 4)
+    converted = rng.random(n) < p
+    occurred = scored + rng.uniform(0, 80, n)
+    recorded = occurred + np.where(rng.random(n) < late_share, 120.0, 0.0)
+    now = START + dt.timedelta(days=days + 400)
+
+    def stamp(day: np.ndarray) -> pa.Array:
+        start = np.datetime64("2024-01-01T00:00:00", "us")
+        return pa.array(start + (day * DAY_US).astype("timedelta64[us]"), UTC)
+
+    ledger = Ledger(path)
+    ledger.ingest_predictions(
+        pa.table({
+            "prediction_id": [f"p{i}" for i in range(n)], "entity_id": [f"e{i}" for i in range(n)],
+            "scorer": ["vendor"] * n, "model_version": ["v1"] * n, "score": p,
+            "scored_at": stamp(scored), "recorded_at": stamp(scored),
+            "horizon_days": pa.array(np.full(n, 90, np.int32)), "target_event": ["won"] * n,
+        }),
+        now=now,
+    )  # fmt: skip
+    won = np.flatnonzero(converted)
+    ledger.ingest_outcomes(
+        pa.table({
+            "entity_id": [f"e{i}" for i in won], "event": ["won"] * len(won),
+            "occurred_at": stamp(occurred[won]), "recorded_at": stamp(recorded[won]),
+        }),
+        now=now,
+    )  # fmt: skip
+    return ledger, scored, p
+
+
+def test_replay_equals_weekly_updates_and_pending_leads_wait(tmp_path):
+    ledger, scored, _ = _stream_ledger(tmp_path / "stream.duckdb", 1, late_share=0.2)
+    with ledger:
+        weekly = Monitor(scorer="vendor", grace_days=3)
+        consumed = 0
+        for week in range(1, 70):
+            as_of = START + dt.timedelta(weeks=week)
+            path = weekly.update(ledger, as_of=as_of)
+            consumed += len(path.times_us)
+            # only leads whose 90 + 3 days have passed are ever consumed
+            matured = np.sum(scored + 93 <= week * 7)
+            assert weekly.matured == consumed == matured
+        replayed = Monitor(scorer="vendor", grace_days=3)
+        replayed.replay(ledger, as_of=START + dt.timedelta(weeks=69))
+        assert replayed.to_json() == weekly.to_json()
+        assert weekly.late_flips > 0  # outcomes recorded after maturity are counted ...
+        labels_now = ledger.labels(scorer="vendor", as_of=START + dt.timedelta(weeks=69))
+        matured_now = labels_now.table.filter(labels_now.table["matured"])
+        positives_now = sum(label == "positive" for label in matured_now["label"].to_pylist())
+        path = replayed.replay(ledger, as_of=START + dt.timedelta(weeks=69))
+        # ... but never change the process: each lead keeps its label as of its maturity
+        assert int(path.outcome.sum()) == positives_now - weekly.late_flips
+        with pytest.raises(AssayInputError, match="before this monitor's last update"):
+            weekly.update(ledger, as_of=START)
+        with pytest.raises(AssayInputError, match="in the future"):
+            weekly.update(ledger, as_of=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+
+
+@pytest.mark.slow
+def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
+    """Weekly updates on calibrated streams with a 90-day horizon: the monitor (matured leads
+    only) stays quiet, while treating still-pending leads as negatives alarms on nearly all."""
+    honest = naive = 0
+    streams = 20
+    for seed in range(streams):
+        ledger, scored, p = _stream_ledger(tmp_path / f"s{seed}.duckdb", 100 + seed)
+        with ledger:
+            monitor = Monitor(scorer="vendor")
+            wrong = Monitor(scorer="vendor")
+            for week in range(1, 52):
+                as_of = START + dt.timedelta(weeks=week)
+                monitor.update(ledger, as_of=as_of)
+                fresh = (scored > (week - 1) * 7) & (scored <= week * 7)
+                if fresh.any():  # this week's leads, labelled now: pending counts as negative
+                    labels = ledger.labels(scorer="vendor", as_of=as_of).table
+                    positive = {
+                        pid for pid, label in zip(
+                            labels["prediction_id"].to_pylist(), labels["label"].to_pylist(),
+                            strict=True,
+                        ) if label == "positive"
+                    }  # fmt: skip
+                    ids = np.flatnonzero(fresh)
+                    wrong.update_arrays([f"p{i}" in positive for i in ids], p[ids])
+            honest += monitor.state.audit_alarm is not None
+            naive += wrong.state.audit_alarm is not None
+    print(f"label delay: monitor alarms {honest}/{streams}, pending-as-negative {naive}/{streams}")
+    assert honest <= 3
+    assert naive >= streams - 2
