@@ -391,11 +391,27 @@ def test_sigkill_during_ingest_leaves_all_or_nothing(tmp_path):
     assert 7 in outcomes or 7 + n in outcomes
 
 
-def test_schema_version_is_recorded(tmp_path):
+def test_schema_version_is_recorded_and_a_version_1_ledger_is_migrated(tmp_path):
+    import duckdb
+
+    from assay.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+
     with Ledger(tmp_path / "v.duckdb") as store:
-        assert store.schema_version == 1
+        assert store.schema_version == SCHEMA_VERSION == 2
     with Ledger(tmp_path / "v.duckdb") as store:  # reopening migrates nothing
+        assert store.schema_version == 2
+    old = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(MIGRATIONS[0])
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.close()
+    with Ledger(old, read_only=True) as store:  # reading never migrates
         assert store.schema_version == 1
+    with Ledger(old) as store:
+        assert store.schema_version == 2
+        assert store.monitor_state("nothing") is None
+        store.save_monitor_state("k", "{}")
+        assert store.monitor_state("k") == "{}"
 
 
 def test_default_path_from_environment(tmp_path, monkeypatch):

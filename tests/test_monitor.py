@@ -280,3 +280,46 @@ def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
     print(f"label delay: monitor alarms {honest}/{streams}, pending-as-negative {naive}/{streams}")
     assert honest <= 3
     assert naive >= streams - 2
+
+
+def test_cli_monitor_continues_its_stored_state_and_the_report_shows_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.monitor import monitor_summary
+    from assay.report.document import report_document, verify_document
+    from assay.report.html import render_html
+
+    path = tmp_path / "stream.duckdb"
+    _stream_ledger(path, 2)[0].close()
+    runner = CliRunner()
+    base = ["monitor", "--ledger", str(path), "--scorer", "vendor"]
+    first = runner.invoke(app, [*base, "--as-of", "2024-07-01T00:00:00Z"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*base, "--as-of", "2025-03-01T00:00:00Z"])
+    assert second.exit_code == 0, second.output
+    assert "evidence E = " in second.output and "new)" in second.output
+    earlier = runner.invoke(app, [*base, "--as-of", "2024-08-01T00:00:00Z"])
+    assert earlier.exit_code == 1 and "replay" in earlier.output
+    with Ledger(path) as ledger:
+        key = Monitor(scorer="vendor").key
+        incremental = ledger.monitor_state(key)
+    rebuilt = runner.invoke(app, [*base, "--as-of", "2025-03-01T00:00:00Z", "--replay"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    with Ledger(path) as ledger:
+        assert ledger.monitor_state(key) == incremental
+        summary = monitor_summary(ledger, scorer="vendor", as_of="2025-03-01T00:00:00Z")
+        assert summary.monitor.to_json() == incremental
+        assert sum(row.leads for row in summary.months) == summary.monitor.matured
+        assert sum(row.observed for row in summary.months) == int(summary.path.outcome.sum())
+        html = render_html([], as_of="2025-03-01T00:00:00Z", monitors=[summary])
+        assert "Standing evidence" not in html  # no audit for the scorer, no section
+        from assay.audit import audit
+
+        audited = audit(ledger, scorer="vendor", as_of="2025-03-01T00:00:00Z")
+        html = render_html([audited], as_of="2025-03-01T00:00:00Z", monitors=[summary])
+        assert "Standing evidence" in html and "Evidence meter" in html
+        document = report_document([audited], as_of="2025-03-01T00:00:00+00:00", monitors=[summary])
+        assert verify_document(json.loads(json.dumps(document)), ledger) == []
+        document["monitors"][0]["months"][0]["observed"] += 1
+        assert verify_document(document, ledger) != []

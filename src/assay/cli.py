@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,14 @@ from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.ledger.labels import to_utc
+from assay.monitor import Monitor
 from assay.recalibration import recalibrate
 from assay.report.document import dumps, read_document, report_document, verify_document
 from assay.report.html import render_comparison_html, render_html
 from assay.report.terminal import (
     print_audit,
     print_comparison,
+    print_monitor,
     print_recalibration,
     print_segments,
     print_threshold,
@@ -232,6 +235,34 @@ def recalibrate_command(
             console.print(
                 f"calibrator ({result.method}, {result.calibrator.fingerprint[:16]}): {out}"
             )
+
+
+@app.command("monitor")
+def monitor_command(
+    scorer: ScorersOption = None,
+    as_of: AsOfOption = None,
+    model_version: Annotated[str | None, typer.Option(help="Only this model version.")] = None,
+    alpha: Annotated[float, typer.Option(help="Error level of the audit alarm.")] = 0.05,
+    grace_days: Annotated[
+        float, typer.Option(help="Days after the horizon before a lead counts as matured.")
+    ] = 0.0,
+    replay: Annotated[
+        bool, typer.Option(help="Rebuild the state from scratch instead of continuing it.")
+    ] = False,
+    ledger: LedgerOption = None,
+) -> None:
+    """Feed each scorer's anytime-valid monitor the leads matured since its last update."""
+    with user_errors(), Ledger(ledger) as store:
+        for name in scorer or store.scorers():
+            monitor = Monitor(
+                scorer=name, model_version=model_version, alpha=alpha, grace_days=grace_days
+            )
+            stored = store.monitor_state(monitor.key)
+            if stored is not None and not replay:
+                monitor = Monitor.from_dict(json.loads(stored))
+            path = (monitor.replay if replay else monitor.update)(store, as_of=as_of)
+            store.save_monitor_state(monitor.key, monitor.to_json())
+            print_monitor(console, monitor, consumed=len(path.times_us))
 
 
 @app.command()

@@ -31,6 +31,7 @@ from assay.audit import Audit, AuditConfig, audit
 from assay.compare import Comparison, compare
 from assay.datasets import score_bank_calls
 from assay.ledger import Ledger
+from assay.monitor import monitor_summary
 from assay.report.document import dumps, report_document
 from assay.report.html import render_comparison_html, render_html
 
@@ -74,8 +75,8 @@ def _write(
     segments: tuple[str, ...],
     true_curves: dict[str, TrueCurve] | None = None,
 ) -> DemoResult:
+    """Ingest into a fresh ledger, audit and monitor every scorer, write HTML and JSON."""
     config = replace(DEMO_CONFIG, segment_by=segments[0])
-    """Ingest into a fresh ledger, audit every scorer, write HTML and JSON."""
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.duckdb"
     for stale in (ledger_path, ledger_path.with_name(ledger_path.name + ".wal")):
@@ -89,10 +90,15 @@ def _write(
             audit(ledger, scorer=name, as_of=as_of, config=config) for name in ledger.scorers()
         ]
         comparison = compare(ledger, as_of=as_of, segment_by=segments[0])
+        monitors = [monitor_summary(ledger, scorer=a.scorer, as_of=as_of) for a in audits]
+        for summary in monitors:
+            ledger.save_monitor_state(summary.monitor.key, summary.monitor.to_json())
     stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"
-    html_path.write_text(render_html(audits, as_of=stamp, true_curves=true_curves))
-    json_path.write_text(dumps(report_document(audits, as_of=stamp)))
+    html_path.write_text(
+        render_html(audits, as_of=stamp, true_curves=true_curves, monitors=monitors)
+    )
+    json_path.write_text(dumps(report_document(audits, as_of=stamp, monitors=monitors)))
     compare_path = directory / "compare.html"
     compare_path.write_text(render_comparison_html(comparison, as_of=stamp))
     return DemoResult(

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import beta
 
 from assay._validation import AssayInputError, FloatArray, check_binary_labels, check_probabilities
 from assay.eprocess import SLOPE_GATE, StreamConfig, StreamPath, StreamState, audit_log_e, consume
@@ -227,3 +228,62 @@ class Monitor:
             f"no evidence of miscalibration so far: E = {now} < {threshold:.0f} "
             f"after {n:,} matured leads"
         )
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    """Leads that matured in one month: promised (Σp) vs observed conversions, with the 90%
+    Jeffreys interval n·Beta(k + ½, n − k + ½) for the conversions the month really implies."""
+
+    month: str
+    leads: int
+    expected: float
+    observed: int
+    lower: float
+    upper: float
+
+    @property
+    def consistent(self) -> bool:
+        return self.lower <= self.expected <= self.upper
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """A monitor replayed from the ledger to ``as_of``, with its path, for the report."""
+
+    monitor: Monitor
+    path: MonitorPath
+    months: list[MonthRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The monitor's state and verdict plus the monthly table (JSON-safe)."""
+        return {
+            "monitor": self.monitor.to_dict(),
+            "verdict": self.monitor.verdict,
+            "reason": self.monitor.reason,
+            "months": [asdict(row) for row in self.months],
+        }
+
+
+def monthly_rows(path: MonitorPath) -> list[MonthRow]:
+    months = np.array(
+        [f"{dt.datetime.fromtimestamp(t / 1e6, dt.UTC):%Y-%m}" for t in path.times_us.tolist()]
+    )
+    rows = []
+    for month in sorted(set(months.tolist())):
+        chosen = months == month
+        n, k = int(chosen.sum()), int(path.outcome[chosen].sum())
+        lower, upper = beta.ppf([0.05, 0.95], k + 0.5, n - k + 0.5) * n
+        rows.append(
+            MonthRow(month, n, float(path.probability[chosen].sum()), k, float(lower), float(upper))
+        )
+    return rows
+
+
+def monitor_summary(
+    ledger: Ledger, *, scorer: str, as_of: dt.datetime | str | None = None, **options: Any
+) -> MonitorSummary:
+    """Replay a monitor (``options`` as for :class:`Monitor`) and tabulate it by month."""
+    monitor = Monitor(scorer=scorer, **options)
+    path = monitor.replay(ledger, as_of=as_of)
+    return MonitorSummary(monitor, path, monthly_rows(path))

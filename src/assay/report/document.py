@@ -8,17 +8,23 @@ from typing import Any
 
 from assay._validation import AssayInputError
 from assay.audit import Audit, AuditConfig, audit
+from assay.monitor import MonitorSummary, monitor_summary
 
 REPORT_SCHEMA_VERSION = 1
 
 
-def report_document(audits: list[Audit], *, as_of: str) -> dict[str, Any]:
-    return {
+def report_document(
+    audits: list[Audit], *, as_of: str, monitors: list[MonitorSummary] | None = None
+) -> dict[str, Any]:
+    document = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kind": "assay-report",
         "as_of": as_of,
         "audits": [a.to_dict() for a in audits],
     }
+    if monitors:
+        document["monitors"] = [m.to_dict() for m in monitors]
+    return document
 
 
 def dumps(document: dict[str, Any]) -> str:
@@ -66,6 +72,18 @@ def verify_document(document: dict[str, Any], ledger: Any) -> list[str]:
         fresh = json.loads(json.dumps(again.to_dict()))
         fresh["reproducibility"]["ledger"] = repro["ledger"]  # where it lives is not evidence
         differences += _differences(recorded, fresh, f"audits[{index}]")
+    for index, recorded in enumerate(document.get("monitors", [])):
+        state = recorded["monitor"]
+        again_monitor = monitor_summary(
+            ledger,
+            scorer=state["scorer"],
+            as_of=document["as_of"],
+            model_version=state["model_version"],
+            grace_days=state["grace_days"],
+            **state["config"],
+        )
+        fresh = json.loads(json.dumps(again_monitor.to_dict()))
+        differences += _differences(recorded, fresh, f"monitors[{index}]")
     return differences
 
 

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 import assay
 from assay.audit import Audit, Bucket, audit_arrays
 from assay.compare import Comparison
+from assay.monitor import MonitorSummary
 from assay.report import plots
 
 TrueCurve = Callable[[Any], Any]
@@ -58,7 +59,26 @@ def _bucket_table(rows: list[Bucket]) -> Markup:
     return Markup("".join(lines))
 
 
-def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
+def _monitor_view(summary: MonitorSummary | None) -> dict[str, Any] | None:
+    if summary is None or not len(summary.path.times_us):
+        return None
+    monitor = summary.monitor
+    return {
+        "verdict": monitor.verdict,
+        "reason": monitor.reason,
+        "matured": monitor.matured,
+        "late_flips": monitor.late_flips,
+        "alpha": monitor.config.alpha,
+        "drift_threshold": monitor.config.drift_threshold,
+        "months": summary.months,
+        "meter": Markup(plots.evidence_meter(summary)),
+        "gap": Markup(plots.cumulative_gap(summary)),
+    }
+
+
+def _view(
+    audit: Audit, true_curve: TrueCurve | None, monitor: MonitorSummary | None = None
+) -> dict[str, Any]:
     report = audit.calibration
     repro = audit.reproducibility
     return {
@@ -83,6 +103,7 @@ def _view(audit: Audit, true_curve: TrueCurve | None) -> dict[str, Any]:
             "decisions": Markup(plots.decision_charts(audit)) if audit.decisions else "",
             "funnel": Markup(plots.funnel_plot(audit.segments)) if audit.segments else "",
         },
+        "monitor": _monitor_view(monitor),
         "segments": audit.segments,
         "segment_by": audit.reproducibility["config"].get("segment_by"),
         "decisions": audit.decisions,
@@ -103,16 +124,24 @@ def _environment() -> Environment:
 
 
 def render_html(
-    audits: list[Audit], *, as_of: str, true_curves: dict[str, TrueCurve] | None = None
+    audits: list[Audit],
+    *,
+    as_of: str,
+    true_curves: dict[str, TrueCurve] | None = None,
+    monitors: list[MonitorSummary] | None = None,
 ) -> str:
-    """One HTML document for one or more audits (``true_curves`` only for simulations)."""
+    """One HTML document for one or more audits (``true_curves`` only for simulations), with
+    each scorer's monitor section when ``monitors`` holds one for it."""
+    by_scorer = {m.monitor.scorer: m for m in monitors or []}
     template = _environment().get_template("report.html.j2")
     thin = audits[0].reproducibility["config"]["thin_bucket"] if audits else 30
     return template.render(
         title=", ".join(a.scorer for a in audits),
         version=assay.__version__,
         as_of=as_of,
-        audits=[_view(a, (true_curves or {}).get(a.scorer)) for a in audits],
+        audits=[
+            _view(a, (true_curves or {}).get(a.scorer), by_scorer.get(a.scorer)) for a in audits
+        ],
         thin=thin,
         pts=_pts,
         pct=_pct,

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from assay.audit import Audit
 from assay.compare import Comparison
 from assay.isotonic import isotonic_fit
+from assay.monitor import MonitorSummary
 from assay.segments import SegmentRates, funnel_limits
 
 STYLE: Any = {  # matplotlib types rcParams keys as literals
@@ -222,4 +223,48 @@ def ece_interval_plot(comparison: Comparison) -> str:
             f"ECE on {comparison.n_common:,} common leads ({comparison.credibility:.0%} interval)"
         )
         axis.set_xlim(left=0)
+        return to_svg(figure)
+
+
+def _maturity_dates(summary: MonitorSummary) -> np.ndarray:
+    return summary.path.times_us.astype("datetime64[us]")
+
+
+def evidence_meter(summary: MonitorSummary) -> str:
+    """The audit e-value (log scale) over maturity time with the 1/α alarm line, and the
+    drift detector D with its threshold."""
+    monitor, path = summary.monitor, summary.path
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(7.0, 3.0))
+        when = _maturity_dates(summary)
+        axis.plot(when, path.log_e / np.log(10), color=INK, linewidth=1.2, label="audit E")
+        axis.plot(when, path.log_drift / np.log(10), color=MUTED, linewidth=0.8, label="drift D")
+        alarm, drift = 1 / monitor.config.alpha, monitor.config.drift_threshold
+        axis.axhline(np.log10(alarm), color=ACCENT, linestyle="--", linewidth=1,
+                     label=f"alarm 1/α = {alarm:.0f}")  # fmt: skip
+        axis.axhline(np.log10(drift), color=MUTED, linestyle=":", linewidth=1,
+                     label=f"drift alarm {drift:.0f}")  # fmt: skip
+        top = max(4.0, float(np.max(path.log_e, initial=0.0)) / np.log(10))
+        axis.set_ylim(-3, min(top, 12.0) + 0.5)
+        axis.set_ylabel("log₁₀ evidence")
+        axis.legend(frameon=False, fontsize=8, loc="upper left")
+        figure.autofmt_xdate()
+        return to_svg(figure)
+
+
+def cumulative_gap(summary: MonitorSummary) -> str:
+    """Cumulative expected minus observed conversions over maturity time, with the ±1.96 sd
+    band a calibrated score stays inside pointwise (sd² = Σ p(1 − p))."""
+    path = summary.path
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(7.0, 3.0))
+        when = _maturity_dates(summary)
+        gap = np.cumsum(path.probability - path.outcome)
+        band = 1.96 * np.sqrt(np.cumsum(path.probability * (1 - path.probability)))
+        axis.fill_between(when, -band, band, color=BAND, linewidth=0, label="calibrated ±1.96 sd")
+        axis.plot(when, gap, color=INK, linewidth=1.2, label="expected − observed")
+        axis.axhline(0, color=MUTED, linewidth=0.8)
+        axis.set_ylabel("conversions")
+        axis.legend(frameon=False, fontsize=8, loc="upper left")
+        figure.autofmt_xdate()
         return to_svg(figure)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from assay.audit import Audit, Bucket
 from assay.compare import Comparison
 from assay.decisions import CertifiedThreshold
+from assay.monitor import Monitor, format_e
 from assay.recalibration import Recalibration
 from assay.segments import SegmentRates
 
@@ -143,3 +145,25 @@ def print_recalibration(console: Console, scorer: str, result: Recalibration) ->
             row.method, f"{row.log_loss:.4f}", f"{row.brier:.4f}", _pct(row.ece), interval
         )
     console.print(table)
+
+
+def evidence_bar(log_e: float, log_threshold: float, width: int = 30) -> str:
+    """A text meter: the share of the way from E = 1 to the alarm line, on the log scale."""
+    filled = round(width * min(max(log_e / log_threshold, 0.0), 1.0))
+    return "█" * filled + "░" * (width - filled)
+
+
+def print_monitor(console: Console, monitor: Monitor, *, consumed: int) -> None:
+    threshold = 1 / monitor.config.alpha
+    colour = {"drifted": "red", "miscalibrated": "red", "not yet": "yellow"}.get(
+        monitor.verdict, "green"
+    )
+    console.print(f"[bold]{monitor.scorer}[/]: [{colour}]{monitor.verdict}[/] — {monitor.reason}")
+    console.print(
+        f"  evidence E = {format_e(monitor.log_e_value)}  "
+        f"{evidence_bar(monitor.log_e_value, float(np.log(threshold)))}  alarm at {threshold:.0f}"
+    )
+    console.print(
+        f"  {monitor.matured:,} matured leads ({consumed:,} new), "
+        f"{monitor.late_flips:,} late flips (recorded after maturity, not counted)"
+    )
