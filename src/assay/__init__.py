@@ -31,12 +31,14 @@ from assay.metrics import (
     spiegelhalter_test,
     sweep_calibration_error,
 )
+from assay.monitor import Monitor
 from assay.recalibration import (
     BetaCalibrator,
     HistogramCalibrator,
     IsotonicCalibrator,
     PlattCalibrator,
     TemperatureCalibrator,
+    VennAbersCalibrator,
     load_calibrator,
     recalibrate,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "EcePosterior",
     "HistogramCalibrator",
     "IsotonicCalibrator",
+    "Monitor",
     "NetBenefit",
     "NoiseFloor",
     "PlattCalibrator",
@@ -65,6 +68,7 @@ __all__ = [
     "RiskCoverage",
     "TemperatureCalibrator",
     "TestResult",
+    "VennAbersCalibrator",
     "__version__",
     "brier_decomposition",
     "brier_score",
