@@ -14,6 +14,7 @@ MODULES = [
     "benchmarks.bench_metrics",
     "benchmarks.bench_calibration",
     "benchmarks.bench_recalibration",
+    "benchmarks.bench_monitor",
     "benchmarks.bench_ledger",
 ]
 
