@@ -1,6 +1,7 @@
 """Leads as the monitor consumes them: each labelled as of its own maturity.
 
-A lead (the first emission per entity of a scorer, optionally one model version) matures at
+A lead (the first emission per entity of a scorer with a probability, optionally one model
+version; points and ranks are not probabilities and never enter) matures at
 m = scored_at + horizon + grace. It is **positive** if an outcome of its target event occurred
 in [scored_at, scored_at + horizon) and was recorded by m, otherwise **negative**; an outcome
 recorded after m is a *late flip*, counted but never changing the label. A prediction recorded
@@ -28,6 +29,7 @@ def _leads(scorer_filter: str) -> str:
                    p.recorded_at
             FROM predictions p
             WHERE {scorer_filter} AND p.recorded_at <= $until AND NOT p.abstained
+              AND p.probability IS NOT NULL
               AND p.recorded_at <= p.scored_at + to_days(p.horizon_days)
                                    + to_microseconds($grace_us)
             QUALIFY row_number() OVER (
