@@ -6,7 +6,7 @@ import csv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -102,6 +102,32 @@ def _report(
     return receipt
 
 
+def _ingest(
+    kind: str,
+    file: Path,
+    ledger: Path | None,
+    errors_file: Path | None,
+    *,
+    map_: list[str] | None,
+    default: list[str] | None,
+    **options: Any,
+) -> None:
+    """Open the ledger, ingest ``file`` as ``kind`` with a progress display, report the result."""
+    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
+        ingest = store.ingest_predictions if kind == "predictions" else store.ingest_outcomes
+        _report(
+            file,
+            errors_file,
+            lambda: ingest(
+                file,
+                mapping=_pairs(map_, "--map"),
+                defaults=_pairs(default, "--default"),
+                progress=progress,
+                **options,
+            ),
+        )
+
+
 @ingest_app.command("predictions")
 def ingest_predictions(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
@@ -122,21 +148,11 @@ def ingest_predictions(
     errors_file: ErrorsOption = None,
 ) -> None:
     """Append score emissions; identical rows are no-ops, changed ones are refused."""
-    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
-        _report(
-            file,
-            errors_file,
-            lambda: store.ingest_predictions(
-                file,
-                mapping=_pairs(map_, "--map"),
-                defaults=_pairs(default, "--default"),
-                preset=preset,
-                segments=segment or (),
-                assume_timezone=assume_timezone,
-                abstention_tokens=tuple(abstain) if abstain else ABSTENTION_TOKENS,
-                progress=progress,
-            ),
-        )
+    _ingest(
+        "predictions", file, ledger, errors_file, map_=map_, default=default, preset=preset,
+        assume_timezone=assume_timezone, segments=segment or (),
+        abstention_tokens=tuple(abstain) if abstain else ABSTENTION_TOKENS,
+    )  # fmt: skip
 
 
 @ingest_app.command("outcomes")
@@ -150,19 +166,10 @@ def ingest_outcomes(
     errors_file: ErrorsOption = None,
 ) -> None:
     """Append observed events (conversions); labels are derived from them as of a date."""
-    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
-        _report(
-            file,
-            errors_file,
-            lambda: store.ingest_outcomes(
-                file,
-                mapping=_pairs(map_, "--map"),
-                defaults=_pairs(default, "--default"),
-                preset=preset,
-                assume_timezone=assume_timezone,
-                progress=progress,
-            ),
-        )
+    _ingest(
+        "outcomes", file, ledger, errors_file, map_=map_, default=default, preset=preset,
+        assume_timezone=assume_timezone,
+    )  # fmt: skip
 
 
 @ingest_app.command("apply-calibrator")

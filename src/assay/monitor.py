@@ -266,11 +266,9 @@ class MonitorSummary:
 
 
 def monthly_rows(path: MonitorPath) -> list[MonthRow]:
-    months = np.array(
-        [f"{dt.datetime.fromtimestamp(t / 1e6, dt.UTC):%Y-%m}" for t in path.times_us.tolist()]
-    )
+    months = path.times_us.astype("datetime64[us]").astype("datetime64[M]").astype(str)
     rows = []
-    for month in sorted(set(months.tolist())):
+    for month in np.unique(months).tolist():
         chosen = months == month
         n, k = int(chosen.sum()), int(path.outcome[chosen].sum())
         lower, upper = beta.ppf([0.05, 0.95], k + 0.5, n - k + 0.5) * n
@@ -284,6 +282,12 @@ def monitor_summary(
     ledger: Ledger, *, scorer: str, as_of: dt.datetime | str | None = None, **options: Any
 ) -> MonitorSummary:
     """Replay a monitor (``options`` as for :class:`Monitor`) and tabulate it by month."""
-    monitor = Monitor(scorer=scorer, **options)
+    return replay_summary(Monitor(scorer=scorer, **options), ledger, as_of=as_of)
+
+
+def replay_summary(
+    monitor: Monitor, ledger: Ledger, *, as_of: dt.datetime | str | None = None
+) -> MonitorSummary:
+    """Rebuild ``monitor`` from the ledger up to ``as_of`` and tabulate it by month."""
     path = monitor.replay(ledger, as_of=as_of)
     return MonitorSummary(monitor, path, monthly_rows(path))

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from assay._validation import FloatArray, IntArray, check_binary_inputs
-from assay.binning import BinSpec, bin_edges
+from assay._validation import FloatArray, IntArray
+from assay.binning import BinSpec
 from assay.binstats import BinStats
 
 
@@ -77,7 +77,8 @@ def reliability_table(
     sample_weight: Any = None,
 ) -> ReliabilityTable:
     """Reliability table of a binary score on the given binning (see :mod:`assay.binning`)."""
-    labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)
     return ReliabilityTable.from_stats(
-        BinStats.accumulate(labels, prob, bin_edges(prob, n_bins, strategy), weight)
+        BinStats.from_arrays(
+            y_true, y_prob, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight
+        )
     )

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
-from assay.binning import BinSpec, bin_edges
+from assay.binning import BinSpec
 from assay.binstats import BinStats
 from assay.isotonic import isotonic_fit
 
@@ -116,9 +116,10 @@ def brier_decomposition(
 
     BS = REL − RES + UNC + WBV − WBC holds exactly for any binning; see :func:`brier_from_stats`.
     """
-    labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)
     return brier_from_stats(
-        BinStats.accumulate(labels, prob, bin_edges(prob, n_bins, strategy), weight)
+        BinStats.from_arrays(
+            y_true, y_prob, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight
+        )
     )
 
 

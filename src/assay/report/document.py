@@ -8,7 +8,7 @@ from typing import Any
 
 from assay._validation import AssayInputError
 from assay.audit import Audit, AuditConfig, audit
-from assay.monitor import MonitorSummary, monitor_summary
+from assay.monitor import Monitor, MonitorSummary, replay_summary
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -47,6 +47,11 @@ def _differences(expected: Any, actual: Any, path: str) -> list[str]:
     return [] if expected == actual else [f"{path}: recorded {expected!r}, now {actual!r}"]
 
 
+def _json_safe(data: dict[str, Any]) -> Any:
+    """``data`` as it reads back from JSON (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(data))
+
+
 def verify_document(document: dict[str, Any], ledger: Any) -> list[str]:
     """Recompute every audit with its recorded scorer, as-of, policy, config and seed.
 
@@ -69,20 +74,12 @@ def verify_document(document: dict[str, Any], ledger: Any) -> list[str]:
             policy=repro["policy"],
             config=AuditConfig.from_dict(repro["config"]),
         )
-        fresh = json.loads(json.dumps(again.to_dict()))
+        fresh = _json_safe(again.to_dict())
         fresh["reproducibility"]["ledger"] = repro["ledger"]  # where it lives is not evidence
         differences += _differences(recorded, fresh, f"audits[{index}]")
     for index, recorded in enumerate(document.get("monitors", [])):
-        state = recorded["monitor"]
-        again_monitor = monitor_summary(
-            ledger,
-            scorer=state["scorer"],
-            as_of=document["as_of"],
-            model_version=state["model_version"],
-            grace_days=state["grace_days"],
-            **state["config"],
-        )
-        fresh = json.loads(json.dumps(again_monitor.to_dict()))
+        monitor = Monitor.from_dict(recorded["monitor"])
+        fresh = _json_safe(replay_summary(monitor, ledger, as_of=document["as_of"]).to_dict())
         differences += _differences(recorded, fresh, f"monitors[{index}]")
     return differences
 
