@@ -15,6 +15,7 @@ from assay._validation import AssayInputError
 from assay.audit import AuditConfig, Evidence, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app, user_errors
+from assay.cli_remote import audit_command, sql_command
 from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
@@ -52,6 +53,8 @@ app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help
 console = Console()
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
+app.command("audit")(audit_command)
+app.command("sql")(sql_command)
 
 
 def _evidence_per_scorer(

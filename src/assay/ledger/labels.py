@@ -8,6 +8,9 @@ For a prediction scored at s with horizon h days and target event e, as of T:
 * **negative** if s + h ≤ T and no such outcome was recorded by T;
 * **pending** otherwise (excluded from calibration, counted and reported).
 
+The rule is defined once, as an Ibis expression (``assay.remote.expressions.labelled``); the
+ledger runs its DuckDB compilation, and warehouses, Parquet lakes and Spark run the same rule.
+
 Because every row the rule reads is filtered on ``recorded_at ≤ T``, a later re-run as of the
 same T sees exactly the same rows and gives identical labels.
 
@@ -28,10 +31,9 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from assay._validation import AssayInputError, check_choice
+from assay._validation import AssayInputError
 from assay.ledger._db import first_row
-
-POLICIES = ("first", "last", "all")
+from assay.remote.expressions import LABEL_ORDER, compile_sql, labelled, ledger_tables
 
 
 def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
@@ -83,43 +85,12 @@ def resolve_labels(
     model_version: str | None,
     policy: str,
 ) -> LabelSet:
-    check_choice(policy, "policy", POLICIES)
-    filters = ["p.recorded_at <= $as_of", "p.scored_at <= $as_of"]
-    params: dict[str, object] = {"as_of": as_of}
-    if scorer is not None:
-        filters.append("p.scorer = $scorer")
-        params["scorer"] = scorer
-    if model_version is not None:
-        filters.append("p.model_version = $model_version")
-        params["model_version"] = model_version
-    order = "DESC" if policy == "last" else "ASC"
-    choose = (
-        ""
-        if policy == "all"
-        else "QUALIFY row_number() OVER (PARTITION BY p.entity_id, p.scorer "
-        f"ORDER BY p.scored_at {order}, p.prediction_id {order}) = 1"
-    )
-    query = f"""
-        WITH chosen AS (
-            SELECT p.* EXCLUDE (batch_id, row_hash) FROM predictions p
-            WHERE {" AND ".join(filters)} {choose}
-        ),
-        visible AS (SELECT entity_id, event, occurred_at FROM outcomes WHERE recorded_at <= $as_of),
-        hits AS (
-            SELECT DISTINCT c.prediction_id FROM chosen c JOIN visible o
-              ON o.entity_id = c.entity_id AND o.event = c.target_event
-             AND o.occurred_at >= c.scored_at
-             AND o.occurred_at < c.scored_at + to_days(c.horizon_days)
-        )
-        SELECT c.*,
-               CASE WHEN h.prediction_id IS NOT NULL THEN 'positive'
-                    WHEN c.scored_at + to_days(c.horizon_days) <= $as_of THEN 'negative'
-                    ELSE 'pending' END AS label,
-               c.scored_at + to_days(c.horizon_days) <= $as_of AS matured
-        FROM chosen c LEFT JOIN hits h USING (prediction_id)
-        ORDER BY c.scorer, c.scored_at, c.prediction_id
-    """
-    table = con.sql(query, params=params).to_arrow_table()
+    predictions, outcomes = ledger_tables()
+    rule = labelled(
+        predictions, outcomes, as_of=as_of, scorer=scorer, model_version=model_version,
+        policy=policy,
+    ).order_by(list(LABEL_ORDER))  # fmt: skip
+    table = con.sql(compile_sql(rule, "duckdb")).to_arrow_table()
     row = first_row(
         con.execute(
             """

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.audit import Audit, Bucket
+from assay.calibration import CalibrationReport
 from assay.compare import Comparison
 from assay.decisions import CertifiedThreshold
 from assay.monitor import Monitor, format_e
@@ -39,10 +40,10 @@ def bucket_table(title: str, rows: list[Bucket]) -> Table:
     return table
 
 
-def print_audit(console: Console, audit: Audit) -> None:
-    report = audit.calibration
+def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
+    """The verdict with its reason, and the ECE beside its interval and noise floor."""
     colour = COLOURS.get(report.verdict, "yellow")
-    console.rule(f"scorer {audit.scorer}")
+    console.rule(title)
     console.print(f"[bold {colour}]{report.verdict.upper()}[/] — {report.reason}")
     posterior, floor = report.posterior, report.noise_floor
     interval = (
@@ -55,6 +56,10 @@ def print_audit(console: Console, audit: Audit) -> None:
         f"a perfectly calibrated score would show {100 * floor.median:.1f} pts "
         f"(90% band {100 * floor.lower:.1f}–{100 * floor.upper:.1f})"
     )
+
+
+def print_audit(console: Console, audit: Audit) -> None:
+    print_verdict(console, f"scorer {audit.scorer}", audit.calibration)
     counts = audit.counts
     console.print(
         f"{counts.resolved:,} resolved ({counts.positives:,} converted), {counts.pending:,} "

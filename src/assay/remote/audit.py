@@ -1,0 +1,109 @@
+"""Audit predictions where they live: labels, edges and per-bin sums run in the engine.
+
+Only per-bin sums and label counts leave the engine; the verdict, the credible interval and
+the noise floor come from :func:`assay.calibration_from_stats` on the merged BinStats.
+Metrics that need every row (AUC, log loss, smooth ECE) are not computed on this path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+
+from assay._validation import AssayInputError
+from assay.audit import AuditConfig, Bucket, bucket_rows
+from assay.binstats import BinStats
+from assay.calibration import CalibrationReport, calibration_from_stats
+from assay.remote.expressions import labelled
+from assay.remote.sources import Source
+from assay.remote.stats import equal_mass_edges, grouped_binstats, stats_from_rows
+
+REMOTE_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class RemoteAudit:
+    """One scorer's calibration from in-engine BinStats, with its label counts."""
+
+    scorer: str
+    stats: BinStats
+    calibration: CalibrationReport
+    buckets: list[Bucket]
+    labels: dict[str, int]  # positive / negative / pending among visible predictions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scorer": self.scorer,
+            "labels": dict(self.labels),
+            "binstats": self.stats.to_dict(),
+            "calibration": self.calibration.to_dict(),
+        }
+
+
+def label_counts(source: Source, *, as_of: dt.datetime, policy: str) -> dict[str, dict[str, int]]:
+    """Visible predictions per scorer and label, counted in the engine."""
+    labels = labelled(source.predictions, source.outcomes, as_of=as_of, policy=policy)
+    rows = labels.group_by(["scorer", "label"]).aggregate(n=ibis._.count()).to_pyarrow()
+    counts: dict[str, dict[str, int]] = {}
+    for scorer, label, n in zip(
+        *(rows[c].to_pylist() for c in ("scorer", "label", "n")), strict=True
+    ):
+        counts.setdefault(scorer, {"positive": 0, "negative": 0, "pending": 0})[label] = int(n)
+    return dict(sorted(counts.items()))
+
+
+def audit_source(
+    source: Source,
+    *,
+    as_of: dt.datetime,
+    scorers: Sequence[str] | None = None,
+    policy: str = "first",
+    edges: Sequence[float] | None = None,
+    config: AuditConfig | None = None,
+) -> list[RemoteAudit]:
+    """Audit each scorer of ``source`` as of ``as_of`` on equal-mass (or the given) edges."""
+    config = config or AuditConfig()
+    counts = label_counts(source, as_of=as_of, policy=policy)
+    unknown = sorted(set(scorers or ()) - set(counts))
+    if unknown:
+        raise AssayInputError(
+            f"no visible predictions for scorer(s) {', '.join(unknown)} as of {as_of.isoformat()}; "
+            f"the source has {', '.join(counts) or 'none'}"
+        )
+    audits = []
+    for name in scorers or list(counts):
+        labels = labelled(
+            source.predictions, source.outcomes, as_of=as_of, scorer=name, policy=policy
+        )
+        fixed = equal_mass_edges(labels, config.n_bins) if edges is None else edges
+        groups = grouped_binstats(labels, fixed)
+        stats = sum(groups.values(), start=stats_from_rows([], fixed))
+        if stats.total_count == 0:
+            raise AssayInputError(
+                f"scorer {name!r} has no matured, scored predictions as of {as_of.isoformat()} "
+                f"({counts[name]['pending']} pending); choose a later as-of"
+            )
+        report = calibration_from_stats(
+            stats, tolerance=config.tolerance, probability=config.probability,
+            credibility=config.credibility, seed=config.seed,
+        )  # fmt: skip
+        buckets = bucket_rows(report.table, config.credibility, config.thin_bucket)
+        audits.append(RemoteAudit(name, stats, report, buckets, counts[name]))
+    return audits
+
+
+def remote_document(
+    audits: Sequence[RemoteAudit], *, source: Source, as_of: dt.datetime, policy: str
+) -> dict[str, Any]:
+    """The JSON document of a remote audit: what it was computed from, then each scorer."""
+    return {
+        "schema_version": REMOTE_SCHEMA_VERSION,
+        "source": source.description,
+        "as_of": as_of.isoformat(),
+        "policy": policy,
+        "audits": [a.to_dict() for a in audits],
+    }

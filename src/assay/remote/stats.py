@@ -1,0 +1,160 @@
+"""BinStats computed inside the engine that holds the rows; only the per-bin sums come back.
+
+The label join and the per-bin sums (``assay.remote.expressions``) run where the data lives —
+DuckDB over a Parquet glob, a warehouse, Spark — and return one small row per
+(scorer, model version, cohort[, segment], bin). Each row group becomes a :class:`BinStats`
+on the same edges, and groups merge by addition (``BinStats.__add__``), as do partitions or
+engines that each hold part of the leads.
+
+Equal-mass edges at scale take one pass first: when the usable scores take few distinct values
+(lead scores usually do; at most ``EXACT_DISTINCT_LIMIT`` by the engine's distinct-count
+sketch) their exact histogram comes back and the edges are the order statistics
+p_(⌊j·n/B⌋), identical to :func:`assay.binning.quantile_edges` on all the rows; otherwise the
+engine's approximate quantiles (a sketch) give the interior edges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+
+from assay._validation import AssayInputError, FloatArray, check_positive_int
+from assay.binning import explicit_edges
+from assay.binstats import BinStats
+from assay.calibration import audit_bin_count
+from assay.remote.expressions import (
+    GROUP_KEYS,
+    INVALID_BIN,
+    bin_sums,
+    labelled,
+    score_histogram,
+    score_quantiles,
+    usable,
+)
+
+#: Above this many distinct usable scores, equal-mass edges come from the engine's sketch.
+EXACT_DISTINCT_LIMIT = 100_000
+
+GroupKey = tuple[Any, ...]
+
+
+def _edges(edges: Sequence[float] | FloatArray) -> FloatArray:
+    arr = explicit_edges(edges)
+    if arr[0] != 0.0 or arr[-1] != 1.0:
+        raise AssayInputError(
+            f"remote bin edges must run from 0 to 1 so every probability has a bin; got "
+            f"{arr[0]} … {arr[-1]}"
+        )
+    return arr
+
+
+def stats_from_rows(rows: pa.Table | Sequence[Mapping[str, Any]], edges: Any) -> BinStats:
+    """One :class:`BinStats` from per-bin sum rows (``bin, n, sum_p, sum_p2, sum_y, sum_py``).
+
+    Rows for the same bin add up, so grouped rows (or the JSON a warehouse returns for the SQL
+    of ``assay sql``) collapse to the total over their groups.
+    """
+    fixed = _edges(edges)
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
+    n_bins = len(fixed) - 1
+    if table.num_rows == 0:
+        return BinStats.accumulate(np.empty(0), np.empty(0), fixed)
+    missing = {"bin", "n", "sum_p", "sum_p2", "sum_y", "sum_py"} - set(table.column_names)
+    if missing:
+        raise AssayInputError(f"per-bin sums lack column(s) {', '.join(sorted(missing))}")
+    idx = np.asarray(table["bin"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    invalid = np.asarray(table["n"].to_numpy(zero_copy_only=False))[idx == INVALID_BIN].sum()
+    if invalid:
+        raise AssayInputError(
+            f"{int(invalid)} matured predictions have a probability outside [0, 1] or NaN; "
+            "fix or drop them at the source (assay does not guess a score)"
+        )
+    if idx.min() < 0 or idx.max() >= n_bins:
+        raise AssayInputError(
+            f"per-bin sums name bin {int(idx.max())}, but the {len(fixed)} edges make "
+            f"{n_bins} bins; pass the edges the SQL was compiled with"
+        )
+
+    def total(column: str) -> FloatArray:
+        values = np.asarray(table[column].to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.bincount(idx, weights=values, minlength=n_bins).astype(np.float64, copy=False)
+
+    count = total("n").astype(np.int64)  # counts below 2**53 add exactly in float64
+    return BinStats(
+        fixed, count, count.astype(np.float64), total("sum_p"), total("sum_p2"),
+        total("sum_y"), total("sum_py"),
+    )  # fmt: skip
+
+
+def grouped_binstats(
+    labels: ir.Table, edges: Sequence[float] | FloatArray, *, segment: str | None = None
+) -> dict[GroupKey, BinStats]:
+    """BinStats per (scorer, model_version, cohort[, segment]) from a labelled expression."""
+    fixed = _edges(edges)
+    rows = bin_sums(labels, fixed, segment=segment).to_pyarrow()
+    keys = [*GROUP_KEYS, *(["segment"] if segment is not None else [])]
+    columns = {k: rows[k].to_pylist() for k in keys}
+    groups: dict[GroupKey, list[int]] = {}
+    for i in range(rows.num_rows):
+        groups.setdefault(tuple(columns[k][i] for k in keys), []).append(i)
+    return {key: stats_from_rows(rows.take(index), fixed) for key, index in groups.items()}
+
+
+def equal_mass_edges(labels: ir.Table, n_bins: int | None = None) -> FloatArray:
+    """Equal-mass edges of the usable scores: exact from the histogram, else the sketch.
+
+    ``n_bins`` defaults to the audit rule B = clamp(⌊n/40⌋, 2, 15).
+    """
+    rows = usable(labels)
+    prob = rows.probability
+    summary = rows.aggregate(n=prob.count(), distinct=prob.approx_nunique()).to_pyarrow()
+    n = int(summary["n"][0].as_py())
+    if n == 0:
+        raise AssayInputError("no matured, scored predictions as of this cut-off; nothing to bin")
+    n_bins = audit_bin_count(n) if n_bins is None else check_positive_int(n_bins, "n_bins")
+    if int(summary["distinct"][0].as_py()) <= EXACT_DISTINCT_LIMIT:
+        histogram = score_histogram(labels).to_pyarrow()
+        values = np.asarray(histogram["probability"].to_numpy(), dtype=np.float64)
+        cumulative = np.cumsum(np.asarray(histogram["n"].to_numpy(), dtype=np.int64))
+        ranks = (np.arange(1, n_bins) * n) // n_bins
+        interior = values[np.searchsorted(cumulative, ranks, side="right")]
+    else:
+        quantiles = (np.arange(1, n_bins) / n_bins).tolist()
+        interior = np.asarray(score_quantiles(labels, quantiles).to_pyarrow().as_py())
+    inside = interior[(interior > 0.0) & (interior < 1.0)]
+    return np.unique(np.concatenate(([0.0], inside, [1.0])))
+
+
+def binstats(
+    predictions: ir.Table,
+    *,
+    outcomes: ir.Table,
+    as_of: dt.datetime,
+    edges: Sequence[float] | FloatArray | int | None = None,
+    scorer: str | None = None,
+    model_version: str | None = None,
+    policy: str = "first",
+    segment: str | None = None,
+) -> BinStats:
+    """BinStats of the matured, scored predictions as of ``as_of``, computed in the engine.
+
+    ``predictions`` and ``outcomes`` are Ibis tables (or expressions) on one backend with the
+    ledger's column names. ``edges`` fixes the bins; an int (or None, the audit default) asks
+    for that many equal-mass bins, found in the engine first. Groups merge by addition.
+    """
+    labels = labelled(
+        predictions, outcomes, as_of=as_of, scorer=scorer, model_version=model_version,
+        policy=policy,
+    )  # fmt: skip
+    fixed = (
+        equal_mass_edges(labels, edges)
+        if edges is None or isinstance(edges, int)
+        else _edges(edges)
+    )
+    groups = grouped_binstats(labels, fixed, segment=segment)
+    return sum(groups.values(), start=stats_from_rows([], fixed))
