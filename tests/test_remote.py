@@ -1,0 +1,415 @@
+"""In-engine labels and BinStats (assay.remote) against independent in-memory references."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from tests.conftest import build_small_ledger
+from typer.testing import CliRunner
+
+from assay import BinStats
+from assay._validation import AssayInputError
+from assay.binning import quantile_edges, uniform_edges
+from assay.cli import app
+from assay.remote import (
+    DIALECTS,
+    binstats,
+    equal_mass_edges,
+    grouped_binstats,
+    labelled,
+    open_source,
+    stats_from_rows,
+)
+from assay.remote import stats as remote_stats
+from assay.remote.expressions import bin_sums_sql
+
+GOLDEN_SQL = Path(__file__).parent / "golden" / "sql"
+AS_OF = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+DAY_US = 86_400_000_000
+UTC = pa.timestamp("us", tz="UTC")
+
+
+# ---------------------------------------------------------------- a lake with known labels
+def make_lake(n: int, seed: int, *, emissions: int = 1) -> tuple[pa.Table, pa.Table]:
+    """Predictions (``emissions`` per lead, two scorers) and outcomes with recording delays.
+
+    Scores are rounded to two decimals, so many sit exactly on the 0.01-grid edges (0.29 among
+    them, which ``floor(0.29 * 100)`` puts in the wrong bin).
+    """
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2024-01-01T00:00:00", "us")
+    rows = n * emissions
+    entity = np.repeat(np.arange(n), emissions)
+    scored = start + (rng.uniform(0, 115, rows) * 86_400e6).astype("timedelta64[us]")
+    recorded = scored + (rng.exponential(0.5, rows) * 86_400e6).astype("timedelta64[us]")
+    prob = np.round(rng.beta(2, 5, rows), 2)
+    predictions = pa.table(
+        {
+            "prediction_id": [f"p{i}" for i in range(rows)],
+            "entity_id": [f"lead-{e}" for e in entity],
+            "scorer": np.where(rng.random(rows) < 0.5, "alpha", "beta").tolist(),
+            "model_version": np.where(rng.random(rows) < 0.3, "m2", "m1").tolist(),
+            "probability": prob,
+            "abstained": rng.random(rows) < 0.03,
+            "scored_at": pa.array(scored, UTC),
+            "recorded_at": pa.array(recorded, UTC),
+            "horizon_days": pa.array(rng.choice([14, 30], rows).astype(np.int32)),
+            "target_event": np.where(rng.random(rows) < 0.9, "won", "demo").tolist(),
+        }
+    )
+    converts = rng.random(n) < 0.35
+    first_scored = np.full(n, np.datetime64("2100-01-01", "us"))
+    np.minimum.at(first_scored, entity, scored)
+    won = np.flatnonzero(converts)
+    occurred = first_scored[won] + (rng.uniform(-2, 40, len(won)) * 86_400e6).astype(
+        "timedelta64[us]"
+    )
+    outcome_recorded = occurred + (rng.exponential(3, len(won)) * 86_400e6).astype(
+        "timedelta64[us]"
+    )
+    outcomes = pa.table(
+        {
+            "outcome_id": [f"o{i}" for i in range(len(won))],
+            "entity_id": [f"lead-{e}" for e in won],
+            "event": np.where(rng.random(len(won)) < 0.95, "won", "demo").tolist(),
+            "occurred_at": pa.array(occurred, UTC),
+            "recorded_at": pa.array(outcome_recorded, UTC),
+        }
+    )
+    return predictions, outcomes
+
+
+def _us(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(column.cast(pa.int64()).to_numpy())
+
+
+def reference_labels(
+    predictions: pa.Table, outcomes: pa.Table, as_of: dt.datetime, policy: str
+) -> dict[str, tuple[str, bool]]:
+    """The label rule written out row by row in plain Python: prediction_id → (label, matured)."""
+    t = int(as_of.timestamp() * 1_000_000)
+    p = predictions.to_pydict()
+    scored, recorded = _us(predictions["scored_at"]), _us(predictions["recorded_at"])
+    visible = [i for i in range(len(scored)) if recorded[i] <= t and scored[i] <= t]
+    if policy != "all":
+        best: dict[tuple[str, str], int] = {}
+        for i in visible:
+            key = (p["entity_id"][i], p["scorer"][i])
+            rank = (scored[i], p["prediction_id"][i])
+            j = best.get(key)
+            if j is None:
+                best[key] = i
+                continue
+            other = (scored[j], p["prediction_id"][j])
+            if (rank < other) if policy == "first" else (rank > other):
+                best[key] = i
+        visible = sorted(best.values())
+    o = outcomes.to_pydict()
+    occurred, o_recorded = _us(outcomes["occurred_at"]), _us(outcomes["recorded_at"])
+    known: dict[tuple[str, str], list[int]] = {}
+    for k in range(len(occurred)):
+        if o_recorded[k] <= t:
+            known.setdefault((o["entity_id"][k], o["event"][k]), []).append(int(occurred[k]))
+    out = {}
+    for i in visible:
+        closes = scored[i] + int(p["horizon_days"][i]) * DAY_US
+        times = known.get((p["entity_id"][i], p["target_event"][i]), [])
+        hit = any(scored[i] <= s < closes for s in times)
+        matured = closes <= t
+        out[p["prediction_id"][i]] = (
+            "positive" if hit else "negative" if matured else "pending",
+            matured,
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, pa.Table, Path]:
+    predictions, outcomes = make_lake(4000, seed=3, emissions=2)
+    root = tmp_path_factory.mktemp("lake")
+    (root / "predictions").mkdir()
+    (root / "outcomes").mkdir()
+    half = predictions.num_rows // 2
+    pq.write_table(predictions.slice(0, half), root / "predictions" / "part-0.parquet")
+    pq.write_table(predictions.slice(half), root / "predictions" / "part-1.parquet")
+    pq.write_table(outcomes, root / "outcomes" / "part-0.parquet")
+    return predictions, outcomes, root
+
+
+def _open(root: Path):  # type: ignore[no-untyped-def]
+    return open_source(
+        str(root / "predictions" / "*.parquet"), outcomes=str(root / "outcomes" / "*.parquet")
+    )
+
+
+def usable_reference(predictions: pa.Table, outcomes: pa.Table, policy: str = "first"):  # type: ignore[no-untyped-def]
+    """(labels, probabilities, row index) of matured, scored predictions, by the reference."""
+    ref = reference_labels(predictions, outcomes, AS_OF, policy)
+    ids = predictions["prediction_id"].to_pylist()
+    abstained = predictions["abstained"].to_pylist()
+    rows = [i for i, pid in enumerate(ids) if pid in ref and ref[pid][1] and not abstained[i]]
+    y = np.array([ref[ids[i]][0] == "positive" for i in rows], dtype=np.float64)
+    p = predictions["probability"].to_numpy()[rows]
+    return y, p, np.array(rows)
+
+
+def assert_same_stats(got: BinStats, want: BinStats) -> None:
+    np.testing.assert_array_equal(got.edges, want.edges)
+    np.testing.assert_array_equal(got.count, want.count)
+    for field in ("weight", "sum_p", "sum_p2", "sum_y", "sum_py"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-9, atol=0)
+
+
+# ---------------------------------------------------------------- the label rule
+@pytest.mark.parametrize("policy", ["first", "last", "all"])
+def test_engine_labels_equal_the_row_by_row_rule(lake, policy: str) -> None:  # type: ignore[no-untyped-def]
+    predictions, outcomes, root = lake
+    source = _open(root)
+    got = labelled(source.predictions, source.outcomes, as_of=AS_OF, policy=policy).to_pyarrow()
+    want = reference_labels(predictions, outcomes, AS_OF, policy)
+    pairs = dict(
+        zip(
+            got["prediction_id"].to_pylist(),
+            zip(got["label"].to_pylist(), got["matured"].to_pylist(), strict=True),
+            strict=True,
+        )
+    )
+    assert pairs == want
+    assert {"positive", "negative", "pending"} <= {label for label, _ in want.values()}
+
+
+def test_ledger_labels_equal_the_row_by_row_rule_on_the_ledger_scenario(tmp_path: Path) -> None:
+    ledger = build_small_ledger(tmp_path / "ledger.duckdb")
+    predictions = ledger.con.sql("SELECT * FROM predictions").to_arrow_table()
+    outcomes = ledger.con.sql("SELECT * FROM outcomes").to_arrow_table()
+    for as_of in (AS_OF, dt.datetime(2024, 2, 20, 13, 5, 7, 123456, tzinfo=dt.UTC)):
+        table = ledger.labels(as_of=as_of, policy="first").table
+        got = dict(
+            zip(
+                table["prediction_id"].to_pylist(),
+                zip(table["label"].to_pylist(), table["matured"].to_pylist(), strict=True),
+                strict=True,
+            )
+        )
+        assert got == reference_labels(predictions, outcomes, as_of, "first")
+    ledger.close()
+
+
+def test_naive_cut_off_and_zoneless_columns_are_refused(lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    predictions, _, root = lake
+    source = _open(root)
+    with pytest.raises(AssayInputError, match="no time zone"):
+        labelled(source.predictions, source.outcomes, as_of=dt.datetime(2024, 5, 1))
+    naive = predictions.set_column(
+        predictions.schema.get_field_index("scored_at"),
+        "scored_at",
+        predictions["scored_at"].cast(pa.timestamp("us")),
+    )
+    pq.write_table(naive, tmp_path / "naive.parquet")
+    with pytest.raises(AssayInputError, match=r"predictions\.scored_at .* without a time zone"):
+        open_source(str(tmp_path / "naive.parquet"), outcomes=str(root / "outcomes" / "*.parquet"))
+    with pytest.raises(AssayInputError, match="outcomes' glob"):
+        open_source(str(root / "predictions" / "*.parquet"))
+    with pytest.raises(AssayInputError, match="lacks column"):
+        labelled(source.predictions.drop("horizon_days"), source.outcomes, as_of=AS_OF)
+
+
+# ---------------------------------------------------------------- BinStats in the engine
+def test_engine_binstats_equal_numpy_on_fixed_edges(lake) -> None:  # type: ignore[no-untyped-def]
+    predictions, outcomes, root = lake
+    source = _open(root)
+    y, p, _ = usable_reference(predictions, outcomes)
+    for edges in (uniform_edges(100), uniform_edges(15), np.array([0.0, 0.29, 0.3, 0.5, 1.0])):
+        got = binstats(source.predictions, outcomes=source.outcomes, as_of=AS_OF, edges=edges)
+        assert_same_stats(got, BinStats.accumulate(y, p, edges))
+    # 0.29 sits on an edge of the 0.01 grid and must open bin 29, not close bin 28
+    grid = binstats(
+        source.predictions, outcomes=source.outcomes, as_of=AS_OF, edges=uniform_edges(100)
+    )
+    assert grid.count[29] == int(np.sum(p == 0.29)) > 0
+
+
+def test_groups_follow_cohorts_and_merge_to_the_total(lake) -> None:  # type: ignore[no-untyped-def]
+    predictions, outcomes, root = lake
+    source = _open(root)
+    y, p, rows = usable_reference(predictions, outcomes)
+    edges = uniform_edges(10)
+    labels = labelled(source.predictions, source.outcomes, as_of=AS_OF)
+    groups = grouped_binstats(labels, edges)
+    months = (
+        np.asarray(predictions["scored_at"].to_numpy()).astype("datetime64[M]").astype(str)[rows]
+    )
+    scorers = np.asarray(predictions["scorer"].to_pylist())[rows]
+    versions = np.asarray(predictions["model_version"].to_pylist())[rows]
+    assert len(groups) == len(set(zip(scorers, versions, months, strict=True)))
+    for (scorer, version, cohort), stats in groups.items():
+        mask = (scorers == scorer) & (versions == version) & (months == cohort)
+        assert_same_stats(stats, BinStats.accumulate(y[mask], p[mask], edges))
+    total = sum(groups.values(), start=stats_from_rows([], edges))
+    assert_same_stats(total, BinStats.accumulate(y, p, edges))
+
+
+def test_segment_from_a_column_or_the_segments_map(tmp_path: Path) -> None:
+    ledger = build_small_ledger(tmp_path / "ledger.duckdb")
+    ledger.con.execute(
+        "UPDATE predictions SET segments = MAP {'region': CASE WHEN hash(entity_id) % 2 = 0 "
+        "THEN 'north' ELSE 'south' END}"
+    )
+    ledger.close()
+    source = open_source(f"duckdb://{tmp_path / 'ledger.duckdb'}?read_only=true")
+    labels = labelled(source.predictions, source.outcomes, as_of=AS_OF, scorer="alpha")
+    groups = grouped_binstats(labels, uniform_edges(5), segment="region")
+    assert {key[3] for key in groups} == {"north", "south"}
+    whole = binstats(
+        source.predictions,
+        outcomes=source.outcomes,
+        as_of=AS_OF,
+        edges=uniform_edges(5),
+        scorer="alpha",
+    )
+    assert_same_stats(sum(groups.values(), start=stats_from_rows([], uniform_edges(5))), whole)
+
+
+def test_invalid_probabilities_in_a_lake_are_reported_not_binned(lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    predictions, _, root = lake
+    prob = predictions["probability"].to_numpy().copy()
+    prob[:40] = 1.5
+    prob[40:45] = np.nan
+    bad = predictions.set_column(
+        predictions.schema.get_field_index("probability"), "probability", pa.array(prob)
+    )
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    source = open_source(
+        str(tmp_path / "bad.parquet"), outcomes=str(root / "outcomes" / "*.parquet")
+    )
+    with pytest.raises(AssayInputError, match=r"probability outside \[0, 1\] or NaN"):
+        binstats(source.predictions, outcomes=source.outcomes, as_of=AS_OF, edges=uniform_edges(10))
+
+
+# ---------------------------------------------------------------- equal-mass edges at scale
+def test_exact_equal_mass_edges_equal_the_in_memory_rule(lake) -> None:  # type: ignore[no-untyped-def]
+    predictions, outcomes, root = lake
+    source = _open(root)
+    _, p, _ = usable_reference(predictions, outcomes)
+    labels = labelled(source.predictions, source.outcomes, as_of=AS_OF)
+    for n_bins in (2, 7, 15):
+        np.testing.assert_array_equal(equal_mass_edges(labels, n_bins), quantile_edges(p, n_bins))
+    stats = binstats(source.predictions, outcomes=source.outcomes, as_of=AS_OF)
+    assert stats.n_bins == len(quantile_edges(p, 15)) - 1  # the audit rule: n // 40 > 15
+
+
+def test_sketch_edges_approximate_the_quantiles(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    predictions, outcomes = make_lake(3000, seed=5)
+    rng = np.random.default_rng(1)
+    continuous = rng.beta(2, 5, predictions.num_rows)  # every score distinct
+    pq.write_table(
+        predictions.set_column(4, "probability", pa.array(continuous)), tmp_path / "p.parquet"
+    )
+    pq.write_table(outcomes, tmp_path / "o.parquet")
+    source = open_source(str(tmp_path / "p.parquet"), outcomes=str(tmp_path / "o.parquet"))
+    labels = labelled(source.predictions, source.outcomes, as_of=AS_OF)
+    exact = equal_mass_edges(labels, 10)
+    monkeypatch.setattr(remote_stats, "EXACT_DISTINCT_LIMIT", 10)
+    sketch = equal_mass_edges(labels, 10)
+    assert len(sketch) == len(exact) == 11
+    np.testing.assert_allclose(sketch, exact, atol=0.02)
+
+
+# ---------------------------------------------------------------- SQL for other engines
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_compiled_sql_matches_the_golden_file(dialect: str) -> None:
+    """Regenerate with ``python tests/fixtures/make_golden_sql.py`` after a deliberate change."""
+    text = bin_sums_sql(dialect, as_of=AS_OF, edges=uniform_edges(10))
+    assert text == (GOLDEN_SQL / f"{dialect}.sql").read_text()
+
+
+def test_sql_run_elsewhere_feeds_back_as_binstats(tmp_path: Path) -> None:
+    """The duckdb SQL run on the ledger's own tables, then `assay audit --sums`, gives the
+    ledger's BinStats."""
+    ledger = build_small_ledger(tmp_path / "ledger.duckdb")
+    edges = uniform_edges(10)
+    rows = ledger.con.sql(
+        bin_sums_sql("duckdb", as_of=AS_OF, edges=edges, scorer="beta")
+    ).to_arrow_table()
+    evidence = ledger.labels(as_of=AS_OF, scorer="beta").table
+    ledger.close()
+    usable = evidence.filter(np.asarray(evidence["matured"]) & ~np.asarray(evidence["abstained"]))
+    y = (np.asarray(usable["label"]) == "positive").astype(np.float64)
+    want = BinStats.accumulate(y, usable["probability"].to_numpy(), edges)
+    assert_same_stats(stats_from_rows(rows, edges), want)
+    result = tmp_path / "rows.json"
+    result.write_text(json.dumps(rows.to_pylist()))
+    out = tmp_path / "out.json"
+    cli = CliRunner().invoke(
+        app,
+        ["audit", "--sums", str(result), "--edges", ",".join(map(str, edges)), "--json", str(out)],
+    )
+    assert cli.exit_code == 0, cli.output
+    assert BinStats.from_dict(json.loads(out.read_text())["binstats"]) == stats_from_rows(
+        rows, edges
+    )
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_audits_a_parquet_glob_and_the_ledger_in_place(lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    predictions, outcomes, root = lake
+    out = tmp_path / "lake.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit", "--source", str(root / "predictions" / "*.parquet"), "--outcomes",
+            str(root / "outcomes" / "*.parquet"), "--as-of", "2024-05-01T00:00:00Z",
+            "--scorer", "alpha", "--json", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "scorer alpha" in result.output
+    document = json.loads(out.read_text())
+    y, p, rows = usable_reference(predictions, outcomes)
+    alpha = np.asarray(predictions["scorer"].to_pylist())[rows] == "alpha"
+    got = BinStats.from_dict(document["audits"][0]["binstats"])
+    assert_same_stats(got, BinStats.accumulate(y[alpha], p[alpha], quantile_edges(p[alpha], 15)))
+
+    ledger = build_small_ledger(tmp_path / "ledger.duckdb")
+    ledger.close()
+    report = tmp_path / "ledger.json"
+    runs = [
+        ["audit", "--source", f"duckdb://{tmp_path / 'ledger.duckdb'}?read_only=true", "--as-of",
+         "2024-05-01T00:00:00Z", "--json", str(report)],
+        ["report", "--ledger", str(tmp_path / "ledger.duckdb"), "--as-of", "2024-05-01T00:00:00Z",
+         "--json", str(tmp_path / "report.json")],
+    ]  # fmt: skip
+    for args in runs:
+        run = CliRunner().invoke(app, args)
+        assert run.exit_code == 0, run.output
+    in_place = json.loads(report.read_text())["audits"]
+    ingested = json.loads((tmp_path / "report.json").read_text())["audits"]
+    for remote, local in zip(in_place, ingested, strict=True):
+        assert remote["scorer"] == local["scorer"]
+        assert remote["calibration"]["ece"] == pytest.approx(local["calibration"]["ece"], rel=1e-12)
+        assert remote["calibration"]["verdict"] == local["calibration"]["verdict"]
+
+
+def test_cli_says_what_is_missing(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            "--source",
+            str(tmp_path / "none-*.parquet"),
+            "--outcomes",
+            str(tmp_path / "o.parquet"),
+        ],
+    )
+    assert result.exit_code != 0 and "cannot open" in result.output
+    result = runner.invoke(app, ["sql", "--dialect", "oracle"])
+    assert result.exit_code != 0 and "dialect" in result.output
