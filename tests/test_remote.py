@@ -10,7 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import build_small_ledger
+from tests.conftest import (
+    AS_OF,
+    assert_same_stats,
+    build_small_ledger,
+    make_lake,
+    reference_labels,
+    usable_reference,
+)
 from typer.testing import CliRunner
 
 from assay import BinStats
@@ -30,103 +37,6 @@ from assay.remote import stats as remote_stats
 from assay.remote.expressions import bin_sums_sql
 
 GOLDEN_SQL = Path(__file__).parent / "golden" / "sql"
-AS_OF = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
-DAY_US = 86_400_000_000
-UTC = pa.timestamp("us", tz="UTC")
-
-
-# ---------------------------------------------------------------- a lake with known labels
-def make_lake(n: int, seed: int, *, emissions: int = 1) -> tuple[pa.Table, pa.Table]:
-    """Predictions (``emissions`` per lead, two scorers) and outcomes with recording delays.
-
-    Scores are rounded to two decimals, so many sit exactly on the 0.01-grid edges (0.29 among
-    them, which ``floor(0.29 * 100)`` puts in the wrong bin).
-    """
-    rng = np.random.default_rng(seed)
-    start = np.datetime64("2024-01-01T00:00:00", "us")
-    rows = n * emissions
-    entity = np.repeat(np.arange(n), emissions)
-    scored = start + (rng.uniform(0, 115, rows) * 86_400e6).astype("timedelta64[us]")
-    recorded = scored + (rng.exponential(0.5, rows) * 86_400e6).astype("timedelta64[us]")
-    prob = np.round(rng.beta(2, 5, rows), 2)
-    predictions = pa.table(
-        {
-            "prediction_id": [f"p{i}" for i in range(rows)],
-            "entity_id": [f"lead-{e}" for e in entity],
-            "scorer": np.where(rng.random(rows) < 0.5, "alpha", "beta").tolist(),
-            "model_version": np.where(rng.random(rows) < 0.3, "m2", "m1").tolist(),
-            "probability": prob,
-            "abstained": rng.random(rows) < 0.03,
-            "scored_at": pa.array(scored, UTC),
-            "recorded_at": pa.array(recorded, UTC),
-            "horizon_days": pa.array(rng.choice([14, 30], rows).astype(np.int32)),
-            "target_event": np.where(rng.random(rows) < 0.9, "won", "demo").tolist(),
-        }
-    )
-    converts = rng.random(n) < 0.35
-    first_scored = np.full(n, np.datetime64("2100-01-01", "us"))
-    np.minimum.at(first_scored, entity, scored)
-    won = np.flatnonzero(converts)
-    occurred = first_scored[won] + (rng.uniform(-2, 40, len(won)) * 86_400e6).astype(
-        "timedelta64[us]"
-    )
-    outcome_recorded = occurred + (rng.exponential(3, len(won)) * 86_400e6).astype(
-        "timedelta64[us]"
-    )
-    outcomes = pa.table(
-        {
-            "outcome_id": [f"o{i}" for i in range(len(won))],
-            "entity_id": [f"lead-{e}" for e in won],
-            "event": np.where(rng.random(len(won)) < 0.95, "won", "demo").tolist(),
-            "occurred_at": pa.array(occurred, UTC),
-            "recorded_at": pa.array(outcome_recorded, UTC),
-        }
-    )
-    return predictions, outcomes
-
-
-def _us(column: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(column.cast(pa.int64()).to_numpy())
-
-
-def reference_labels(
-    predictions: pa.Table, outcomes: pa.Table, as_of: dt.datetime, policy: str
-) -> dict[str, tuple[str, bool]]:
-    """The label rule written out row by row in plain Python: prediction_id → (label, matured)."""
-    t = int(as_of.timestamp() * 1_000_000)
-    p = predictions.to_pydict()
-    scored, recorded = _us(predictions["scored_at"]), _us(predictions["recorded_at"])
-    visible = [i for i in range(len(scored)) if recorded[i] <= t and scored[i] <= t]
-    if policy != "all":
-        best: dict[tuple[str, str], int] = {}
-        for i in visible:
-            key = (p["entity_id"][i], p["scorer"][i])
-            rank = (scored[i], p["prediction_id"][i])
-            j = best.get(key)
-            if j is None:
-                best[key] = i
-                continue
-            other = (scored[j], p["prediction_id"][j])
-            if (rank < other) if policy == "first" else (rank > other):
-                best[key] = i
-        visible = sorted(best.values())
-    o = outcomes.to_pydict()
-    occurred, o_recorded = _us(outcomes["occurred_at"]), _us(outcomes["recorded_at"])
-    known: dict[tuple[str, str], list[int]] = {}
-    for k in range(len(occurred)):
-        if o_recorded[k] <= t:
-            known.setdefault((o["entity_id"][k], o["event"][k]), []).append(int(occurred[k]))
-    out = {}
-    for i in visible:
-        closes = scored[i] + int(p["horizon_days"][i]) * DAY_US
-        times = known.get((p["entity_id"][i], p["target_event"][i]), [])
-        hit = any(scored[i] <= s < closes for s in times)
-        matured = closes <= t
-        out[p["prediction_id"][i]] = (
-            "positive" if hit else "negative" if matured else "pending",
-            matured,
-        )
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -146,24 +56,6 @@ def _open(root: Path):  # type: ignore[no-untyped-def]
     return open_source(
         str(root / "predictions" / "*.parquet"), outcomes=str(root / "outcomes" / "*.parquet")
     )
-
-
-def usable_reference(predictions: pa.Table, outcomes: pa.Table, policy: str = "first"):  # type: ignore[no-untyped-def]
-    """(labels, probabilities, row index) of matured, scored predictions, by the reference."""
-    ref = reference_labels(predictions, outcomes, AS_OF, policy)
-    ids = predictions["prediction_id"].to_pylist()
-    abstained = predictions["abstained"].to_pylist()
-    rows = [i for i, pid in enumerate(ids) if pid in ref and ref[pid][1] and not abstained[i]]
-    y = np.array([ref[ids[i]][0] == "positive" for i in rows], dtype=np.float64)
-    p = predictions["probability"].to_numpy()[rows]
-    return y, p, np.array(rows)
-
-
-def assert_same_stats(got: BinStats, want: BinStats) -> None:
-    np.testing.assert_array_equal(got.edges, want.edges)
-    np.testing.assert_array_equal(got.count, want.count)
-    for field in ("weight", "sum_p", "sum_p2", "sum_y", "sum_py"):
-        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-9, atol=0)
 
 
 # ---------------------------------------------------------------- the label rule

@@ -40,7 +40,14 @@ def _is_url(text: str) -> bool:
     return "://" in text
 
 
+#: Backends whose plain TIMESTAMP is an instant (Spark's TIMESTAMP is TIMESTAMP_LTZ), though
+#: Ibis reports it without a zone; their sessions must run in UTC.
+INSTANT_TIMESTAMP_BACKENDS = ("pyspark",)
+
+
 def _check_zones(table: ir.Table, what: str) -> None:
+    if table.get_backend().name in INSTANT_TIMESTAMP_BACKENDS:
+        return
     for column in _TIMESTAMPS[what]:
         if column not in table.columns:
             continue
