@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The Spark extra (PySpark local[2] check in the tests) only where Java can run it.
+EXTRAS := dev,bench$(shell command -v java >/dev/null 2>&1 && echo ,spark)
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(EXTRAS)) | sha256sum | cut -c1-12)
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# The Spark extra (PySpark local[2] check in the tests) only where Java can run it.
-EXTRAS := dev,bench$(shell command -v java >/dev/null 2>&1 && echo ,spark)
 
 .PHONY: setup browser demo test quick lint bench clean
 
