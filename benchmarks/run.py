@@ -16,6 +16,7 @@ MODULES = [
     "benchmarks.bench_recalibration",
     "benchmarks.bench_monitor",
     "benchmarks.bench_ledger",
+    "benchmarks.bench_remote",
 ]
 
 

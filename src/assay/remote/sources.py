@@ -95,6 +95,7 @@ def open_source(
                     "(--outcomes 'lake/outcomes/*.parquet')"
                 )
             con = ibis.duckdb.connect()
+            con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own status
             tables = (con.read_parquet(source), con.read_parquet(outcomes))
     except AssayInputError:
         raise
