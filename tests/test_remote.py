@@ -267,6 +267,20 @@ def test_cli_audits_a_parquet_glob_and_the_ledger_in_place(lake, tmp_path: Path)
     document = json.loads(out.read_text())
     y, p, rows = usable_reference(predictions, outcomes)
     alpha = np.asarray(predictions["scorer"].to_pylist())[rows] == "alpha"
+    reference = reference_labels(predictions, outcomes, AS_OF, "first")
+    scorer_of = dict(
+        zip(
+            predictions["prediction_id"].to_pylist(), predictions["scorer"].to_pylist(), strict=True
+        )
+    )
+    states = [
+        label if matured else "pending"
+        for pid, (label, matured) in reference.items()
+        if scorer_of[pid] == "alpha"
+    ]
+    assert document["audits"][0]["labels"] == {
+        s: states.count(s) for s in ("positive", "negative", "pending")
+    }
     got = BinStats.from_dict(document["audits"][0]["binstats"])
     assert_same_stats(got, BinStats.accumulate(y[alpha], p[alpha], quantile_edges(p[alpha], 15)))
 

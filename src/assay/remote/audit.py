@@ -20,7 +20,7 @@ from assay.binstats import BinStats
 from assay.calibration import CalibrationReport, calibration_from_stats
 from assay.remote.expressions import labelled
 from assay.remote.sources import Source
-from assay.remote.stats import equal_mass_edges, grouped_binstats, stats_from_rows
+from assay.remote.stats import equal_mass_stats, total_binstats
 
 REMOTE_SCHEMA_VERSION = 1
 
@@ -33,7 +33,7 @@ class RemoteAudit:
     stats: BinStats
     calibration: CalibrationReport
     buckets: list[Bucket]
-    labels: dict[str, int]  # positive / negative / pending among visible predictions
+    labels: dict[str, int]  # matured positive / negative, and pending, of visible predictions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,13 +45,15 @@ class RemoteAudit:
 
 
 def label_counts(source: Source, *, as_of: dt.datetime, policy: str) -> dict[str, dict[str, int]]:
-    """Visible predictions per scorer and label, counted in the engine."""
+    """Visible predictions per scorer: matured positive / negative, and pending (window open,
+    early conversions included, as the audit leaves them out), counted in the engine."""
     labels = labelled(source.predictions, source.outcomes, as_of=as_of, policy=policy)
-    rows = labels.group_by(["scorer", "label"]).aggregate(n=ibis._.count()).to_pyarrow()
+    state = ibis.ifelse(labels.matured, labels.label, "pending")
+    rows = labels.group_by(scorer=labels.scorer, state=state).aggregate(n=ibis._.count())
+    table = rows.to_pyarrow()
     counts: dict[str, dict[str, int]] = {}
-    for scorer, label, n in zip(
-        *(rows[c].to_pylist() for c in ("scorer", "label", "n")), strict=True
-    ):
+    columns = (table[c].to_pylist() for c in ("scorer", "state", "n"))
+    for scorer, label, n in zip(*columns, strict=True):
         counts.setdefault(scorer, {"positive": 0, "negative": 0, "pending": 0})[label] = int(n)
     return dict(sorted(counts.items()))
 
@@ -79,14 +81,16 @@ def audit_source(
         labels = labelled(
             source.predictions, source.outcomes, as_of=as_of, scorer=name, policy=policy
         )
-        fixed = equal_mass_edges(labels, config.n_bins) if edges is None else edges
-        groups = grouped_binstats(labels, fixed)
-        stats = sum(groups.values(), start=stats_from_rows([], fixed))
-        if stats.total_count == 0:
+        if counts[name]["positive"] + counts[name]["negative"] == 0:
             raise AssayInputError(
-                f"scorer {name!r} has no matured, scored predictions as of {as_of.isoformat()} "
+                f"scorer {name!r} has no matured predictions as of {as_of.isoformat()} "
                 f"({counts[name]['pending']} pending); choose a later as-of"
             )
+        stats = (
+            equal_mass_stats(labels, config.n_bins)
+            if edges is None
+            else total_binstats(labels, edges)
+        )
         report = calibration_from_stats(
             stats, tolerance=config.tolerance, probability=config.probability,
             credibility=config.credibility, seed=config.seed,

@@ -222,10 +222,17 @@ def bin_sums(labels: ir.Table, edges: FloatArray, *, segment: str | None = None)
 
 
 def score_histogram(labels: ir.Table) -> ir.Table:
-    """Distinct usable scores with their counts, ascending (exact equal-mass edges)."""
+    """Per distinct usable score p: n and Σy (the BinStats sums follow: Σp = n·p, …)."""
     rows = usable(labels)
-    prob = rows.probability.cast("float64")
-    return rows.group_by(probability=prob).aggregate(n=ibis._.count()).order_by("probability")
+    y = (rows.label == "positive").cast("float64")
+    return rows.group_by(probability=rows.probability.cast("float64")).aggregate(
+        n=ibis._.count(), sum_y=y.sum()
+    )
+
+
+def usable_count(labels: ir.Table) -> ir.Scalar:
+    """How many matured, scored predictions there are."""
+    return usable(labels).count()
 
 
 def score_quantiles(labels: ir.Table, quantiles: Sequence[float]) -> ir.Scalar:

@@ -6,25 +6,27 @@ DuckDB over a Parquet glob, a warehouse, Spark — and return one small row per
 on the same edges, and groups merge by addition (``BinStats.__add__``), as do partitions or
 engines that each hold part of the leads.
 
-Equal-mass edges at scale take one pass first: when the usable scores take few distinct values
-(lead scores usually do; at most ``EXACT_DISTINCT_LIMIT`` by the engine's distinct-count
-sketch) their exact histogram comes back and the edges are the order statistics
-p_(⌊j·n/B⌋), identical to :func:`assay.binning.quantile_edges` on all the rows; otherwise the
-engine's approximate quantiles (a sketch) give the interior edges.
+Equal-mass bins at scale: when the usable scores take few distinct values (lead scores
+usually do; at most ``EXACT_DISTINCT_LIMIT``) their exact histogram (n and Σy per distinct
+score) comes back in one pass; the edges are the order statistics p_(⌊j·n/B⌋), identical to
+:func:`assay.binning.quantile_edges` on all the rows, and the BinStats follow from the same
+histogram. Otherwise the engine's approximate quantiles (a sketch) give the interior edges
+and a second pass sums on them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from assay._validation import AssayInputError, FloatArray, check_positive_int
-from assay.binning import explicit_edges
+from assay._validation import AssayInputError, FloatArray, IntArray, check_positive_int
+from assay.binning import assign_bins, explicit_edges
 from assay.binstats import BinStats
 from assay.calibration import audit_bin_count
 from assay.remote.expressions import (
@@ -34,7 +36,7 @@ from assay.remote.expressions import (
     labelled,
     score_histogram,
     score_quantiles,
-    usable,
+    usable_count,
 )
 
 #: Above this many distinct usable scores, equal-mass edges come from the engine's sketch.
@@ -68,12 +70,9 @@ def stats_from_rows(rows: pa.Table | Sequence[Mapping[str, Any]], edges: Any) ->
     if missing:
         raise AssayInputError(f"per-bin sums lack column(s) {', '.join(sorted(missing))}")
     idx = np.asarray(table["bin"].to_numpy(zero_copy_only=False), dtype=np.int64)
-    invalid = np.asarray(table["n"].to_numpy(zero_copy_only=False))[idx == INVALID_BIN].sum()
-    if invalid:
-        raise AssayInputError(
-            f"{int(invalid)} matured predictions have a probability outside [0, 1] or NaN; "
-            "fix or drop them at the source (assay does not guess a score)"
-        )
+    _refuse_invalid(
+        int(np.asarray(table["n"].to_numpy(zero_copy_only=False))[idx == INVALID_BIN].sum())
+    )
     if idx.min() < 0 or idx.max() >= n_bins:
         raise AssayInputError(
             f"per-bin sums name bin {int(idx.max())}, but the {len(fixed)} edges make "
@@ -105,29 +104,98 @@ def grouped_binstats(
     return {key: stats_from_rows(rows.take(index), fixed) for key, index in groups.items()}
 
 
+def _refuse_invalid(count: int) -> None:
+    if count:
+        raise AssayInputError(
+            f"{count} matured predictions have a probability outside [0, 1] or NaN; "
+            "fix or drop them at the source (assay does not guess a score)"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreHistogram:
+    """The distinct usable scores, ascending, with their counts and positives."""
+
+    values: FloatArray
+    count: IntArray
+    positives: FloatArray
+
+    @classmethod
+    def fetch(cls, labels: ir.Table, limit: int) -> ScoreHistogram | None:
+        """The exact histogram, or None when there are more than ``limit`` distinct scores."""
+        rows = score_histogram(labels).limit(limit + 1).to_pyarrow()
+        if rows.num_rows > limit:
+            return None
+        values = np.asarray(rows["probability"].to_numpy(), dtype=np.float64)
+        count = np.asarray(rows["n"].to_numpy(), dtype=np.int64)
+        _refuse_invalid(int(count[~((values >= 0.0) & (values <= 1.0))].sum()))
+        order = np.argsort(values)
+        positives = np.asarray(rows["sum_y"].to_numpy(), dtype=np.float64)[order]
+        return cls(values[order], count[order], positives)
+
+    def edges(self, n_bins: int) -> FloatArray:
+        """Equal-mass edges: the order statistics p_(⌊j·n/B⌋), as ``quantile_edges`` takes them."""
+        n = int(self.count.sum())
+        ranks = (np.arange(1, n_bins) * n) // n_bins
+        interior = self.values[np.searchsorted(np.cumsum(self.count), ranks, side="right")]
+        return np.unique(np.concatenate(([0.0], interior, [1.0])))
+
+    def stats(self, edges: FloatArray) -> BinStats:
+        """BinStats on ``edges`` (each distinct score p with n rows, k positives adds n, n·p,
+        n·p², k and k·p)."""
+        idx = assign_bins(self.values, edges)
+        n_bins = len(edges) - 1
+        weight = self.count.astype(np.float64)
+
+        def total(values: FloatArray) -> FloatArray:
+            return np.bincount(idx, weights=values, minlength=n_bins).astype(np.float64, copy=False)
+
+        p = self.values
+        return BinStats(
+            np.array(edges, dtype=np.float64), total(weight).astype(np.int64), total(weight),
+            total(weight * p), total(weight * p * p), total(self.positives),
+            total(self.positives * p),
+        )  # fmt: skip
+
+
+def _bin_count(n: int, n_bins: int | None) -> int:
+    if n == 0:
+        raise AssayInputError("no matured, scored predictions as of this cut-off; nothing to bin")
+    return audit_bin_count(n) if n_bins is None else check_positive_int(n_bins, "n_bins")
+
+
+def sketch_edges(labels: ir.Table, n_bins: int | None = None) -> FloatArray:
+    """Equal-mass edges from the engine's approximate quantiles (for many distinct scores)."""
+    n_bins = _bin_count(int(usable_count(labels).to_pyarrow().as_py()), n_bins)
+    quantiles = (np.arange(1, n_bins) / n_bins).tolist()
+    interior = np.asarray(score_quantiles(labels, quantiles).to_pyarrow().as_py())
+    inside = interior[(interior > 0.0) & (interior < 1.0)]
+    return np.unique(np.concatenate(([0.0], inside, [1.0])))
+
+
 def equal_mass_edges(labels: ir.Table, n_bins: int | None = None) -> FloatArray:
     """Equal-mass edges of the usable scores: exact from the histogram, else the sketch.
 
     ``n_bins`` defaults to the audit rule B = clamp(⌊n/40⌋, 2, 15).
     """
-    rows = usable(labels)
-    prob = rows.probability
-    summary = rows.aggregate(n=prob.count(), distinct=prob.approx_nunique()).to_pyarrow()
-    n = int(summary["n"][0].as_py())
-    if n == 0:
-        raise AssayInputError("no matured, scored predictions as of this cut-off; nothing to bin")
-    n_bins = audit_bin_count(n) if n_bins is None else check_positive_int(n_bins, "n_bins")
-    if int(summary["distinct"][0].as_py()) <= EXACT_DISTINCT_LIMIT:
-        histogram = score_histogram(labels).to_pyarrow()
-        values = np.asarray(histogram["probability"].to_numpy(), dtype=np.float64)
-        cumulative = np.cumsum(np.asarray(histogram["n"].to_numpy(), dtype=np.int64))
-        ranks = (np.arange(1, n_bins) * n) // n_bins
-        interior = values[np.searchsorted(cumulative, ranks, side="right")]
-    else:
-        quantiles = (np.arange(1, n_bins) / n_bins).tolist()
-        interior = np.asarray(score_quantiles(labels, quantiles).to_pyarrow().as_py())
-    inside = interior[(interior > 0.0) & (interior < 1.0)]
-    return np.unique(np.concatenate(([0.0], inside, [1.0])))
+    histogram = ScoreHistogram.fetch(labels, EXACT_DISTINCT_LIMIT)
+    if histogram is None:
+        return sketch_edges(labels, n_bins)
+    return histogram.edges(_bin_count(int(histogram.count.sum()), n_bins))
+
+
+def equal_mass_stats(labels: ir.Table, n_bins: int | None) -> BinStats:
+    """One pass when scores are few (edges and sums from the histogram), else two."""
+    histogram = ScoreHistogram.fetch(labels, EXACT_DISTINCT_LIMIT)
+    if histogram is None:
+        return total_binstats(labels, sketch_edges(labels, n_bins))
+    return histogram.stats(histogram.edges(_bin_count(int(histogram.count.sum()), n_bins)))
+
+
+def total_binstats(labels: ir.Table, edges: Sequence[float] | FloatArray) -> BinStats:
+    """All groups of :func:`grouped_binstats` merged by addition."""
+    fixed = _edges(edges)
+    return sum(grouped_binstats(labels, fixed).values(), start=stats_from_rows([], fixed))
 
 
 def binstats(
@@ -139,7 +207,6 @@ def binstats(
     scorer: str | None = None,
     model_version: str | None = None,
     policy: str = "first",
-    segment: str | None = None,
 ) -> BinStats:
     """BinStats of the matured, scored predictions as of ``as_of``, computed in the engine.
 
@@ -151,10 +218,6 @@ def binstats(
         predictions, outcomes, as_of=as_of, scorer=scorer, model_version=model_version,
         policy=policy,
     )  # fmt: skip
-    fixed = (
-        equal_mass_edges(labels, edges)
-        if edges is None or isinstance(edges, int)
-        else _edges(edges)
-    )
-    groups = grouped_binstats(labels, fixed, segment=segment)
-    return sum(groups.values(), start=stats_from_rows([], fixed))
+    if edges is None or isinstance(edges, int):
+        return equal_mass_stats(labels, edges)
+    return total_binstats(labels, edges)
