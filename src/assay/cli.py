@@ -16,6 +16,7 @@ from assay.audit import AuditConfig, Evidence, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app, user_errors
 from assay.cli_remote import audit_command, sql_command
+from assay.cli_service import keys_app, serve_command
 from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
@@ -55,6 +56,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
 app.command("audit")(audit_command)
 app.command("sql")(sql_command)
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
 
 
 def _evidence_per_scorer(

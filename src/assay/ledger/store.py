@@ -125,12 +125,20 @@ class Ledger:
         self.path = Path(path or os.environ.get("ASSAY_LEDGER") or DEFAULT_PATH)
         if read_only and not self.path.exists():
             raise AssayInputError(f"no ledger at {self.path}; ingest something first")
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("SET enable_progress_bar = false")
-        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self.con = _configure(duckdb.connect(str(self.path), read_only=read_only))
         if not read_only:
             self._migrate()
+
+    def reader(self) -> Ledger:
+        """Another handle on the same database through its own cursor, for another thread.
+
+        DuckDB connections are not shared across threads; a cursor is a separate connection to
+        the same database, so readers see every committed batch while one thread writes.
+        """
+        view = object.__new__(Ledger)
+        view.path = self.path
+        view.con = _configure(self.con.cursor())
+        return view
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -575,6 +583,14 @@ def _derived_id(*parts: pa.Array) -> pa.Array:
         con.register("id_keys", pa.table({"key": keys}))
         ids = con.sql("SELECT substr(sha256(key), 1, 32) AS id FROM id_keys").to_arrow_table()
     return ids["id"].combine_chunks()
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Session settings every ledger connection runs with."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return con
 
 
 def _stage_predictions(

@@ -1,0 +1,107 @@
+"""``assay serve`` and ``assay keys``: run the HTTP service and manage its API keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assay._validation import AssayInputError
+from assay.cli_ledger import user_errors
+from assay.service.keys import SCOPES, KeyStore
+
+console = Console()
+keys_app = typer.Typer(help="Create, list and revoke the service's API keys.")
+
+StoreOption = Annotated[
+    str,
+    typer.Option(
+        "--store", envvar="ASSAY_STORE", help="duckdb:DIRECTORY (one ledger per workspace)."
+    ),
+]
+DEFAULT_STORE = "duckdb:assay-server"
+
+
+def store_root(store: str) -> Path:
+    """The directory of a ``duckdb:DIRECTORY`` store."""
+    kind, _, where = store.partition(":")
+    if kind == "duckdb" and where:
+        return Path(where)
+    if kind in {"postgresql", "postgres"}:
+        raise AssayInputError("the PostgreSQL store is not built yet; use --store duckdb:DIRECTORY")
+    raise AssayInputError(f"--store {store!r} is not duckdb:DIRECTORY")
+
+
+def keystore(store: str) -> KeyStore:
+    return KeyStore(store_root(store) / "keys.sqlite")
+
+
+@keys_app.command("create")
+def create_key(
+    workspace: Annotated[str, typer.Option(help="Workspace the key belongs to.")],
+    scope: Annotated[list[str], typer.Option("--scope", help=f"Repeatable: {', '.join(SCOPES)}.")],
+    scorer: Annotated[
+        str | None, typer.Option(help="Restrict writes to this scorer (a vendor's key).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A note: who holds the key.")] = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Create a key; the token is printed once and only its hash is kept."""
+    with user_errors():
+        token, key = keystore(store).create(workspace, scope, scorer=scorer, label=label)
+    console.print(f"key {key.key_id} for workspace {key.workspace} ({' '.join(key.scopes)})")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def list_keys(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Every key (never its secret): workspace, scopes, scorer, created, revoked."""
+    with user_errors():
+        found = keystore(store).list(workspace)
+    table = Table(title="API keys")
+    for column in ("id", "workspace", "scopes", "scorer", "label", "created", "revoked"):
+        table.add_column(column)
+    for key in found:
+        table.add_row(
+            key.key_id, key.workspace, " ".join(key.scopes), key.scorer or "", key.label or "",
+            key.created_at[:19], (key.revoked_at or "")[:19],
+        )  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the hex after ak_).")],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Revoke a key; the running server refuses it from its next request."""
+    with user_errors():
+        key = keystore(store).revoke(key_id)
+    console.print(f"revoked {key.key_id} ({key.workspace}) at {key.revoked_at}")
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    store: StoreOption = DEFAULT_STORE,
+    rate: Annotated[float, typer.Option(help="Requests per second per key.")] = 50.0,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first."""
+    import uvicorn
+
+    from assay.service.app import Settings, create_app
+    from assay.service.store import DuckDBStore
+
+    with user_errors():
+        root = store_root(store)
+        app = create_app(
+            DuckDBStore(root), keystore(store), Settings(rate_per_second=rate, burst=int(2 * rate))
+        )
+    console.print(f"assay serving {root} on http://{host}:{port} (OpenAPI: /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

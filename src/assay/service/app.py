@@ -1,0 +1,421 @@
+"""``assay serve``: the HTTP API CRMs and scoring vendors push to (FastAPI, versioned ``/v1``).
+
+Authentication is ``Authorization: Bearer ak_<id>_<secret>``; the key fixes the workspace and
+the scopes (see :mod:`assay.service.keys`). Ingest is all or nothing:
+
+* 201 with a receipt when a batch is written; 200 with the *original* receipt when the same
+  body is sent again (nothing is written twice);
+* 422 with every bad row ``{row, field, value, reason}`` when any row is invalid;
+* 409 when a row reuses a ``prediction_id``/``outcome_id`` with different content (frozen);
+* 403 when a vendor key sends another scorer's predictions; 413 above 32 MiB or 50,000 rows;
+  415 for a body that is neither NDJSON nor CSV; 429 above the per-key rate.
+
+An ``Idempotency-Key`` header stores the response and replays it for the same key and body
+(a different body under a used key is a 422).
+"""
+
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+
+import assay
+from assay._validation import AssayInputError
+from assay.audit import AuditConfig
+from assay.audit import audit as run_audit
+from assay.audit import evidence as find_evidence
+from assay.compare import compare
+from assay.decisions import certify_threshold
+from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
+from assay.ledger.labels import to_utc
+from assay.ledger.parse import BadRow
+from assay.report.document import report_document
+from assay.report.html import render_html
+from assay.segments import segment_rates
+from assay.service.batches import MAX_BYTES, BatchRejected, parse_csv, parse_ndjson
+from assay.service.keys import ApiKey, KeyStore
+from assay.service.store import Store
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits of one server: requests per second per key (and the burst), read timeout."""
+
+    rate_per_second: float = 50.0
+    burst: int = 100
+    read_timeout_seconds: float = 120.0
+
+
+class ApiError(Exception):
+    """An HTTP error with a JSON body ``{"error": ..., "bad_rows": [...]}``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        bad_rows: list[BadRow] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.bad_rows = status, message, bad_rows
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        content: dict[str, Any] = {"error": self.message}
+        if self.bad_rows is not None:
+            content["bad_rows"] = [
+                {"row": b.row, "field": b.column, "value": b.value, "reason": b.reason}
+                for b in self.bad_rows
+            ]
+        return content
+
+
+def json_response(content: Any, status: int = 200, **headers: str) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers or None,
+    )
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key_id: str) -> float:
+        """0 if the request may proceed, else the seconds until it could."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._buckets[key_id] = (tokens - 1.0, now)
+        return 0.0
+
+
+def _receipt(receipt: IngestReceipt) -> dict[str, Any]:
+    return {**asdict(receipt), "noop": receipt.noop, "message": receipt.describe()}
+
+
+def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -> FastAPI:
+    """The service over ``store``, authenticating with ``keys``."""
+    settings = settings or Settings()
+    limiter = RateLimiter(settings.rate_per_second, settings.burst)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()  # finish queued batches before the process exits
+
+    app = FastAPI(
+        title="assay",
+        version=assay.__version__,
+        summary="Does this score deserve belief? Push scores and outcomes; pull calibration.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> Response:
+        return json_response(error.body(), error.status, **error.headers)
+
+    @app.exception_handler(AssayInputError)
+    async def input_error(_: Request, error: AssayInputError) -> Response:
+        return json_response({"error": str(error)}, 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+            for e in error.errors()
+        ]
+        return json_response({"error": "invalid request", "problems": problems}, 422)
+
+    def principal(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+        async def check(
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> ApiKey:
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            key = keys.authenticate(token) if token else None
+            if key is None:
+                raise ApiError(
+                    401, "a valid API key is required (Authorization: Bearer ak_…)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+            wait = limiter.take(key.key_id)
+            if wait > 0:
+                raise ApiError(
+                    429,
+                    "rate limit exceeded for this key",
+                    headers={"Retry-After": f"{max(1, round(wait))}"},
+                )
+            if not key.allows(scope):
+                raise ApiError(403, f"this key lacks the {scope!r} scope")
+            return key
+
+        return check
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BYTES:
+            raise ApiError(413, f"a batch body holds at most {MAX_BYTES} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise ApiError(413, f"a batch body holds at most {MAX_BYTES} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def ingest(
+        kind: str, request: Request, key: ApiKey, idempotency_key: str | None
+    ) -> Response:
+        body = await read_body(request)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        request_sha = hashlib.sha256(f"{kind}\n{content_type}\n".encode() + body).hexdigest()
+        if idempotency_key is not None:
+            stored = store.replay(key.workspace, idempotency_key)
+            if stored is not None:
+                if stored[0] != request_sha:
+                    raise ApiError(422, "this Idempotency-Key was used with a different request")
+                return Response(stored[2], stored[1], media_type="application/json")
+        response = await _ingest(kind, body, content_type, request_sha, key)
+        if idempotency_key is not None and response.status_code < 500:
+            store.remember(
+                key.workspace,
+                idempotency_key,
+                request_sha,
+                response.status_code,
+                bytes(response.body),
+            )
+        return response
+
+    async def _ingest(
+        kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
+    ) -> Response:
+        original = store.receipt(key.workspace, kind, request_sha)
+        if original is not None:
+            return Response(
+                original, 200, media_type="application/json", headers={"Assay-Replayed": "true"}
+            )
+        try:
+            if content_type in NDJSON_TYPES:
+                batch = parse_ndjson(body, kind)
+            elif content_type == "text/csv":
+                batch = parse_csv(body, kind)
+            else:
+                raise ApiError(
+                    415,
+                    f"send NDJSON ({NDJSON_TYPES[0]}) or CSV (text/csv), not "
+                    f"{content_type or 'no type'}",
+                )
+        except BatchRejected as rejected:
+            status = 413 if any(b.row > 50_000 for b in rejected.bad_rows) else 422
+            raise ApiError(
+                status, "batch refused, nothing was written", rejected.bad_rows
+            ) from None
+        if key.scorer is not None and kind == "predictions":
+            others = (
+                [
+                    BadRow(i + 1, "scorer", str(s), f"this key writes only scorer {key.scorer!r}")
+                    for i, s in enumerate(batch.table["scorer"].to_pylist())
+                    if s != key.scorer
+                ]
+                if "scorer" in batch.table.column_names
+                else []
+            )
+            if others:
+                raise ApiError(403, "batch refused: rows for another scorer", others)
+        try:
+            receipt = await store.ingest(key.workspace, kind, batch)
+        except LedgerIngestError as error:
+            frozen = all(b.reason.startswith("frozen") for b in error.bad_rows)
+            raise ApiError(
+                409 if frozen else 422, "batch refused, nothing was written", error.bad_rows
+            ) from None
+        content = orjson.dumps(_receipt(receipt))
+        store.save_receipt(key.workspace, kind, request_sha, content.decode())
+        return Response(content, 200 if receipt.noop else 201, media_type="application/json")
+
+    IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+    @app.post("/v1/predictions", status_code=201, tags=["ingest"])
+    async def post_predictions(
+        request: Request,
+        key: Annotated[ApiKey, Depends(principal("predictions:write"))],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response:
+        """Append predictions (NDJSON or CSV, ≤ 50,000 rows, ≤ 32 MiB), all or nothing."""
+        return await ingest("predictions", request, key, idempotency_key)
+
+    @app.post("/v1/outcomes", status_code=201, tags=["ingest"])
+    async def post_outcomes(
+        request: Request,
+        key: Annotated[ApiKey, Depends(principal("outcomes:write"))],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response:
+        """Append a batch of observed outcomes (NDJSON or CSV), all or nothing."""
+        return await ingest("outcomes", request, key, idempotency_key)
+
+    async def read(key: ApiKey, task: Callable[[Ledger], Any]) -> Any:
+        try:
+            return await asyncio.wait_for(
+                store.read(key.workspace, task), settings.read_timeout_seconds
+            )
+        except TimeoutError:
+            raise ApiError(
+                504, "the computation took too long; narrow it (scorer, as_of)"
+            ) from None
+
+    Reader = Annotated[ApiKey, Depends(principal("reports:read"))]
+    AsOf = Annotated[
+        str | None,
+        Query(description="Cut-off, ISO 8601 with a zone (default: now).", max_length=64),
+    ]
+    Scorer = Annotated[str | None, Query(max_length=200)]
+    Policy = Annotated[str, Query(pattern="^(first|last|all)$")]
+
+    @app.get("/v1/status", tags=["reports"])
+    async def status(key: Reader) -> Response:
+        """Scorers and versions with rows, pending share and abstentions; the last batch."""
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            found = ledger.status()
+            last = found["last_batch"]
+            return {
+                "workspace": key.workspace,
+                "scorers": found["scorers"].to_pylist(),
+                "outcomes": found["outcomes"],
+                "last_batch": None
+                if last is None
+                else dict(
+                    zip(("batch_id", "kind", "rows", "ingested_at", "source"), last, strict=True)
+                ),
+                "schema_version": found["schema_version"],
+            }
+
+        return json_response(await read(key, task))
+
+    def _names(ledger: Ledger, scorer: str | None) -> list[str]:
+        names = [scorer] if scorer else ledger.scorers()
+        if not names:
+            raise AssayInputError("the workspace holds no predictions yet; ingest some first")
+        return names
+
+    @app.get("/v1/audit", tags=["reports"])
+    async def audit(
+        key: Reader,
+        scorer: Scorer = None,
+        as_of: AsOf = None,
+        policy: Policy = "first",
+        seed: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    ) -> Response:
+        """The audit of each scorer (or one): verdict, ECE with interval, buckets, cohorts."""
+        moment = to_utc(as_of)
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            audits = [
+                run_audit(
+                    ledger, scorer=name, as_of=moment, policy=policy, config=AuditConfig(seed=seed)
+                )
+                for name in _names(ledger, scorer)
+            ]
+            document = report_document(audits, as_of=moment.isoformat())
+            for item in document["audits"]:
+                item["reproducibility"]["ledger"] = key.workspace  # never reveal server paths
+            return document
+
+        return json_response(await read(key, task))
+
+    @app.get("/v1/segments", tags=["reports"])
+    async def segments(
+        key: Reader,
+        by: Annotated[str, Query(max_length=200)],
+        scorer: Scorer = None,
+        as_of: AsOf = None,
+        policy: Policy = "first",
+    ) -> Response:
+        """Conversion rate per segment: raw beside shrunken toward the overall rate."""
+        moment = to_utc(as_of)
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            out = {}
+            for name in _names(ledger, scorer):
+                found = find_evidence(ledger, scorer=name, as_of=moment, policy=policy)
+                out[name] = segment_rates(found.labels, found.segment(by)).to_dict()
+            return {"as_of": moment.isoformat(), "by": by, "scorers": out}
+
+        return json_response(await read(key, task))
+
+    @app.get("/v1/threshold", tags=["reports"])
+    async def threshold(
+        key: Reader,
+        target_precision: Annotated[float, Query(gt=0, lt=1)],
+        scorer: Scorer = None,
+        delta: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+        as_of: AsOf = None,
+        policy: Policy = "first",
+    ) -> Response:
+        """The score above which an action may fire on its own, with its guarantee."""
+        moment = to_utc(as_of)
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            out = {}
+            for name in _names(ledger, scorer):
+                found = find_evidence(ledger, scorer=name, as_of=moment, policy=policy)
+                out[name] = certify_threshold(
+                    found.labels, found.prob, target_precision=target_precision, delta=delta
+                ).to_dict()
+            return {"as_of": moment.isoformat(), "scorers": out}
+
+        return json_response(await read(key, task))
+
+    @app.get("/v1/compare", tags=["reports"])
+    async def comparison(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> Response:
+        """Scorers side by side on the leads they all scored."""
+        moment = to_utc(as_of)
+        result = await read(
+            key, lambda ledger: compare(ledger, as_of=moment, policy=policy).to_dict()
+        )
+        return json_response(result)
+
+    @app.get("/v1/report.html", tags=["reports"], response_class=HTMLResponse)
+    async def report(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> HTMLResponse:
+        """The self-contained HTML report (one file, no script, no external request)."""
+        moment = to_utc(as_of)
+
+        def task(ledger: Ledger) -> str:
+            audits = [
+                run_audit(ledger, scorer=name, as_of=moment, policy=policy)
+                for name in _names(ledger, None)
+            ]
+            return render_html(audits, as_of=moment.isoformat())
+
+        return HTMLResponse(await read(key, task))
+
+    @app.post("/v1/export", tags=["admin"])
+    async def export(key: Annotated[ApiKey, Depends(principal("admin"))]) -> Response:
+        """Write the workspace's tables as Parquet on the server (a consistent backup)."""
+        return json_response(await store.export(key.workspace), 201)
+
+    @app.get("/v1/health", tags=["admin"])
+    async def health() -> dict[str, str]:
+        """Liveness (no key needed)."""
+        return {"status": "ok", "version": assay.__version__}
+
+    return app
