@@ -194,16 +194,21 @@ def segment_of(labels: ir.Table, segment: str) -> ir.StringValue:
     )
 
 
-def bin_sums(labels: ir.Table, edges: FloatArray, *, segment: str | None = None) -> ir.Table:
-    """n, Σp, Σp², Σy, Σp·y per (scorer, model_version, cohort[, segment], bin)."""
+def bin_sums(
+    labels: ir.Table, edges: FloatArray, *, segment: str | None = None, grouped: bool = True
+) -> ir.Table:
+    """n, Σp, Σp², Σy, Σp·y per (scorer, model_version, cohort[, segment], bin), or per bin
+    alone with ``grouped=False`` (the total, without formatting a month for every row)."""
     rows = usable(labels)
     prob = rows.probability.cast("float64")
     y = (rows.label == "positive").cast("float64")
-    keys: dict[str, ir.Value] = {
-        "scorer": rows.scorer,
-        "model_version": rows.model_version if "model_version" in rows.columns else ibis.null(),
-        "cohort": cohort_of(rows),
-    }
+    keys: dict[str, ir.Value] = {}
+    if grouped:
+        keys["scorer"] = rows.scorer
+        keys["model_version"] = (
+            rows.model_version if "model_version" in rows.columns else ibis.null()
+        )
+        keys["cohort"] = cohort_of(rows)
     if segment is not None:
         keys["segment"] = segment_of(rows, segment)
     keys["bin"] = bin_index(prob, np.asarray(edges, dtype=np.float64))

@@ -193,9 +193,9 @@ def equal_mass_stats(labels: ir.Table, n_bins: int | None) -> BinStats:
 
 
 def total_binstats(labels: ir.Table, edges: Sequence[float] | FloatArray) -> BinStats:
-    """All groups of :func:`grouped_binstats` merged by addition."""
+    """The per-bin sums over every group (what :func:`grouped_binstats` adds up to)."""
     fixed = _edges(edges)
-    return sum(grouped_binstats(labels, fixed).values(), start=stats_from_rows([], fixed))
+    return stats_from_rows(bin_sums(labels, fixed, grouped=False).to_pyarrow(), fixed)
 
 
 def binstats(

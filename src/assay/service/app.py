@@ -14,7 +14,6 @@ An ``Idempotency-Key`` header stores the response and replays it for the same ke
 (a different body under a used key is a 422).
 """
 
-
 import asyncio
 import hashlib
 import time
