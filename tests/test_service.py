@@ -83,6 +83,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     svc = Service(tmp_path)
     with svc.client:
         yield svc
+    svc.store.close()
 
 
 # ---------------------------------------------------------------- ingest semantics

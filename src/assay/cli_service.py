@@ -100,8 +100,11 @@ def serve_command(
 
     with user_errors():
         root = store_root(store)
-        app = create_app(
-            DuckDBStore(root), keystore(store), Settings(rate_per_second=rate, burst=int(2 * rate))
-        )
+        ledgers = DuckDBStore(root)
+        settings = Settings(rate_per_second=rate, burst=int(2 * rate))
+        app = create_app(ledgers, keystore(store), settings)
     console.print(f"assay serving {root} on http://{host}:{port} (OpenAPI: /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    finally:
+        ledgers.close()  # after uvicorn has drained requests: finish queued batches, close files

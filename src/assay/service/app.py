@@ -17,8 +17,7 @@ An ``Idempotency-Key`` header stores the response and replays it for the same ke
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
@@ -45,6 +44,43 @@ from assay.service.keys import ApiKey, KeyStore
 from assay.service.store import Store
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+_ERROR: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "bad_rows": {"type": "array"}},
+                "required": ["error"],
+            }
+        }
+    }
+}
+#: Documented responses of every authenticated route (OpenAPI), besides its success.
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {**_ERROR, "description": "missing, malformed, unknown or revoked API key"},
+    403: {**_ERROR, "description": "the key lacks the scope (or writes another scorer)"},
+    422: {**_ERROR, "description": "invalid parameters or input, with the reason"},
+    429: {**_ERROR, "description": "per-key rate limit exceeded (see Retry-After)"},
+    504: {**_ERROR, "description": "the computation exceeded the read timeout"},
+}
+INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **READ_RESPONSES,
+    200: {"description": "the same body was already ingested: the original receipt"},
+    201: {"description": "the batch was written: its receipt"},
+    409: {**_ERROR, "description": "an id already holds different content (frozen)"},
+    413: {**_ERROR, "description": "more than 50,000 rows or 32 MiB"},
+    415: {**_ERROR, "description": "the body is neither NDJSON nor CSV"},
+}
+INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -113,20 +149,18 @@ def _receipt(receipt: IngestReceipt) -> dict[str, Any]:
 
 
 def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -> FastAPI:
-    """The service over ``store``, authenticating with ``keys``."""
+    """The service over ``store``, authenticating with ``keys``.
+
+    The caller owns the store: ``assay serve`` closes it once uvicorn has drained in-flight
+    requests, so queued batches finish before the process exits.
+    """
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()  # finish queued batches before the process exits
 
     app = FastAPI(
         title="assay",
         version=assay.__version__,
         summary="Does this score deserve belief? Push scores and outcomes; pull calibration.",
-        lifespan=lifespan,
     )
 
     @app.exception_handler(ApiError)
@@ -253,7 +287,13 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
     IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
-    @app.post("/v1/predictions", status_code=201, tags=["ingest"])
+    ingest_route: dict[str, Any] = {
+        "status_code": 201, "tags": ["ingest"], "responses": INGEST_RESPONSES,
+        "openapi_extra": INGEST_BODY,
+    }  # fmt: skip
+    read_route: dict[str, Any] = {"tags": ["reports"], "responses": READ_RESPONSES}
+
+    @app.post("/v1/predictions", **ingest_route)
     async def post_predictions(
         request: Request,
         key: Annotated[ApiKey, Depends(principal("predictions:write"))],
@@ -262,7 +302,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         """Append predictions (NDJSON or CSV, ≤ 50,000 rows, ≤ 32 MiB), all or nothing."""
         return await ingest("predictions", request, key, idempotency_key)
 
-    @app.post("/v1/outcomes", status_code=201, tags=["ingest"])
+    @app.post("/v1/outcomes", **ingest_route)
     async def post_outcomes(
         request: Request,
         key: Annotated[ApiKey, Depends(principal("outcomes:write"))],
@@ -289,7 +329,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
     Scorer = Annotated[str | None, Query(max_length=200)]
     Policy = Annotated[str, Query(pattern="^(first|last|all)$")]
 
-    @app.get("/v1/status", tags=["reports"])
+    @app.get("/v1/status", **read_route)
     async def status(key: Reader) -> Response:
         """Scorers and versions with rows, pending share and abstentions; the last batch."""
 
@@ -316,7 +356,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             raise AssayInputError("the workspace holds no predictions yet; ingest some first")
         return names
 
-    @app.get("/v1/audit", tags=["reports"])
+    @app.get("/v1/audit", **read_route)
     async def audit(
         key: Reader,
         scorer: Scorer = None,
@@ -341,7 +381,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return json_response(await read(key, task))
 
-    @app.get("/v1/segments", tags=["reports"])
+    @app.get("/v1/segments", **read_route)
     async def segments(
         key: Reader,
         by: Annotated[str, Query(max_length=200)],
@@ -361,7 +401,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return json_response(await read(key, task))
 
-    @app.get("/v1/threshold", tags=["reports"])
+    @app.get("/v1/threshold", **read_route)
     async def threshold(
         key: Reader,
         target_precision: Annotated[float, Query(gt=0, lt=1)],
@@ -384,7 +424,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return json_response(await read(key, task))
 
-    @app.get("/v1/compare", tags=["reports"])
+    @app.get("/v1/compare", **read_route)
     async def comparison(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> Response:
         """Scorers side by side on the leads they all scored."""
         moment = to_utc(as_of)
@@ -393,7 +433,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         )
         return json_response(result)
 
-    @app.get("/v1/report.html", tags=["reports"], response_class=HTMLResponse)
+    @app.get("/v1/report.html", response_class=HTMLResponse, **read_route)
     async def report(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> HTMLResponse:
         """The self-contained HTML report (one file, no script, no external request)."""
         moment = to_utc(as_of)
@@ -407,7 +447,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return HTMLResponse(await read(key, task))
 
-    @app.post("/v1/export", tags=["admin"])
+    @app.post("/v1/export", tags=["admin"], status_code=201, responses=READ_RESPONSES)
     async def export(key: Annotated[ApiKey, Depends(principal("admin"))]) -> Response:
         """Write the workspace's tables as Parquet on the server (a consistent backup)."""
         return json_response(await store.export(key.workspace), 201)
