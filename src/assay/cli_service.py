@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -86,6 +88,10 @@ def revoke_key(
     console.print(f"revoked {key.key_id} ({key.workspace}) at {key.revoked_at}")
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -104,6 +110,9 @@ def serve_command(
         settings = Settings(rate_per_second=rate, burst=int(2 * rate))
         app = create_app(ledgers, keystore(store), settings)
     console.print(f"assay serving {root} on http://{host}:{port} (OpenAPI: /docs)")
+    # uvicorn drains requests on SIGTERM, then re-raises it to the handler it found: make that
+    # a clean exit so the store below is closed (queued batches finished) before we go.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
     finally:
