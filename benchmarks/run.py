@@ -17,6 +17,7 @@ MODULES = [
     "benchmarks.bench_monitor",
     "benchmarks.bench_ledger",
     "benchmarks.bench_remote",
+    "benchmarks.bench_service",
 ]
 
 

@@ -248,9 +248,9 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             )
         try:
             if content_type in NDJSON_TYPES:
-                batch = parse_ndjson(body, kind)
+                batch = await asyncio.to_thread(parse_ndjson, body, kind)
             elif content_type == "text/csv":
-                batch = parse_csv(body, kind)
+                batch = await asyncio.to_thread(parse_csv, body, kind)
             else:
                 raise ApiError(
                     415,

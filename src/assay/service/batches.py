@@ -73,37 +73,28 @@ def parse_ndjson(body: bytes, kind: str) -> Batch:
     lines = [line for line in body.split(b"\n") if line.strip()]
     if len(lines) > MAX_ROWS:
         raise BatchRejected(_too_many(len(lines)))
+    allowed_names = set(allowed)
     for number, line in enumerate(lines, start=1):
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            bad.append(
-                BadRow(number, "*", line[:80].decode(errors="replace"), f"not JSON: {error}")
-            )
+            text = line[:80].decode(errors="replace")
+            bad.append(BadRow(number, "*", text, f"not JSON: {error}"))
             continue
         if not isinstance(item, dict):
             bad.append(
                 BadRow(number, "*", _text(item) or "null", "each line must be a JSON object")
             )
             continue
-        record: dict[str, object] = {}
+        for name in item.keys() - allowed_names:
+            reason = f"unknown field; allowed: {', '.join(allowed)}"
+            bad.append(BadRow(number, name, _text(item[name]) or "", reason))
+        if "segments" in item:
+            item.update(_segments(number, item.pop("segments"), allowed, bad))
         for name, value in item.items():
-            if name not in allowed:
-                bad.append(
-                    BadRow(
-                        number,
-                        name,
-                        _text(value) or "",
-                        f"unknown field; allowed: {', '.join(allowed)}",
-                    )
-                )
-            elif name == "segments":
-                record.update(_segments(number, value, allowed, bad))
-            elif isinstance(value, (dict, list)):
+            if isinstance(value, (dict, list)):
                 bad.append(BadRow(number, name, _text(value) or "", "must be a string or a number"))
-            else:
-                record[name] = _text(value)
-        records.append(record)
+        records.append(item)
     if bad:
         raise BatchRejected(bad)
     if not records:
@@ -134,9 +125,11 @@ def _batch(records: list[dict[str, object]], order: list[str]) -> Batch:
     names = list(dict.fromkeys(name for r in records for name in r))
     core = [n for n in order if n in names]
     extra = sorted(n for n in names if n.startswith("segment:"))
-    columns = {
-        name: pa.array([r.get(name) for r in records], pa.string()) for name in (*core, *extra)
-    }
+    columns = {}
+    for name in (*core, *extra):
+        values = [r.get(name) for r in records]
+        text = [v if v is None or type(v) is str else _text(v) for v in values]
+        columns[name] = pa.array(text, pa.string())
     table = pa.table(columns)
     renamed = table.rename_columns([n.removeprefix("segment:") for n in table.column_names])
     return Batch(renamed, tuple(n.removeprefix("segment:") for n in extra))
