@@ -18,7 +18,8 @@ from assay.segments import segment_rates
 from assay.service.app import Settings, create_app
 from assay.service.batches import MAX_ROWS, parse_ndjson
 from assay.service.keys import KeyStore
-from assay.service.store import DuckDBStore
+from assay.service.pgstore import PostgresStore
+from assay.service.store import DuckDBStore, Store
 
 WRITE = ["predictions:write", "outcomes:write"]
 NDJSON = "application/x-ndjson"
@@ -50,9 +51,11 @@ def ndjson(rows: list[Any]) -> bytes:
 class Service:
     """A TestClient on a fresh store, with helpers to mint keys."""
 
-    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+    def __init__(
+        self, root: Path, settings: Settings | None = None, store: Store | None = None
+    ) -> None:
         self.keys = KeyStore(root / "keys.sqlite")
-        self.store = DuckDBStore(root)
+        self.store = store or DuckDBStore(root)
         self.client = TestClient(create_app(self.store, self.keys, settings))
         self.root = root
 
@@ -70,17 +73,20 @@ class Service:
         )
 
     def rows(self, workspace: str, table: str = "predictions") -> int:
-        path = self.root / "workspaces" / f"{workspace}.duckdb"
         result = self.client.get("/v1/status", headers=self.key(workspace, ["reports:read"])).json()
-        assert path.exists()
         if table == "outcomes":
             return int(result["outcomes"])
         return sum(s["rows"] for s in result["scorers"])
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    svc = Service(tmp_path)
+@pytest.fixture(params=["duckdb", "postgres"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The same behavioural suite on both stores."""
+    store: Store | None = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("postgres")
+        store = PostgresStore(cluster.fresh_database())
+    svc = Service(tmp_path, store=store)
     with svc.client:
         yield svc
     svc.store.close()
@@ -361,3 +367,41 @@ def test_unsupported_media_type(service: Service) -> None:
         "predictions", ndjson(prediction_rows(1)), service.key(), "application/xml"
     )
     assert result.status_code == 415
+
+
+def test_postgres_rows_are_isolated_by_row_level_security_and_chain_like_duckdb(
+    postgres: Any, tmp_path: Path
+) -> None:
+    import psycopg
+
+    dsn = postgres.fresh_database()
+    svc = Service(tmp_path, store=PostgresStore(dsn))
+    with svc.client:
+        acme = svc.key("acme", [*WRITE, "reports:read", "admin"])
+        for start in (0, 40):
+            body = ndjson(prediction_rows(40, start=start))
+            assert svc.post("predictions", body, acme).status_code == 201
+        outcome = {"entity_id": "lead-3", "event": "won", "occurred_at": "2024-01-04T10:00:00Z"}
+        assert svc.post("outcomes", ndjson([outcome]), acme).status_code == 201
+        exported = svc.client.post("/v1/export", headers=acme).json()
+    svc.store.close()
+    with psycopg.connect(dsn) as con:
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (0,)  # no workspace
+        con.execute("SELECT set_config('assay.workspace', 'globex', false)")
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute(
+                "INSERT INTO batches VALUES ('acme', 99, 'x', '', '', '', 0, now(), '', '', '')"
+            )
+        con.rollback()
+        con.execute("SELECT set_config('assay.workspace', 'acme', false)")
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (80,)
+    # the batches, digests and chain written by PostgreSQL verify under the DuckDB ledger's rules
+    rebuilt = Ledger(tmp_path / "rebuilt.duckdb")
+    for table in ("predictions", "outcomes", "batches"):
+        path = exported["files"][table]["path"]
+        rebuilt.con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet('{path}')")
+    assert rebuilt.verify().ok and rebuilt.verify().batches == 3
+    rebuilt.con.execute("UPDATE predictions SET score = 0.5 WHERE prediction_id = 'vendor-a-7'")
+    assert rebuilt.verify().first_bad_batch == 1
+    rebuilt.close()

@@ -323,7 +323,7 @@ class Ledger:
             )
             rows_sha256 = self._batch_digest(kind, batch_id)
             previous = self._last_chain_hash()
-            chain = _chain_hash(previous, kind, rows_sha256, new_rows, _micros(ingested_at))
+            chain = chain_hash(previous, kind, rows_sha256, new_rows, micros(ingested_at))
             self.con.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -408,7 +408,7 @@ class Ledger:
                 problem = f"holds {count} rows; {row_count} were written"
             elif self._batch_digest(kind, batch_id) != rows_sha256:
                 problem = "its rows no longer match the digest taken when it was written"
-            elif stored_previous != previous or chain != _chain_hash(
+            elif stored_previous != previous or chain != chain_hash(
                 previous, kind, rows_sha256, row_count, ingested_at
             ):
                 problem = "the hash chain is broken at this batch"
@@ -531,12 +531,12 @@ def _string_bytes(items: pa.Array) -> memoryview:
     return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
 
 
-def _micros(moment: dt.datetime) -> int:
+def micros(moment: dt.datetime) -> int:
     delta = to_utc(moment) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _chain_hash(previous: str, kind: str, rows_sha256: str, rows: int, micros: int) -> str:
+def chain_hash(previous: str, kind: str, rows_sha256: str, rows: int, micros: int) -> str:
     return hashlib.sha256(f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}".encode()).hexdigest()
 
 

@@ -1,0 +1,299 @@
+"""The PostgreSQL store: several writers, managed backups, row-level isolation (psycopg 3).
+
+All workspaces share one schema; every row carries its ``workspace`` and row-level security
+(forced, so it binds the owning role too) lets a transaction see only the workspace it set
+with ``set_config('assay.workspace', …)``. Connect as a role that is not a superuser, or
+PostgreSQL skips the policies.
+
+Ingest keeps the ledger's rules by running them, not restating them: the batch is first
+ingested into a scratch in-memory DuckDB ledger (validation, in-batch duplicates, row hashes,
+abstentions), then one PostgreSQL transaction, serialised per workspace by an advisory lock,
+looks the batch's ids up through the primary key (never a scan of the ledger), refuses ids
+that hold different content (409), copies the new rows and appends the batch to the hash
+chain — the same row hashes, batch digest and chain formula as the DuckDB ledger.
+
+Reads copy the workspace's rows into an in-memory DuckDB ledger and run the same audit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+import pyarrow as pa
+from psycopg.types.json import Jsonb
+
+from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
+from assay.ledger.parse import BadRow
+from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
+from assay.ledger.store import chain_hash, micros
+from assay.service.batches import Batch
+
+T = TypeVar("T")
+
+_TABLES = ("predictions", "outcomes", "batches", "receipts", "idempotency")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    workspace TEXT NOT NULL, prediction_id TEXT NOT NULL, entity_id TEXT NOT NULL,
+    scorer TEXT NOT NULL, model_version TEXT, score DOUBLE PRECISION, score_kind TEXT NOT NULL,
+    probability DOUBLE PRECISION, abstained BOOLEAN NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL, horizon_days INTEGER NOT NULL, target_event TEXT NOT NULL,
+    input_hash TEXT, seed BIGINT, source TEXT, segments JSONB, batch_id BIGINT NOT NULL,
+    row_hash TEXT NOT NULL, PRIMARY KEY (workspace, prediction_id)
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    workspace TEXT NOT NULL, outcome_id TEXT NOT NULL, entity_id TEXT NOT NULL,
+    event TEXT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL,
+    source TEXT, batch_id BIGINT NOT NULL, row_hash TEXT NOT NULL,
+    PRIMARY KEY (workspace, outcome_id)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    workspace TEXT NOT NULL, batch_id BIGINT NOT NULL, kind TEXT NOT NULL, source_name TEXT,
+    file_sha256 TEXT NOT NULL, rows_sha256 TEXT NOT NULL, row_count BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL, ingested_by TEXT, previous_hash TEXT NOT NULL,
+    chain_hash TEXT NOT NULL, PRIMARY KEY (workspace, batch_id)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    workspace TEXT NOT NULL, kind TEXT NOT NULL, body_sha256 TEXT NOT NULL,
+    receipt TEXT NOT NULL, PRIMARY KEY (workspace, kind, body_sha256)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    workspace TEXT NOT NULL, key TEXT NOT NULL, request_sha256 TEXT NOT NULL,
+    status INTEGER NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (workspace, key)
+);
+"""
+_POLICY = """
+ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE tablename = '{table}'
+                 AND policyname = 'workspace_only') THEN
+    CREATE POLICY workspace_only ON {table}
+      USING (workspace = current_setting('assay.workspace', true))
+      WITH CHECK (workspace = current_setting('assay.workspace', true));
+  END IF;
+END $$;
+"""
+
+
+class PostgresStore:
+    """Every workspace in one PostgreSQL database, isolated by row-level security."""
+
+    def __init__(self, dsn: str, *, readers: int = 2) -> None:
+        self.dsn = dsn
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="assay-pg-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="assay-pg-reader")
+        self._con = self._connect()
+        self._exports = Path(tempfile.gettempdir()) / "assay-exports"
+        with self._con.transaction():
+            self._con.execute(_SCHEMA)
+            for table in _TABLES:
+                self._con.execute(_POLICY.format(table=table))
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.dsn, options="-c timezone=UTC")
+
+    @staticmethod
+    def _scope(con: psycopg.Connection[Any], workspace: str) -> None:
+        con.execute("SELECT set_config('assay.workspace', %s, true)", (workspace,))
+
+    async def _on(self, executor: ThreadPoolExecutor, task: Callable[[], T]) -> T:
+        return await asyncio.wrap_future(executor.submit(task))
+
+    # ------------------------------------------------------------------ ingest
+    async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
+        return await self._on(self._writer, lambda: self._ingest(workspace, kind, batch))
+
+    def _ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
+        table_name, id_column, _, columns = KINDS[kind]
+        now = dt.datetime.now(dt.UTC)
+        with Ledger(":memory:") as scratch:  # the ledger's own validation and row hashes
+            staged = (
+                scratch.ingest_predictions(batch.table, segments=batch.segments, now=now)
+                if kind == "predictions"
+                else scratch.ingest_outcomes(batch.table, now=now)
+            )
+            rows = scratch.con.sql(
+                f"SELECT {', '.join(columns)}, row_hash, {batch_item('row_hash')} AS item "
+                f"FROM {table_name} ORDER BY {id_column}"
+            ).to_arrow_table()
+        ids = rows[id_column].to_pylist()
+        hashes = rows["row_hash"].to_pylist()
+        with self._con.transaction():
+            self._scope(self._con, workspace)
+            self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (workspace,))
+            stored = dict(
+                self._con.execute(
+                    f"SELECT {id_column}, row_hash FROM {table_name} "
+                    f"WHERE workspace = %s AND {id_column} = ANY(%s)",
+                    (workspace, ids),
+                ).fetchall()
+            )
+            conflicts = [i for i, h in zip(ids, hashes, strict=True) if stored.get(i, h) != h]
+            if conflicts:
+                raise LedgerIngestError(kind, self._frozen(batch, id_column, conflicts))
+            fresh = [k for k, i in enumerate(ids) if i not in stored]
+
+            def receipt(batch_id: int | None, rows_sha256: str | None) -> IngestReceipt:
+                return IngestReceipt(
+                    kind, batch_id, staged.rows, len(fresh), len(ids) - len(fresh),
+                    staged.file_sha256, rows_sha256, staged.abstentions,
+                )  # fmt: skip
+
+            if not fresh:
+                return receipt(None, None)
+            batch_id, previous = self._next_batch(workspace)
+            items = rows["item"].to_pylist()
+            rows_sha256 = hashlib.sha256(
+                "".join(f"{items[k]}\n" for k in fresh).encode()
+            ).hexdigest()
+            self._copy(table_name, workspace, rows.take(fresh), columns, batch_id)
+            chain = chain_hash(previous, kind, rows_sha256, len(fresh), micros(now))
+            self._con.execute(
+                "INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (workspace, batch_id, kind, "<http>", staged.file_sha256, rows_sha256,
+                 len(fresh), now, "assay serve", previous, chain),
+            )  # fmt: skip
+        return receipt(batch_id, rows_sha256)
+
+    @staticmethod
+    def _frozen(batch: Batch, id_column: str, conflicts: list[str]) -> list[BadRow]:
+        names = batch.table.column_names
+        order = batch.table[id_column].to_pylist() if id_column in names else []
+        first = {value: number for number, value in reversed(list(enumerate(order, start=1)))}
+        reason = (
+            f"frozen: {id_column} is already in the ledger with different content; "
+            "corrections are new predictions"
+        )
+        return [BadRow(first.get(i, 0), id_column, i, reason) for i in conflicts]
+
+    def _next_batch(self, workspace: str) -> tuple[int, str]:
+        row = self._con.execute(
+            "SELECT batch_id, chain_hash FROM batches WHERE workspace = %s "
+            "ORDER BY batch_id DESC LIMIT 1",
+            (workspace,),
+        ).fetchone()
+        return (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, str(row[1]))
+
+    def _copy(
+        self, table: str, workspace: str, rows: pa.Table, columns: tuple[str, ...], batch_id: int
+    ) -> None:
+        names = ["workspace", *columns, "batch_id", "row_hash"]
+        data = {c: rows[c].to_pylist() for c in (*columns, "row_hash")}
+        if "segments" in data:
+            data["segments"] = [None if s is None else Jsonb(dict(s)) for s in data["segments"]]
+        # COPY cannot write through row-level security: copy into a scratch table, then one
+        # INSERT … SELECT that the policy's WITH CHECK inspects.
+        self._con.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
+        with self._con.cursor().copy(f"COPY incoming ({', '.join(names)}) FROM STDIN") as copy:
+            for k in range(rows.num_rows):
+                copy.write_row(
+                    (workspace, *(data[c][k] for c in columns), batch_id, data["row_hash"][k])
+                )
+        self._con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+
+    # ------------------------------------------------------------------ reads
+    async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        def run() -> T:
+            with Ledger(":memory:") as ledger:
+                self._load(workspace, ledger)
+                return task(ledger)
+
+        return await self._on(self._readers, run)
+
+    def _load(self, workspace: str, ledger: Ledger) -> None:
+        """Copy the workspace's rows into an in-memory DuckDB ledger with the same schema."""
+        with self._connect() as con, con.transaction():
+            self._scope(con, workspace)
+            for table in ("predictions", "outcomes", "batches"):
+                schema = ledger.con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
+                names = list(schema.names)
+                select = ", ".join("segments::text" if n == "segments" else n for n in names)
+                found = con.execute(
+                    f"SELECT {select} FROM {table} WHERE workspace = %s", (workspace,)
+                ).fetchall()
+                arrays = {}
+                for index, name in enumerate(names):
+                    values: list[Any] = [row[index] for row in found]
+                    if name == "segments":
+                        values = [
+                            None if v is None else list(orjson.loads(v).items()) for v in values
+                        ]
+                    arrays[name] = pa.array(values, schema.field(name).type)
+                ledger.con.register("incoming", pa.table(arrays))
+                ledger.con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+                ledger.con.unregister("incoming")
+
+    async def export(self, workspace: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            target = self._exports / workspace / stamp
+            target.mkdir(parents=True)
+            files = {}
+            with Ledger(":memory:") as ledger:
+                self._load(workspace, ledger)
+                for table in ("predictions", "outcomes", "batches"):
+                    path = target / f"{table}.parquet"
+                    ledger.con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
+                    count = ledger.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                    files[table] = {"path": str(path), "rows": int(count)}
+            return {"directory": str(target), "files": files}
+
+        return await self._on(self._readers, run)
+
+    # ------------------------------------------------------------------ receipts, idempotency
+    def _fetch(self, workspace: str, query: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._connect() as con, con.transaction():
+            self._scope(con, workspace)
+            return con.execute(query, args).fetchone()
+
+    def _store(self, workspace: str, query: str, args: tuple[Any, ...]) -> None:
+        with self._connect() as con, con.transaction():
+            self._scope(con, workspace)
+            con.execute(query, args)
+
+    def receipt(self, workspace: str, kind: str, body_sha256: str) -> str | None:
+        row = self._fetch(
+            workspace,
+            "SELECT receipt FROM receipts WHERE workspace = %s AND kind = %s AND body_sha256 = %s",
+            (workspace, kind, body_sha256),
+        )
+        return None if row is None else str(row[0])
+
+    def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None:
+        self._store(
+            workspace,
+            "INSERT INTO receipts VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (workspace, kind, body_sha256, receipt),
+        )
+
+    def replay(self, workspace: str, key: str) -> tuple[str, int, bytes] | None:
+        row = self._fetch(
+            workspace,
+            "SELECT request_sha256, status, body FROM idempotency "
+            "WHERE workspace = %s AND key = %s",
+            (workspace, key),
+        )
+        return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
+
+    def remember(
+        self, workspace: str, key: str, request_sha256: str, status: int, body: bytes
+    ) -> None:
+        self._store(
+            workspace,
+            "INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (workspace, key, request_sha256, status, body),
+        )
+
+    def close(self) -> None:
+        self._readers.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._con.close()
