@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(EXTRAS)) | sha2
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test quick lint bench clean
+.PHONY: setup browser postgres demo test quick lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || ( $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
 
+# The PostgreSQL store's tests start a throwaway cluster from Debian's server binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql )
+
 demo: setup
 	$(BIN)/assay demo
 
@@ -31,10 +36,10 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser postgres
 	$(BIN)/python -m pytest -n 2 src tests
 
-quick: setup browser
+quick: setup browser postgres
 	$(BIN)/python -m pytest -n 2 -m "not slow" src tests
 
 bench: setup

@@ -405,3 +405,27 @@ def test_postgres_rows_are_isolated_by_row_level_security_and_chain_like_duckdb(
     rebuilt.con.execute("UPDATE predictions SET score = 0.5 WHERE prediction_id = 'vendor-a-7'")
     assert rebuilt.verify().first_bad_batch == 1
     rebuilt.close()
+
+
+def test_keys_command_line_creates_lists_and_revokes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    store = ["--store", f"duckdb:{tmp_path}"]
+    runner = CliRunner()
+    made = runner.invoke(
+        app, ["keys", "create", "--workspace", "acme", "--scope", "reports:read", *store]
+    )
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    key_id = token.split("_")[1]
+    assert KeyStore(tmp_path / "keys.sqlite").authenticate(token) is not None
+    listed = runner.invoke(app, ["keys", "list", *store])
+    assert key_id in listed.output and token.split("_", 2)[2] not in listed.output
+    assert runner.invoke(app, ["keys", "revoke", key_id, *store]).exit_code == 0
+    assert KeyStore(tmp_path / "keys.sqlite").authenticate(token) is None
+    refused = runner.invoke(
+        app, ["keys", "create", "--workspace", "Bad Name", "--scope", "admin", *store]
+    )
+    assert refused.exit_code != 0 and "workspace" in refused.output

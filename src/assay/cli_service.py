@@ -14,6 +14,7 @@ from rich.table import Table
 from assay._validation import AssayInputError
 from assay.cli_ledger import user_errors
 from assay.service.keys import SCOPES, KeyStore
+from assay.service.store import DuckDBStore, Store
 
 console = Console()
 keys_app = typer.Typer(help="Create, list and revoke the service's API keys.")
@@ -21,24 +22,49 @@ keys_app = typer.Typer(help="Create, list and revoke the service's API keys.")
 StoreOption = Annotated[
     str,
     typer.Option(
-        "--store", envvar="ASSAY_STORE", help="duckdb:DIRECTORY (one ledger per workspace)."
+        "--store",
+        envvar="ASSAY_STORE",
+        help="duckdb:DIRECTORY (one ledger file per workspace) or postgresql://USER@HOST/DB.",
+    ),
+]
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        envvar="ASSAY_KEYS",
+        help="API key file (default: DIRECTORY/keys.sqlite, or ./assay-keys.sqlite).",
     ),
 ]
 DEFAULT_STORE = "duckdb:assay-server"
 
 
-def store_root(store: str) -> Path:
-    """The directory of a ``duckdb:DIRECTORY`` store."""
+def _is_postgres(store: str) -> bool:
+    return store.startswith(("postgresql://", "postgres://"))
+
+
+def _duckdb_root(store: str) -> Path:
     kind, _, where = store.partition(":")
-    if kind == "duckdb" and where:
-        return Path(where)
-    if kind in {"postgresql", "postgres"}:
-        raise AssayInputError("the PostgreSQL store is not built yet; use --store duckdb:DIRECTORY")
-    raise AssayInputError(f"--store {store!r} is not duckdb:DIRECTORY")
+    if kind != "duckdb" or not where:
+        raise AssayInputError(f"--store {store!r} is neither duckdb:DIRECTORY nor postgresql://…")
+    return Path(where)
 
 
-def keystore(store: str) -> KeyStore:
-    return KeyStore(store_root(store) / "keys.sqlite")
+def open_store(store: str) -> Store:
+    """The store a ``--store`` value names."""
+    if _is_postgres(store):
+        from assay.service.pgstore import PostgresStore
+
+        return PostgresStore(store)
+    return DuckDBStore(_duckdb_root(store))
+
+
+def keystore(store: str, keys: Path | None) -> KeyStore:
+    """The key file: ``--keys``, else beside a DuckDB store, else ./assay-keys.sqlite."""
+    if keys is not None:
+        return KeyStore(keys)
+    if _is_postgres(store):
+        return KeyStore("assay-keys.sqlite")
+    return KeyStore(_duckdb_root(store) / "keys.sqlite")
 
 
 @keys_app.command("create")
@@ -50,10 +76,11 @@ def create_key(
     ] = None,
     label: Annotated[str | None, typer.Option(help="A note: who holds the key.")] = None,
     store: StoreOption = DEFAULT_STORE,
+    keys: KeysOption = None,
 ) -> None:
     """Create a key; the token is printed once and only its hash is kept."""
     with user_errors():
-        token, key = keystore(store).create(workspace, scope, scorer=scorer, label=label)
+        token, key = keystore(store, keys).create(workspace, scope, scorer=scorer, label=label)
     console.print(f"key {key.key_id} for workspace {key.workspace} ({' '.join(key.scopes)})")
     typer.echo(token)
 
@@ -62,17 +89,19 @@ def create_key(
 def list_keys(
     workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
     store: StoreOption = DEFAULT_STORE,
+    keys: KeysOption = None,
 ) -> None:
     """Every key (never its secret): workspace, scopes, scorer, created, revoked."""
     with user_errors():
-        found = keystore(store).list(workspace)
+        found = keystore(store, keys).list(workspace)
     table = Table(title="API keys")
-    for column in ("id", "workspace", "scopes", "scorer", "label", "created", "revoked"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True, min_width=12)
+    for column in ("workspace", "scopes", "scorer", "label", "created", "revoked"):
+        table.add_column(column, overflow="fold")
     for key in found:
         table.add_row(
             key.key_id, key.workspace, " ".join(key.scopes), key.scorer or "", key.label or "",
-            key.created_at[:19], (key.revoked_at or "")[:19],
+            key.created_at[:10], (key.revoked_at or "")[:10],
         )  # fmt: skip
     console.print(table)
 
@@ -81,10 +110,11 @@ def list_keys(
 def revoke_key(
     key_id: Annotated[str, typer.Argument(help="The key's id (the hex after ak_).")],
     store: StoreOption = DEFAULT_STORE,
+    keys: KeysOption = None,
 ) -> None:
     """Revoke a key; the running server refuses it from its next request."""
     with user_errors():
-        key = keystore(store).revoke(key_id)
+        key = keystore(store, keys).revoke(key_id)
     console.print(f"revoked {key.key_id} ({key.workspace}) at {key.revoked_at}")
 
 
@@ -96,20 +126,20 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     store: StoreOption = DEFAULT_STORE,
+    keys: KeysOption = None,
     rate: Annotated[float, typer.Option(help="Requests per second per key.")] = 50.0,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first."""
     import uvicorn
 
     from assay.service.app import Settings, create_app
-    from assay.service.store import DuckDBStore
 
     with user_errors():
-        root = store_root(store)
-        ledgers = DuckDBStore(root)
+        ledgers = open_store(store)
         settings = Settings(rate_per_second=rate, burst=int(2 * rate))
-        app = create_app(ledgers, keystore(store), settings)
-    console.print(f"assay serving {root} on http://{host}:{port} (OpenAPI: /docs)")
+        app = create_app(ledgers, keystore(store, keys), settings)
+    where = store.split("@")[-1]  # never print a password
+    console.print(f"assay serving {where} on http://{host}:{port} (OpenAPI: /docs)")
     # uvicorn drains requests on SIGTERM, then re-raises it to the handler it found: make that
     # a clean exit so the store below is closed (queued batches finished) before we go.
     signal.signal(signal.SIGTERM, _exit_cleanly)
