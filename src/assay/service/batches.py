@@ -65,15 +65,16 @@ def _too_many(rows: int) -> list[BadRow]:
     return [BadRow(MAX_ROWS + 1, "*", f"{rows} rows", f"a batch holds at most {MAX_ROWS} rows")]
 
 
-def parse_ndjson(body: bytes, kind: str) -> Batch:
-    """One JSON object per line; blank lines are skipped. Raises BatchRejected."""
-    allowed = FIELDS[kind]
-    bad: list[BadRow] = []
-    records: list[dict[str, object]] = []
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    if len(lines) > MAX_ROWS:
-        raise BatchRejected(_too_many(len(lines)))
-    allowed_names = set(allowed)
+def _objects(lines: list[bytes], bad: list[BadRow]) -> list[dict[str, object]]:
+    """The lines as JSON objects: one parse of the whole batch, line by line only to say
+    which lines are not JSON objects."""
+    try:
+        parsed = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        parsed = None
+    if parsed is not None and all(type(item) is dict for item in parsed):
+        return list(parsed)
+    records = []
     for number, line in enumerate(lines, start=1):
         try:
             item = orjson.loads(line)
@@ -82,23 +83,39 @@ def parse_ndjson(body: bytes, kind: str) -> Batch:
             bad.append(BadRow(number, "*", text, f"not JSON: {error}"))
             continue
         if not isinstance(item, dict):
-            bad.append(
-                BadRow(number, "*", _text(item) or "null", "each line must be a JSON object")
-            )
+            reason = "each line must be a JSON object"
+            bad.append(BadRow(number, "*", _text(item) or "null", reason))
             continue
-        for name in item.keys() - allowed_names:
-            reason = f"unknown field; allowed: {', '.join(allowed)}"
-            bad.append(BadRow(number, name, _text(item[name]) or "", reason))
-        if "segments" in item:
-            item.update(_segments(number, item.pop("segments"), allowed, bad))
-        for name, value in item.items():
-            if isinstance(value, (dict, list)):
-                bad.append(BadRow(number, name, _text(value) or "", "must be a string or a number"))
         records.append(item)
+    return records
+
+
+def parse_ndjson(body: bytes, kind: str) -> Batch:
+    """One JSON object per line; blank lines are skipped. Raises BatchRejected.
+
+    Checks run per field over the whole batch (set operations, type sets) and fall back to
+    row-by-row only to name the rows that fail them.
+    """
+    allowed = FIELDS[kind]
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if len(lines) > MAX_ROWS:
+        raise BatchRejected(_too_many(len(lines)))
+    bad: list[BadRow] = []
+    records = _objects(lines, bad)
     if bad:
         raise BatchRejected(bad)
     if not records:
         raise BatchRejected([BadRow(0, "*", "", "the body holds no rows")])
+    names = set().union(*records)
+    unknown = names - set(allowed)
+    for number, item in enumerate(records if unknown or "segments" in names else (), start=1):
+        for name in sorted(unknown & item.keys()):
+            reason = f"unknown field; allowed: {', '.join(allowed)}"
+            bad.append(BadRow(number, name, _text(item[name]) or "", reason))
+        if "segments" in item:
+            item.update(_segments(number, item.pop("segments"), allowed, bad))
+    if bad:
+        raise BatchRejected(bad)
     return _batch(records, [k for k in FIELDS[kind] if k != "segments"])
 
 
@@ -125,11 +142,21 @@ def _batch(records: list[dict[str, object]], order: list[str]) -> Batch:
     names = list(dict.fromkeys(name for r in records for name in r))
     core = [n for n in order if n in names]
     extra = sorted(n for n in names if n.startswith("segment:"))
-    columns = {}
+    columns, bad = {}, []
     for name in (*core, *extra):
         values = [r.get(name) for r in records]
+        kinds = set(map(type, values))
+        if kinds <= {str, type(None)}:
+            columns[name] = pa.array(values, pa.string())
+            continue
+        for number, value in enumerate(values, start=1):
+            if isinstance(value, (dict, list)):
+                reason = "must be a string or a number"
+                bad.append(BadRow(number, name, _text(value) or "", reason))
         text = [v if v is None or type(v) is str else _text(v) for v in values]
         columns[name] = pa.array(text, pa.string())
+    if bad:
+        raise BatchRejected(bad)
     table = pa.table(columns)
     renamed = table.rename_columns([n.removeprefix("segment:") for n in table.column_names])
     return Batch(renamed, tuple(n.removeprefix("segment:") for n in extra))
