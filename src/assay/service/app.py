@@ -15,6 +15,7 @@ An ``Idempotency-Key`` header stores the response and replays it for the same ke
 """
 
 import asyncio
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,7 @@ from fastapi.responses import HTMLResponse, Response
 
 import assay
 from assay._validation import AssayInputError
-from assay.audit import AuditConfig
+from assay.audit import AuditConfig, Evidence
 from assay.audit import audit as run_audit
 from assay.audit import evidence as find_evidence
 from assay.compare import compare
@@ -381,6 +382,22 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return json_response(await read(key, task))
 
+    def per_scorer(
+        scorer: str | None,
+        moment: dt.datetime,
+        policy: str,
+        compute: Callable[[Evidence], dict[str, Any]],
+    ) -> Callable[[Ledger], dict[str, Any]]:
+        """A read task: ``compute`` on each scorer's (or one scorer's) evidence as of T."""
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            return {
+                name: compute(find_evidence(ledger, scorer=name, as_of=moment, policy=policy))
+                for name in _names(ledger, scorer)
+            }
+
+        return task
+
     @app.get("/v1/segments", **read_route)
     async def segments(
         key: Reader,
@@ -392,14 +409,11 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         """Conversion rate per segment: raw beside shrunken toward the overall rate."""
         moment = to_utc(as_of)
 
-        def task(ledger: Ledger) -> dict[str, Any]:
-            out = {}
-            for name in _names(ledger, scorer):
-                found = find_evidence(ledger, scorer=name, as_of=moment, policy=policy)
-                out[name] = segment_rates(found.labels, found.segment(by)).to_dict()
-            return {"as_of": moment.isoformat(), "by": by, "scorers": out}
+        def rates(found: Evidence) -> dict[str, Any]:
+            return segment_rates(found.labels, found.segment(by)).to_dict()
 
-        return json_response(await read(key, task))
+        result = await read(key, per_scorer(scorer, moment, policy, rates))
+        return json_response({"as_of": moment.isoformat(), "by": by, "scorers": result})
 
     @app.get("/v1/threshold", **read_route)
     async def threshold(
@@ -413,16 +427,13 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         """The score above which an action may fire on its own, with its guarantee."""
         moment = to_utc(as_of)
 
-        def task(ledger: Ledger) -> dict[str, Any]:
-            out = {}
-            for name in _names(ledger, scorer):
-                found = find_evidence(ledger, scorer=name, as_of=moment, policy=policy)
-                out[name] = certify_threshold(
-                    found.labels, found.prob, target_precision=target_precision, delta=delta
-                ).to_dict()
-            return {"as_of": moment.isoformat(), "scorers": out}
+        def certified(found: Evidence) -> dict[str, Any]:
+            return certify_threshold(
+                found.labels, found.prob, target_precision=target_precision, delta=delta
+            ).to_dict()
 
-        return json_response(await read(key, task))
+        result = await read(key, per_scorer(scorer, moment, policy, certified))
+        return json_response({"as_of": moment.isoformat(), "scorers": result})
 
     @app.get("/v1/compare", **read_route)
     async def comparison(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> Response:

@@ -36,6 +36,7 @@ from assay.ledger.parse import BadRow
 from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
 from assay.ledger.store import chain_hash, micros
 from assay.service.batches import Batch
+from assay.service.store import STATE_TABLES
 
 T = TypeVar("T")
 
@@ -61,15 +62,7 @@ CREATE TABLE IF NOT EXISTS batches (
     ingested_at TIMESTAMPTZ NOT NULL, ingested_by TEXT, previous_hash TEXT NOT NULL,
     chain_hash TEXT NOT NULL, PRIMARY KEY (workspace, batch_id)
 );
-CREATE TABLE IF NOT EXISTS receipts (
-    workspace TEXT NOT NULL, kind TEXT NOT NULL, body_sha256 TEXT NOT NULL,
-    receipt TEXT NOT NULL, PRIMARY KEY (workspace, kind, body_sha256)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    workspace TEXT NOT NULL, key TEXT NOT NULL, request_sha256 TEXT NOT NULL,
-    status INTEGER NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (workspace, key)
-);
-"""
+""" + STATE_TABLES.format(binary="BYTEA")
 _POLICY = """
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {table} FORCE ROW LEVEL SECURITY;

@@ -27,14 +27,16 @@ from assay.service.batches import Batch
 
 T = TypeVar("T")
 
-_STATE_SCHEMA = """
+#: Receipts by body hash and stored responses by Idempotency-Key (``{binary}``: the
+#: database's byte type), shared by both stores.
+STATE_TABLES = """
 CREATE TABLE IF NOT EXISTS receipts (
     workspace TEXT NOT NULL, kind TEXT NOT NULL, body_sha256 TEXT NOT NULL,
     receipt TEXT NOT NULL, PRIMARY KEY (workspace, kind, body_sha256)
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     workspace TEXT NOT NULL, key TEXT NOT NULL, request_sha256 TEXT NOT NULL,
-    status INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (workspace, key)
+    status INTEGER NOT NULL, body {binary} NOT NULL, PRIMARY KEY (workspace, key)
 );
 """
 
@@ -74,7 +76,7 @@ class DuckDBStore:
             self.root / "state.sqlite", check_same_thread=False, isolation_level=None
         )
         self._state.execute("PRAGMA journal_mode=WAL")
-        self._state.executescript(_STATE_SCHEMA)
+        self._state.executescript(STATE_TABLES.format(binary="BLOB"))
 
     # ------------------------------------------------------------------ the writer thread
     def _ledger(self, workspace: str) -> Ledger:
