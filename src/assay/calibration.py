@@ -15,9 +15,10 @@ import numpy as np
 from assay._validation import FloatArray, check_binary_inputs, check_choice
 from assay.binning import STRATEGIES, BinSpec, bin_edges
 from assay.binstats import BinStats
-from assay.metrics.ece import debiased_from_stats, smooth_calibration_error
-from assay.metrics.scores import brier_from_stats, log_loss, roc_auc
+from assay.metrics.ece import debiased_from_stats, smooth_ece_of
+from assay.metrics.scores import brier_from_stats, log_loss
 from assay.metrics.significance import spiegelhalter_test
+from assay.metrics.sorted_scores import SortedScores
 from assay.reliability import ReliabilityTable
 from assay.uncertainty import (
     EcePosterior,
@@ -166,10 +167,11 @@ def calibration(
     bins = audit_bin_count(len(prob)) if n_bins is None else n_bins
     stats = BinStats.accumulate(labels, prob, bin_edges(prob, bins, strategy), weight)
     both_classes = 0 < labels.sum() < len(labels)
+    scores = SortedScores(labels, prob)  # one sort, shared by the smooth ECE and the AUC
     companions: dict[str, float | None] = {
-        "smooth_ece": smooth_calibration_error(labels, prob),
+        "smooth_ece": smooth_ece_of(scores),
         "log_loss": log_loss(labels, prob, sample_weight=weight),
-        "auc": roc_auc(labels, prob) if both_classes else None,
+        "auc": scores.auc() if both_classes else None,
         "spiegelhalter_z": None,
         "spiegelhalter_pvalue": None,
     }

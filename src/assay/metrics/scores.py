@@ -12,6 +12,7 @@ from assay._validation import AssayInputError, FloatArray, check_binary_inputs, 
 from assay.binning import BinSpec
 from assay.binstats import BinStats
 from assay.isotonic import isotonic_fit
+from assay.metrics.sorted_scores import SortedScores
 
 
 def _weighted_mean(values: FloatArray, weight: FloatArray | None) -> float:
@@ -47,8 +48,8 @@ def log_loss(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
 def roc_auc(y_true: Any, y_prob: Any) -> float:
     """Area under the ROC curve: P(p⁺ > p⁻) + ½ P(p⁺ = p⁻) (the Mann–Whitney U / n⁺n⁻).
 
-    Sorts the negatives once and counts, for each positive, the negatives strictly below it
-    and tied with it (two binary searches), so ties count one half.
+    Sorts each class once and counts, for each positive, the negatives strictly below it and
+    tied with it (two binary searches), so ties count one half.
     """
     labels, prob, _ = check_binary_inputs(y_true, y_prob)
     n_pos = float(labels.sum())
@@ -58,12 +59,7 @@ def roc_auc(y_true: Any, y_prob: Any) -> float:
         raise AssayInputError(
             f"AUC is undefined: every outcome in y_true is {only}; it needs both classes"
         )
-    negatives = np.sort(prob[labels == 0])
-    positives = np.sort(prob[labels == 1])
-    below = np.searchsorted(negatives, positives, side="left")
-    not_above = np.searchsorted(negatives, positives, side="right")
-    u_statistic = float(below.sum()) + 0.5 * float((not_above - below).sum())
-    return u_statistic / (n_pos * n_neg)
+    return SortedScores(labels, prob).auc()
 
 
 @dataclass(frozen=True)
