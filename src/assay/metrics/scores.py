@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import xlogy
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
 from assay.binning import BinSpec
@@ -24,10 +23,11 @@ def _brier_terms(labels: FloatArray, prob: FloatArray) -> FloatArray:
 
 
 def _log_terms(labels: FloatArray, prob: FloatArray) -> FloatArray:
-    # xlogy gives 0·log 0 = 0, so a confident correct forecast costs nothing; a confident
-    # wrong one (p = 0 with y = 1) costs +inf, which is the truth about that forecast.
+    # −log of the probability given to what happened (labels are 0/1): one logarithm per row.
+    # A confident correct forecast costs nothing; a confident wrong one (p = 0 with y = 1)
+    # costs +inf, which is the truth about that forecast.
     with np.errstate(divide="ignore"):
-        return -(xlogy(labels, prob) + xlogy(1.0 - labels, 1.0 - prob))
+        return -np.log(np.where(labels == 1.0, prob, 1.0 - prob))
 
 
 def brier_score(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
