@@ -26,7 +26,7 @@ def row(n: int) -> list[str]:
     t_posterior = best_time(lambda: ece_posterior(stats))
     ece = stats.calibration_error("l1")
     t_floor = best_time(lambda: noise_floor(stats, ece, prob=p))
-    t_total = best_time(lambda: assay.calibration(y, p), 1)
+    t_total = best_time(lambda: assay.calibration(y, p), 3)
     return [
         f"{n:.0e}",
         f"{t_binning:.3f}",
