@@ -47,24 +47,34 @@ def test_posterior_matches_a_brute_force_grid():
     delta = np.linspace(-3, 3, 1201)
     loglik = binom.logpmf(k[:, None], n[:, None], expit(base[:, None] + delta))
     mus, taus = np.linspace(-1.5, 1.5, 121), np.linspace(0.003, 1.5, 150)
-    log_post = np.empty((mus.size, taus.size))
+    # Slab: τ ~ half-normal(0.5) on the grid, mass 1 − π0; spike: τ = 0 (δ_b = μ), mass π0.
+    zero_mass = PosteriorSettings().tau_zero_mass
+    tau_weight = norm.logpdf(taus, 0, 0.5) - logsumexp(norm.logpdf(taus, 0, 0.5))
+    log_post = np.empty((mus.size, taus.size + 1))
     for i, mu in enumerate(mus):
         prior = norm.logpdf(delta[None, :], mu, taus[:, None])
-        marginal = logsumexp(loglik[None] + prior[:, None, :], axis=2).sum(axis=1)
-        log_post[i] = marginal + norm.logpdf(mu) + norm.logpdf(taus, 0, 0.5)
+        step = np.log(delta[1] - delta[0])  # ∫ f dδ ≈ Σ f Δδ: matters beside the spike
+        marginal = (logsumexp(loglik[None] + prior[:, None, :], axis=2) + step).sum(axis=1)
+        spike = binom.logpmf(k, n, expit(base + mu)).sum() + np.log(zero_mass)
+        slab = marginal + tau_weight + np.log(1 - zero_mass)
+        log_post[i] = np.concatenate(([spike], slab)) + norm.logpdf(mu)
     weights = np.exp(log_post - logsumexp(log_post)).ravel()
     rng = np.random.default_rng(0)
     cells = np.unravel_index(rng.choice(weights.size, 3000, p=weights), log_post.shape)
     samples = []
-    for mu, tau in zip(mus[cells[0]], taus[cells[1]], strict=True):
-        density = np.exp(
-            loglik
-            + norm.logpdf(delta, mu, tau)
-            - (loglik + norm.logpdf(delta, mu, tau)).max(1, keepdims=True)
-        )
-        cdf = np.cumsum(density, axis=1)
-        pick = (cdf / cdf[:, -1:] < rng.random(len(k))[:, None]).sum(axis=1)
-        theta = expit(base + delta[pick])
+    for mu, column in zip(mus[cells[0]], cells[1], strict=True):
+        if column == 0:
+            theta = expit(base + mu)
+        else:
+            tau = taus[column - 1]
+            density = np.exp(
+                loglik
+                + norm.logpdf(delta, mu, tau)
+                - (loglik + norm.logpdf(delta, mu, tau)).max(1, keepdims=True)
+            )
+            cdf = np.cumsum(density, axis=1)
+            pick = (cdf / cdf[:, -1:] < rng.random(len(k))[:, None]).sum(axis=1)
+            theta = expit(base + delta[pick])
         samples.append(np.sum(rng.dirichlet(n) * np.abs(theta - mean_p)))
     posterior = report.posterior
     assert posterior.median == pytest.approx(np.median(samples), abs=0.003)
@@ -151,17 +161,16 @@ def test_verdict_is_robust_to_the_tau_prior(kind, n, seeds):
 # --------------------------------------------------------------------------- long simulations
 @pytest.mark.slow
 def test_calibrated_scores_are_recognised():
-    # Measured with the DESIGN priors (tau_scale 0.5): 166/200 intervals reach below 0.01 and
-    # 162/200 verdicts are "calibrated" (issue 3 asks for 170; see the closing note). The
-    # thresholds guard against regressions from that measured level.
+    # Issue 3: at least 85% of 200. Measured with the default priors (spike mass 0.4, tau
+    # scale 0.5): 198/200 intervals reach below 0.01 and 182/200 verdicts are "calibrated".
     hits, calibrated = 0, 0
     for seed in range(200):
         y, p, _ = generate(1000, seed, "calibrated")
         report = assay.calibration(y, p, seed=seed)
         hits += report.posterior.lower < 0.01
         calibrated += report.verdict == "calibrated"
-    assert hits >= 155, hits
-    assert calibrated >= 150, calibrated
+    assert hits >= 170, hits
+    assert calibrated >= 170, calibrated
 
 
 @pytest.mark.slow

@@ -1,19 +1,28 @@
 """How sure are we? The posterior of the binned ECE, the noise floor, and the verdict.
 
-**Posterior (DESIGN §5).** A hierarchical logit-gap model on the audit bins:
+**Posterior (DESIGN §5, with a spike at τ = 0).** A hierarchical logit-gap model on the
+audit bins:
 
     k_b ~ Binomial(n_b, θ_b),  logit θ_b = logit(p̄_b) + δ_b,  δ_b ~ N(μ, τ²),
-    μ ~ N(0, mu_scale²),  τ ~ HalfNormal(tau_scale),  w ~ Dirichlet(n_1, ..., n_B),
-    ECE_B = Σ_b w_b |θ_b − p̄_b|.
+    μ ~ N(0, mu_scale²),  τ = 0 with probability π0, else τ ~ HalfNormal(tau_scale),
+    w ~ Dirichlet(n_1, ..., n_B),  ECE_B = Σ_b w_b |θ_b − p̄_b|.
 
 A model with independent Beta posteriors per bin never puts mass near ECE = 0, because the
 absolute value folds noise into bias; pooling the gaps through (μ, τ) lets a calibrated score
-earn a posterior near 0. The hyper-posterior of (μ, τ) is evaluated on a grid: for each grid
-point and bin, m_b(μ, τ) = ∫ Bin(k_b | n_b, θ_b(δ)) N(δ | μ, τ²) dδ is integrated by adaptive
+earn a posterior near 0. **Departure from DESIGN, with reason:** DESIGN's prior is the
+half-normal alone. Its mass on moderate τ keeps P(ECE ≤ 5 points) below 0.95 for too many
+calibrated scores at n = 1000 (162 of 200 seeded replicates were "calibrated"; the issue asks
+for 85%). The spike — prior probability π0 = 0.4 that every bin shares one gap μ, i.e. the
+score is right up to a common shift — is a Bayesian model comparison between "one shift" and
+"bin-specific gaps": it raises calibrated recognition to 182/200 while slope-0.6 scores are
+still caught (96/100 at n = 300) and the 90% intervals keep 89–97% coverage (tests).
+
+The hyper-posterior of (μ, τ) is evaluated on a grid: for each grid point and bin,
+m_b(μ, τ) = ∫ Bin(k_b | n_b, θ_b(δ)) N(δ | μ, τ²) dδ is integrated by adaptive
 Gauss–Hermite quadrature (centred at the integrand's mode, scaled by its curvature; the
-integrand is log-concave). Draws of (μ, τ) come from the grid, δ_b | μ, τ, k_b by inverse CDF
-on a local grid around the same mode, and w from the Dirichlet. Cost is
-O(bins × grid × draws), independent of n.
+integrand is log-concave); at τ = 0 it is Bin(k_b | n_b, θ_b(μ)). Draws of (μ, τ) come from
+the grid, δ_b | μ, τ, k_b by inverse CDF on a local grid around the same mode (δ_b = μ on the
+spike), and w from the Dirichlet. Cost is O(bins × grid × draws), independent of n.
 
 **Noise floor.** The ECE a perfectly calibrated score would show on these very scores:
 resample y* ~ Bernoulli(p) and recompute (consistency resampling, Bröcker & Smith 2007).
@@ -47,10 +56,15 @@ _LOGIT_EPS = 1e-9
 
 @dataclass(frozen=True)
 class PosteriorSettings:
-    """Priors and grid sizes of the hierarchical logit-gap model (DESIGN defaults)."""
+    """Priors and grid sizes of the hierarchical logit-gap model.
+
+    ``tau_zero_mass`` is the prior probability of τ = 0 (one common gap for all bins); the
+    other settings are DESIGN's defaults.
+    """
 
     mu_scale: float = 1.0
     tau_scale: float = 0.5
+    tau_zero_mass: float = 0.4
     mu_points: int = 61
     tau_points: int = 40
     quadrature_nodes: int = 15
@@ -125,6 +139,39 @@ def _normal_logpdf(x: Any, mean: Any, sd: Any) -> FloatArray:
     return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
 
 
+def _common_gap_draws(
+    k: FloatArray,
+    n: FloatArray,
+    base: FloatArray,
+    settings: PosteriorSettings,
+    size: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """Draws of μ given τ = 0 (every bin's gap is μ): Π_b Bin(k_b | n_b, θ_b(μ)) N(μ | 0, s²).
+
+    Drawn by inverse CDF on a fine grid of ±8 curvature scales around the mode, not from the
+    coarse hyper-grid: the common gap is pinned down by all rows at once.
+    """
+    mu, precision = 0.0, 1.0 / settings.mu_scale**2
+    for _ in range(50):
+        prob = expit(base + mu)
+        step = (np.sum(k - n * prob) - mu * precision) / (np.sum(n * prob * (1 - prob)) + precision)
+        mu += step
+        if abs(step) < 1e-12:
+            break
+    prob = expit(base + mu)
+    sd = 1.0 / np.sqrt(np.sum(n * prob * (1 - prob)) + precision)
+    grid = mu + sd * np.linspace(-8.0, 8.0, 2001)
+    log_density = _binomial_loglik(k, n, base + grid[:, None]).sum(axis=1) + _normal_logpdf(
+        grid, 0.0, settings.mu_scale
+    )
+    cdf = np.cumsum(np.exp(log_density - log_density.max()))
+    position = np.searchsorted(cdf / cdf[-1], rng.random(size))
+    jitter = rng.random(size) - 0.5
+    draws: FloatArray = grid[position] + jitter * (grid[1] - grid[0])
+    return draws
+
+
 def _hyper_grid(
     k: FloatArray, n: FloatArray, base: FloatArray, settings: PosteriorSettings
 ) -> tuple[FloatArray, FloatArray]:
@@ -170,15 +217,22 @@ def ece_posterior(
     )
     log_m = logsumexp(log_f + np.log(weights) + nodes**2 / 2, axis=-1) + np.log(scale)
 
-    log_post = (
-        log_m.sum(axis=-1)
-        + _normal_logpdf(mu_grid, 0.0, settings.mu_scale)[:, None]
-        + _normal_logpdf(tau_grid, 0.0, settings.tau_scale)[None, :]
-        + np.log(np.gradient(tau_grid))[None, :]  # τ grid is not evenly spaced
+    # Slab: τ on the grid with half-normal weights (normalised on the grid), mass 1 − π0.
+    # Spike: τ = 0, every bin shares the gap μ (a score right up to one common shift), mass π0.
+    log_tau_weight = _normal_logpdf(tau_grid, 0.0, settings.tau_scale) + np.log(
+        np.gradient(tau_grid)  # τ grid is not evenly spaced
     )
+    log_tau_weight -= logsumexp(log_tau_weight)
+    log_mu_prior = _normal_logpdf(mu_grid, 0.0, settings.mu_scale)
+    slab = log_m.sum(axis=-1) + log_tau_weight[None, :] + np.log1p(-settings.tau_zero_mass)
+    spike = _binomial_loglik(k, n, base + mu_grid[:, None]).sum(axis=-1) + np.log(
+        settings.tau_zero_mass
+    )
+    log_post = np.column_stack([spike, slab]) + log_mu_prior[:, None]  # (M, 1 + T)
     cell_prob = np.exp(log_post - logsumexp(log_post)).ravel()
     cells = rng.choice(cell_prob.size, size=settings.draws, p=cell_prob)
-    mu_i, tau_i = np.unravel_index(cells, log_post.shape)
+    mu_i, column = np.unravel_index(cells, log_post.shape)
+    tau_i = np.maximum(column - 1, 0)
 
     # δ_b | μ, τ, k_b by inverse CDF on a local grid of ±8 curvature scales around the mode.
     offsets = np.linspace(-8.0, 8.0, 161)
@@ -194,6 +248,10 @@ def ece_posterior(
     position = (cdf < u[..., None]).sum(axis=-1)
     jitter = rng.random(position.shape) - 0.5
     delta_draws = draw_mode + draw_scale * (offsets[position] + jitter * (offsets[1] - offsets[0]))
+    on_spike = column == 0
+    delta_draws[on_spike] = _common_gap_draws(k, n, base, settings, int(on_spike.sum()), rng)[
+        :, None
+    ]
 
     theta = expit(base + delta_draws)
     bin_weights = rng.dirichlet(n, size=settings.draws)
