@@ -7,6 +7,7 @@ is clipped, squashed or dropped silently.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -181,3 +182,21 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise AssayInputError(f"{name}={value!r}; it must be an integer >= {minimum}")
     return int(value)
+
+
+def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
+    """A timezone-aware UTC datetime; naive values are refused (say the zone)."""
+    if moment is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise AssayInputError(
+                f"as_of {moment!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T00:00:00Z)"
+            ) from None
+    if moment.tzinfo is None:
+        raise AssayInputError(
+            f"as_of {moment.isoformat()} has no time zone; give one, e.g. {moment.isoformat()}Z"
+        )
+    return moment.astimezone(dt.UTC)

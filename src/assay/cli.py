@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from assay._validation import AssayInputError
+from assay._validation import AssayInputError, to_utc
 from assay.audit import AuditConfig, Evidence, evidence
 from assay.audit import audit as run_audit
 from assay.cli_ledger import LedgerOption, ingest_app, ledger_app, user_errors
@@ -21,7 +21,6 @@ from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
-from assay.ledger.labels import to_utc
 from assay.monitor import Monitor
 from assay.recalibration import recalibrate
 from assay.report.document import dumps, read_document, report_document, verify_document

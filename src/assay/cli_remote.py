@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from assay._validation import to_utc
 from assay.audit import AuditConfig, bucket_rows
 from assay.binning import explicit_edges, uniform_edges
 from assay.calibration import calibration_from_stats
 from assay.cli_ledger import user_errors
-from assay.ledger.labels import to_utc
 from assay.remote.audit import audit_source, remote_document
 from assay.remote.expressions import DIALECTS, bin_sums_sql
 from assay.remote.sources import open_source
@@ -89,7 +89,9 @@ def audit_command(
             report = calibration_from_stats(stats, seed=seed)
             print_verdict(console, f"per-bin sums from {sums}", report)
             console.print(
-                bucket_table("Buckets", bucket_rows(report.table, 0.9, config.thin_bucket))
+                bucket_table(
+                    "Buckets", bucket_rows(report.table, config.credibility, config.thin_bucket)
+                )
             )
             if json_out:
                 json_out.write_text(

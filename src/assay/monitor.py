@@ -21,10 +21,15 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta
 
-from assay._validation import AssayInputError, FloatArray, check_binary_labels, check_probabilities
+from assay._validation import (
+    AssayInputError,
+    FloatArray,
+    check_binary_labels,
+    check_probabilities,
+    to_utc,
+)
 from assay.eprocess import SLOPE_GATE, StreamConfig, StreamPath, StreamState, audit_log_e, consume
 from assay.ledger import Ledger
-from assay.ledger.labels import to_utc
 
 STATE_VERSION = 1
 MIN_LEADS = 100

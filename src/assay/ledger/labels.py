@@ -31,27 +31,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from assay._validation import AssayInputError
 from assay.ledger._db import first_row
 from assay.remote.expressions import LABEL_ORDER, compile_sql, labelled, ledger_tables
-
-
-def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
-    """A timezone-aware UTC datetime; naive values are refused (say the zone)."""
-    if moment is None:
-        return dt.datetime.now(dt.UTC)
-    if isinstance(moment, str):
-        try:
-            moment = dt.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise AssayInputError(
-                f"as_of {moment!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T00:00:00Z)"
-            ) from None
-    if moment.tzinfo is None:
-        raise AssayInputError(
-            f"as_of {moment.isoformat()} has no time zone; give one, e.g. {moment.isoformat()}Z"
-        )
-    return moment.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay._validation import AssayInputError
+from assay._validation import AssayInputError, to_utc
 from assay.ledger._db import first_row
-from assay.ledger.labels import LabelSet, resolve_labels, to_utc
+from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.maturity import late_flips, matured_leads
 from assay.ledger.parse import BadRow, RowChecker, apply_mapping, read_source, segment_map
 from assay.ledger.presets import Preset, get_preset

@@ -33,7 +33,7 @@ import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 import numpy as np
 
-from assay._validation import AssayInputError, FloatArray, check_choice
+from assay._validation import AssayInputError, FloatArray, check_choice, to_utc
 
 POLICIES = ("first", "last", "all")
 
@@ -92,11 +92,7 @@ def compile_sql(expr: ir.Expr, dialect: str) -> str:
 
 def utc_literal(moment: dt.datetime) -> ir.TimestampScalar:
     """``moment`` as a UTC ``TIMESTAMP WITH TIME ZONE`` literal; naive datetimes are refused."""
-    if moment.tzinfo is None:
-        raise AssayInputError(
-            f"as_of {moment.isoformat()} has no time zone; give one, e.g. {moment.isoformat()}Z"
-        )
-    return ibis.literal(moment.astimezone(dt.UTC), type=UTC_TIMESTAMP)
+    return ibis.literal(to_utc(moment), type=UTC_TIMESTAMP)
 
 
 def _require(table: ir.Table, fields: Sequence[str], what: str) -> None:

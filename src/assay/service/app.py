@@ -28,14 +28,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
 import assay
-from assay._validation import AssayInputError
+from assay._validation import AssayInputError, to_utc
 from assay.audit import AuditConfig, Evidence
 from assay.audit import audit as run_audit
 from assay.audit import evidence as find_evidence
 from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
-from assay.ledger.labels import to_utc
 from assay.ledger.parse import BadRow
 from assay.report.document import report_document
 from assay.report.html import render_html
@@ -259,9 +258,8 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                     f"{content_type or 'no type'}",
                 )
         except BatchRejected as rejected:
-            status = 413 if any(b.row > 50_000 for b in rejected.bad_rows) else 422
             raise ApiError(
-                status, "batch refused, nothing was written", rejected.bad_rows
+                rejected.status, "batch refused, nothing was written", rejected.bad_rows
             ) from None
         if key.scorer is not None and kind == "predictions":
             others = (

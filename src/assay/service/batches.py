@@ -32,11 +32,12 @@ FIELDS = {"predictions": PREDICTION_FIELDS, "outcomes": OUTCOME_FIELDS}
 
 
 class BatchRejected(Exception):
-    """The body cannot become a batch; ``bad_rows`` says where and why."""
+    """The body cannot become a batch; ``bad_rows`` says where and why, ``status`` the HTTP
+    answer (422, or 413 for a batch over the size limit)."""
 
-    def __init__(self, bad_rows: list[BadRow]) -> None:
+    def __init__(self, bad_rows: list[BadRow], status: int = 422) -> None:
         super().__init__(f"{len(bad_rows)} bad row(s)")
-        self.bad_rows = bad_rows
+        self.bad_rows, self.status = bad_rows, status
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _too_many(rows: int) -> list[BadRow]:
-    return [BadRow(MAX_ROWS + 1, "*", f"{rows} rows", f"a batch holds at most {MAX_ROWS} rows")]
+def _too_many(rows: int) -> BatchRejected:
+    reason = f"a batch holds at most {MAX_ROWS} rows"
+    return BatchRejected([BadRow(MAX_ROWS + 1, "*", f"{rows} rows", reason)], status=413)
 
 
 def _objects(lines: list[bytes], bad: list[BadRow]) -> list[dict[str, object]]:
@@ -99,7 +101,7 @@ def parse_ndjson(body: bytes, kind: str) -> Batch:
     allowed = FIELDS[kind]
     lines = [line for line in body.split(b"\n") if line.strip()]
     if len(lines) > MAX_ROWS:
-        raise BatchRejected(_too_many(len(lines)))
+        raise _too_many(len(lines))
     bad: list[BadRow] = []
     records = _objects(lines, bad)
     if bad:
@@ -174,7 +176,7 @@ def parse_csv(body: bytes, kind: str) -> Batch:
     except pa.ArrowInvalid as error:
         raise BatchRejected([BadRow(0, "*", "", f"not a readable CSV: {error}")]) from None
     if table.num_rows > MAX_ROWS:
-        raise BatchRejected(_too_many(table.num_rows))
+        raise _too_many(table.num_rows)
     if table.num_rows == 0:
         raise BatchRejected([BadRow(0, "*", "", "the body holds no rows")])
     allowed = [f for f in FIELDS[kind] if f != "segments"]
