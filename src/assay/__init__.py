@@ -32,6 +32,7 @@ from assay.metrics import (
     sweep_calibration_error,
 )
 from assay.monitor import Monitor
+from assay.posterior import CalibrationPosterior, EcePosterior, LevelPosterior, PosteriorSettings
 from assay.recalibration import (
     BetaCalibrator,
     HistogramCalibrator,
@@ -43,7 +44,8 @@ from assay.recalibration import (
     recalibrate,
 )
 from assay.reliability import ReliabilityTable, reliability_table
-from assay.uncertainty import EcePosterior, NoiseFloor, PosteriorSettings
+from assay.tolerance import Tolerance
+from assay.uncertainty import NoiseFloor
 
 __version__ = "0.1.0"
 
@@ -53,12 +55,14 @@ __all__ = [
     "BinStats",
     "BrierDecomposition",
     "CalibrationLine",
+    "CalibrationPosterior",
     "CalibrationReport",
     "CertifiedThreshold",
     "CorpDecomposition",
     "EcePosterior",
     "HistogramCalibrator",
     "IsotonicCalibrator",
+    "LevelPosterior",
     "Monitor",
     "NetBenefit",
     "NoiseFloor",
@@ -68,6 +72,7 @@ __all__ = [
     "RiskCoverage",
     "TemperatureCalibrator",
     "TestResult",
+    "Tolerance",
     "VennAbersCalibrator",
     "__version__",
     "brier_decomposition",

@@ -6,9 +6,18 @@ model version). ``update(ledger, as_of=T)`` consumes the leads that matured in
 lead whose conversion window is still open is never read as a negative. ``replay`` rebuilds
 the state from scratch and gives the same bytes as any sequence of updates to the same T.
 
-Verdicts, in words: "not yet" under ``MIN_LEADS`` matured leads; "drifted" once the e-CUSUM
-fires; "miscalibrated" once the audit e-value reaches 1/α; otherwise "no evidence of
-miscalibration so far" (the monitor alone never says "calibrated").
+The null hypothesis is "calibrated within tolerance" — the report's tolerance on
+observed/expected conversions and on the slope (:mod:`assay.eprocess`) — so a scorer the
+report calls calibrated does not alarm on the same leads.
+
+Verdicts, in words: "not yet" under ``MIN_LEADS`` matured leads; "drifted" when the e-CUSUM
+fires after a stretch consistent with calibration (its restart point lies beyond the first
+``min_fit + window`` leads — before that the adaptive bettors have not yet bet on a full
+window, so an early restart says nothing — and before any audit alarm); "miscalibrated" once
+the audit e-value reaches 1/α or the e-CUSUM fires on a score that was off from the start;
+otherwise "no evidence of miscalibration so far" (an e-process can only reject, so the
+monitor alone never says "calibrated"). Dates are printed only for leads that carry their
+maturity time; leads fed as arrays are named by number.
 """
 
 from __future__ import annotations
@@ -30,8 +39,9 @@ from assay._validation import (
 )
 from assay.eprocess import SLOPE_GATE, StreamConfig, StreamPath, StreamState, audit_log_e, consume
 from assay.ledger import Ledger
+from assay.tolerance import Tolerance
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 MIN_LEADS = 100
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -70,19 +80,20 @@ class Monitor:
         model_version: str | None = None,
         alpha: float = 0.05,
         window: int = 500,
-        grace_days: float = 0.0,
+        grace_days: float | None = None,
         refit_every: int = 25,
         min_fit: int = 100,
         gate_z: float = 2.0,
         slope_gate: float = SLOPE_GATE,
         shrinkage: float = 50.0,
         drift_threshold: float = 1000.0,
+        tolerance: Tolerance | None = None,
     ) -> None:
         if not 0 < alpha < 1:
             raise AssayInputError(f"alpha={alpha} must lie strictly between 0 and 1")
         if window < 1 or refit_every < 1 or min_fit < 1:
             raise AssayInputError("window, refit_every and min_fit must be positive")
-        if grace_days < 0:
+        if grace_days is not None and not grace_days >= 0:  # None: the measured recording lag
             raise AssayInputError(f"grace_days={grace_days} must not be negative")
         self.scorer = scorer
         self.model_version = model_version
@@ -90,11 +101,17 @@ class Monitor:
         self.config = StreamConfig(
             alpha=alpha, window=window, refit_every=refit_every, min_fit=min_fit,
             gate_z=gate_z, slope_gate=slope_gate, shrinkage=shrinkage,
-            drift_threshold=drift_threshold,
+            drift_threshold=drift_threshold, ratio=(tolerance or Tolerance()).ratio,
+            slope=(tolerance or Tolerance()).slope,
         )  # fmt: skip
         self.state = StreamState()
         self.as_of_us: int | None = None
         self.late_flips = 0
+        self.timed = True  # False once leads arrive as arrays without times
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return Tolerance(ratio=self.config.ratio, slope=self.config.slope)
 
     # ------------------------------------------------------------------ identity and state
     @property
@@ -112,6 +129,7 @@ class Monitor:
             "config": asdict(self.config),
             "as_of_us": self.as_of_us,
             "late_flips": self.late_flips,
+            "timed": self.timed,
             "state": self.state.to_dict(),
         }
 
@@ -122,13 +140,15 @@ class Monitor:
     def from_dict(cls, body: dict[str, Any]) -> Monitor:
         if body.get("version") != STATE_VERSION:
             raise AssayInputError(f"monitor state version {body.get('version')!r} is unknown")
-        config = body["config"]
+        config = dict(body["config"])
+        tolerance = Tolerance(ratio=config.pop("ratio"), slope=config.pop("slope"))
         monitor = cls(
             scorer=body["scorer"], model_version=body["model_version"],
-            grace_days=body["grace_days"], **config,
+            grace_days=body["grace_days"], tolerance=tolerance, **config,
         )  # fmt: skip
         monitor.state = StreamState.from_dict(body["state"])
         monitor.as_of_us, monitor.late_flips = body["as_of_us"], body["late_flips"]
+        monitor.timed = body["timed"]
         return monitor
 
     # ------------------------------------------------------------------ feeding
@@ -138,6 +158,8 @@ class Monitor:
         labels = check_binary_labels(y)
         if len(labels) != len(prob):
             raise AssayInputError(f"y has {len(labels)} rows but p has {len(prob)}")
+        if times_us is None:
+            self.timed = False
         times = (
             np.arange(self.state.n + 1, self.state.n + 1 + len(prob), dtype=np.int64)
             if times_us is None
@@ -163,7 +185,8 @@ class Monitor:
                 f"({_date(self.as_of_us)}); use replay to rebuild an earlier state"
             )
         since = None if self.as_of_us is None else EPOCH + dt.timedelta(microseconds=self.as_of_us)
-        grace = dt.timedelta(days=self.grace_days)
+        # None: each lead waits its event's recording lag, measured when its window closed
+        grace = None if self.grace_days is None else dt.timedelta(days=self.grace_days)
         leads = ledger.matured_leads(
             scorer=self.scorer, model_version=self.model_version, since=since, until=until,
             grace=grace,
@@ -184,6 +207,7 @@ class Monitor:
         self.state = StreamState()
         self.as_of_us = None
         self.late_flips = 0
+        self.timed = True
         return self.update(ledger, as_of=as_of)
 
     # ------------------------------------------------------------------ reading
@@ -197,41 +221,62 @@ class Monitor:
         return float(audit_log_e(np.asarray(self.state.log_e)[:, None])[0])
 
     @property
+    def drifted(self) -> bool:
+        """The e-CUSUM fired after a stretch consistent with calibration (module docstring)."""
+        drift, audit = self.state.drift_alarm, self.state.audit_alarm
+        if drift is None or drift["since_lead"] <= self.config.min_fit + self.config.window:
+            return False
+        return audit is None or audit["lead"] >= drift["since_lead"]
+
+    @property
     def verdict(self) -> str:
         if self.state.n < MIN_LEADS:
             return "not yet"
-        if self.state.drift_alarm is not None:
+        if self.drifted:
             return "drifted"
-        if self.state.audit_alarm is not None:
+        if self.state.audit_alarm is not None or self.state.drift_alarm is not None:
             return "miscalibrated"
         return "no evidence of miscalibration"
+
+    def _when(self, lead: int, micros: int) -> str:
+        return f"lead {lead:,}, {_date(micros)}" if self.timed else f"lead {lead:,}"
 
     @property
     def reason(self) -> str:
         n = self.state.n
         threshold = 1 / self.config.alpha
         now = format_e(self.log_e_value)
+        band = self.tolerance
+        tolerance = (
+            f"tolerance: observed/expected within {band.ratio_band[0]:.2f}–{band.ratio_band[1]:.2f}"
+            f", slope within {band.slope_band[0]:.2f}–{band.slope_band[1]:.2f}"
+        )
         if n < MIN_LEADS:
-            return f"not yet: only {n} matured leads; at least {MIN_LEADS} are needed"
-        parts = []
-        drift = self.state.drift_alarm
-        if drift is not None:
-            parts.append(
-                f"drifted since about {_date(drift['since_time'])} (lead {drift['since_lead']}; "
-                f"drift evidence {drift['d_value']:.0f} ≥ {self.config.drift_threshold:.0f} "
-                f"on {_date(drift['time'])})"
+            return f"not yet: only {n:,} matured leads; at least {MIN_LEADS} are needed"
+        drift, audit = self.state.drift_alarm, self.state.audit_alarm
+        if self.drifted and drift is not None:
+            since = self._when(drift["since_lead"], drift["since_time"])
+            return (
+                f"drifted: calibrated within tolerance until about {since}, then the score "
+                f"moved outside it (drift evidence {drift['d_value']:,.0f} ≥ "
+                f"{self.config.drift_threshold:,.0f} at {self._when(drift['lead'], drift['time'])}"
+                f"; {tolerance})"
             )
-        audit = self.state.audit_alarm
-        if audit is not None:
-            parts.append(
-                f"miscalibrated (evidence E = {audit['e_value']:.1f} ≥ 1/α = {threshold:.0f} "
-                f"at lead {audit['lead']}, {_date(audit['time'])}; now E = {now})"
+        first = min(
+            (alarm for alarm in (audit, drift) if alarm is not None),
+            key=lambda alarm: alarm["lead"],
+            default=None,
+        )
+        if first is not None:
+            start = " from the start" if drift is not None else ""
+            when = self._when(first["lead"], first["time"])
+            return (
+                f"miscalibrated{start}: outside tolerance with evidence E = {now} "
+                f"≥ 1/α = {threshold:.0f} (first alarm at {when}; {tolerance})"
             )
-        if parts:
-            return "; ".join(parts)
         return (
             f"no evidence of miscalibration so far: E = {now} < {threshold:.0f} "
-            f"after {n:,} matured leads"
+            f"after {n:,} matured leads ({tolerance})"
         )
 
 
