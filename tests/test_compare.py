@@ -1,12 +1,17 @@
-"""Comparing scorers on the same leads: ranking, indistinguishable twins, honesty, coverage."""
+"""Comparing scorers on the same leads: ranking, twins, honesty, the paired error table."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.special import expit, logit
+from scipy.stats import beta
 
-from assay.compare import compare, compare_arrays
+from assay.binning import assign_bins, bin_edges
+from assay.calibration import audit_bin_count
+from assay.compare import _bin_design, _debiased_ce2, _pairs, compare, compare_arrays
+from assay.metrics.ece import debiased_calibration_error
+from assay.tolerance import Tolerance
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +113,174 @@ def test_leads_scored_by_only_some_scorers(tmp_path):
     assert result.n_common == gamma_own.n <= 300
     assert summary(result, "alpha", "own").n > result.n_common
     assert gamma_own.abstention_rate == 0.0  # leads it never scored are not abstentions
+
+
+def recorded_tolerances(monkeypatch):
+    """Replace the calibration that compare calls by one recording its ``tolerance`` keyword."""
+    import assay.compare
+
+    seen = []
+    real = assay.compare.calibration
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("tolerance", "not passed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(assay.compare, "calibration", recording)
+    return seen
+
+
+@pytest.mark.parametrize("tolerance", [None, 0.03, Tolerance(ratio=1.5)])
+def test_tolerance_reaches_every_calibration(monkeypatch, tolerance):
+    seen = recorded_tolerances(monkeypatch)
+    rng = np.random.default_rng(4)
+    p = rng.beta(2, 5, 300)
+    y = (rng.random(300) < p).astype(int)
+    compare_arrays(y, {"a": p, "b": np.clip(p + 0.05, 0, 1)}, tolerance=tolerance)
+    assert seen == ["not passed" if tolerance is None else tolerance] * 4  # own + common, each
+
+
+def test_compare_passes_tolerance_on(monkeypatch, tmp_path):
+    from tests.conftest import build_small_ledger
+
+    seen = recorded_tolerances(monkeypatch)
+    ledger = build_small_ledger(tmp_path / "l.duckdb")
+    compare(ledger, as_of="2024-05-01T00:00:00Z", tolerance=0.02)
+    ledger.close()
+    assert seen and set(seen) == {0.02}
+
+
+# --- The paired calibration comparison on the whole error table (module docstring) ---------
+
+REPLICATES = 200
+
+
+def quintile_levels(p, a, b):
+    """The true probability given only which quintile of Beta(a, b) p lies in: 5 score levels,
+    still calibrated: E[p | lo < p ≤ hi] = a/(a+b)·ΔF_{a+1,b} / ΔF_{a,b} over the bucket."""
+    cuts = beta.ppf(np.linspace(0, 1, 6), a, b)
+    levels = a / (a + b) * np.diff(beta.cdf(cuts, a + 1, b)) / np.diff(beta.cdf(cuts, a, b))
+    return levels[np.clip(np.searchsorted(cuts, p, side="right") - 1, 0, 4)]
+
+
+def leads_world(a, b, shift):
+    """p ~ Beta(a, b), y ~ Bernoulli(p); calibrated scorers (continuous p, 5 levels) and the same
+    two over-promising (``shift`` maps a probability to the promised score)."""
+
+    def world(n, rng):
+        p = rng.beta(a, b, n)
+        y = (rng.random(n) < p).astype(np.float64)
+        five = quintile_levels(p, a, b)
+        return y, {
+            "continuous": p,
+            "5 levels": five,
+            "continuous over": shift(p),
+            "5 levels over": shift(five),
+        }
+
+    return world
+
+
+def twins_world(n, rng):
+    """y ~ Bernoulli((u + v)/2), u, v ~ Beta(2, 5): scorers who see u or v are both calibrated,
+    both continuous, and differ on every lead."""
+    u, v = rng.beta(2, 5, (2, n))
+    y = (rng.random(n) < (u + v) / 2).astype(np.float64)
+    return y, {"sees u": (u + 2 / 7) / 2, "sees v": (v + 2 / 7) / 2}
+
+
+def over(scorer):
+    return scorer.endswith("over")
+
+
+def winner_rates(world, n, replicates, seed):
+    """Per pair: the share of datasets where A, and where B, was declared better calibrated."""
+    rng = np.random.default_rng(seed)
+    wins = {}
+    for _ in range(replicates):
+        y, scores = world(n, rng)
+        for p in _pairs(y, scores, 0.90, rng):
+            counts = wins.setdefault((p.a, p.b), np.zeros(2))
+            counts += [p.verdict == f"{name} is better calibrated" for name in (p.a, p.b)]
+    return {key: counts / replicates for key, counts in wins.items()}
+
+
+def test_identical_scores_cannot_be_told_apart():
+    rng = np.random.default_rng(2)
+    p = rng.beta(2, 5, 500)
+    y = (rng.random(500) < p).astype(np.float64)
+    (twins,) = _pairs(y, {"a": p, "b": p.copy()}, 0.90, rng)
+    assert twins.prob_a_lower_ece == 0.5
+    assert twins.verdict == "cannot tell apart"
+
+
+def test_draws_with_unit_weights_are_kumar_minus_one_more_correction():
+    """With every weight 1 a draw is Kumar's debiased CE² (unclipped) minus its correction once
+    more: the per-draw bias correction of the module docstring."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < np.clip(p + 0.1, 0, 1)).astype(np.float64)
+    design, leads = _bin_design(y, p)
+    draw = _debiased_ce2(np.ones((1, n)) @ design.toarray(), leads, n)[0]
+    bins = assign_bins(p, bin_edges(p, audit_bin_count(n), "quantile"))
+    kumar = correction = 0.0
+    for b in np.unique(bins):
+        yb, pb = y[bins == b], p[bins == b]
+        m, rate = len(yb), yb.mean()
+        correction += m / n * rate * (1 - rate) / (m - 1)
+        kumar += m / n * ((rate - pb.mean()) ** 2 - rate * (1 - rate) / (m - 1))
+    assert kumar == pytest.approx(debiased_calibration_error(y, p, n_bins=len(leads)) ** 2)
+    assert draw == pytest.approx(kumar - correction)
+
+
+def test_resolution_alone_does_not_crown_a_scorer():
+    """Quick guard for the slow table: the plug-in ECE crowned the 5-level scorer in ~96% of
+    these datasets."""
+    rates = winner_rates(leads_world(2, 5, lambda p: p), 1000, 20, seed=5)
+    assert sum(rates[("continuous", "5 levels")]) <= 0.10
+
+
+def truth(a, b, both_over):
+    """Which scorer is better calibrated: the one not over-promising; ``both_over`` when both
+    do (an additive shift costs every bin the same gap, a relative one costs the coarser scorer
+    less: its bins average the largest scores away)."""
+    if over(a) == over(b):
+        return both_over if over(a) else "equal"
+    return b if over(a) else a
+
+
+@pytest.mark.slow
+def test_paired_calibration_error_table():
+    """Winner-declared rates over seeded datasets with known truth (``pytest -s`` prints them).
+
+    Where the truth is "equal" a winner is an error; elsewhere the wrong winner is. Lead scores
+    ~ Beta(2, 5) (mean 0.29) over-promised by +0.05; low base rate ~ Beta(0.6, 15) (mean 0.04)
+    over-promised ×1.5; twins: two calibrated continuous scorers seeing different halves."""
+    plus = leads_world(2, 5, lambda p: np.clip(p + 0.05, 0, 1))
+    low = leads_world(0.6, 15, lambda p: np.clip(1.5 * p, 0, 1))
+    cases = [
+        ("Beta(2,5) +0.05", plus, "equal", 1000, REPLICATES),
+        ("Beta(2,5) +0.05", plus, "equal", 5000, REPLICATES),
+        ("twins Beta(2,5)", twins_world, "equal", 1000, REPLICATES),
+        ("twins Beta(2,5)", twins_world, "equal", 5000, REPLICATES // 2),
+        ("Beta(0.6,15) x1.5", low, "5 levels over", 5000, REPLICATES // 2),
+    ]
+    rows = []
+    for label, world, both_over, n, replicates in cases:
+        for (a, b), (a_wins, b_wins) in winner_rates(world, n, replicates, seed=n).items():
+            rows.append((label, a, b, truth(a, b, both_over), n, replicates, a_wins, b_wins))
+    line = "{:18} {:16} {:16} {:16} {:>5} {:>4}  {:>6}  {:>6}"
+    print("\n" + line.format("world", "A", "B", "truth", "n", "reps", "A wins", "B wins"))
+    for *text, a_wins, b_wins in rows:
+        print(line.format(*text, f"{a_wins:.3f}", f"{b_wins:.3f}"))
+    for label, a, b, best, n, _, a_wins, b_wins in rows:
+        if best == "equal":
+            assert a_wins + b_wins <= 0.05, (label, a, b, n)
+            continue
+        right, wrong = (a_wins, b_wins) if best == a else (b_wins, a_wins)
+        assert wrong <= 0.02, (label, a, b, n)
+        if over(a) != over(b) and n == 5000:
+            assert right >= 0.90, (label, a, b, n)
+        if label == "Beta(2,5) +0.05" and a.split()[0] == b.split()[0]:
+            assert right >= 0.50, (label, a, b, n)  # same resolution, n = 1,000 and 5,000
