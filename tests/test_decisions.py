@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import betainc, expit, logit
-from scipy.stats import binom
+from scipy.stats import beta, binom
 
 import assay
 from assay import AssayInputError
@@ -73,6 +73,90 @@ def test_not_yet_with_its_reason_when_evidence_is_thin():
     assert result.reason.startswith("not yet: ")
     with pytest.raises(AssayInputError, match=r"target_precision=1\.2"):
         assay.certify_threshold(y, s, target_precision=1.2)
+
+
+def test_cannot_reach_when_every_upper_bound_is_below_the_target():
+    """The real case: 19,284 leads, P(precision ≥ target) = 0.000 at every threshold."""
+    y, s = sample(19_284, np.random.default_rng(11))
+    result = assay.certify_threshold(y, s, target_precision=0.95, delta=0.05)
+    tested = [r for r in result.rows if r.pvalue is not None]
+    assert len(tested) == len(result.rows)  # the whole grid is tested
+    assert max(r.prob_above_target for r in tested) < 0.001
+    best = 0.0
+    for row in tested:
+        k, n = row.conversions, row.n
+        assert row.upper_bound == pytest.approx(beta.ppf(0.95, k + 1, n - k), rel=1e-9)
+        assert row.upper_bound < 0.95
+        best = max(best, beta.ppf(0.05, k, n - k + 1) if k else 0.0)
+    assert result.verdict == "cannot reach" and result.threshold is None
+    assert result.reason.startswith(
+        f"cannot reach the target: best certified precision {best:.1%};"
+    )
+    assert "more leads will not help" in result.reason
+    assert max(r.lower_bound for r in tested) == pytest.approx(best, rel=1e-9)
+    assert result.rule == "do not fire automatically: the score cannot reach the target"
+    costed = assay.certify_threshold(
+        y, s, target_precision=0.95, value_per_conversion=10, cost_per_action=3
+    )
+    assert costed.rule == result.rule
+
+
+def test_not_yet_says_how_many_more_leads_would_certify():
+    y, s = sample(1500, np.random.default_rng(4))
+    result = assay.certify_threshold(y, s, target_precision=0.6)
+    assert result.verdict == "not yet"
+    top = next(r for r in result.rows if r.pvalue is not None)
+    assert top.precision > 0.6 and top.upper_bound >= 0.6
+    more = int(result.reason.split("roughly ")[1].split(" more leads")[0].replace(",", ""))
+    # At the same precision, n + more leads bring the Clopper–Pearson lower bound to the target.
+    n = top.n + more
+    assert beta.ppf(0.05, top.precision * n, (1 - top.precision) * n + 1) == pytest.approx(
+        0.6, abs=0.01
+    )
+    assert result.rule == "do not fire automatically yet"
+
+
+def test_thin_data_is_not_yet_even_when_tested_thresholds_fall_short():
+    """Thresholds with fewer than min_count leads above them may still reach the target."""
+    y, s = sample(60, np.random.default_rng(4))
+    result = assay.certify_threshold(y, s, target_precision=0.9)
+    assert all(r.upper_bound < 0.9 for r in result.rows if r.pvalue is not None)
+    assert result.verdict == "not yet"
+    assert "fewer than 30 leads above them" in result.reason
+
+
+@pytest.mark.slow
+def test_cannot_reach_is_rarely_wrong():
+    """Prints the verdict table with ``pytest -s``. "cannot reach" is false when some tested
+    threshold's true precision E[p | s ≥ t] is at least the target; the worst case is a target
+    equal to the best true precision (about 75% here), where each upper bound errs with
+    probability δ."""
+    rng = np.random.default_rng(7)
+    reps, delta = 200, 0.05
+    print(
+        "\n  leads  target  certified  cannot reach  not yet  false cannot reach  false certified"
+    )
+    for n, target in [(3000, 0.7), (3000, 0.9), (20_000, 0.75), (20_000, 0.9)]:
+        counts = dict.fromkeys(("certified", "cannot reach", "not yet"), 0)
+        false_unreachable = false_certified = 0
+        for _ in range(reps):
+            y, s = sample(n, rng)
+            result = assay.certify_threshold(y, s, target_precision=target, delta=delta)
+            counts[result.verdict] += 1
+            tested = [r.threshold for r in result.rows if r.pvalue is not None]
+            best = max(true_precision(t) for t in tested)
+            false_unreachable += result.verdict == "cannot reach" and best >= target
+            false_certified += (
+                result.threshold is not None and true_precision(result.threshold) < target
+            )
+        print(
+            f"{n:7,d}  {target:6.2f}  {counts['certified']:9d}  {counts['cannot reach']:12d}  "
+            f"{counts['not yet']:7d}  {false_unreachable / reps:18.3f}  "
+            f"{false_certified / reps:15.3f}"
+        )
+        assert false_unreachable / reps <= delta + 3 * np.sqrt(delta * (1 - delta) / reps)
+        assert false_certified / reps <= delta + 3 * np.sqrt(delta * (1 - delta) / reps)
+    assert counts["cannot reach"] == reps  # 20,000 leads, target 90%: always settled
 
 
 def test_firing_rule_with_costs():

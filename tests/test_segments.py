@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import beta
 
 from assay.segments import M_CAP, segment_calibration, segment_rates
+from assay.tolerance import Tolerance
 
 
 def simulate(seed: int, j: int = 40) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
@@ -180,3 +182,165 @@ def test_cli_segments_on_the_ledger(tmp_path):
     html = page.read_text()
     assert "Leaderboard" in html and "http" not in html and "<script" not in html
     assert result.compare_html.exists()
+
+
+def counted(spec: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes and labels with exactly k of n leads converted per segment."""
+    y = np.concatenate([np.r_[np.ones(k), np.zeros(n - k)] for n, k in spec.values()])
+    return y.astype(int), np.repeat(list(spec), [n for n, _ in spec.values()])
+
+
+# The real case: 2,872 leads at 39.9% ± 1.8 against 38.5% overall was "not yet".
+REAL = {
+    "a": (2872, 1146),
+    "b": (6000, 2160),
+    "c": (5000, 2050),
+    "d": (3000, 1110),
+    "e": (3128, 1234),
+}
+
+
+@pytest.mark.parametrize("method", ["grid", "mle", "moments"])
+def test_a_segment_inside_the_band_is_in_line(method):
+    result = segment_rates(*counted(REAL), method=method)
+    assert result.reference == 0.385
+    assert result.band == pytest.approx((0.385 / 1.25, 0.385 * 1.25))
+    rows = {r.segment: r for r in result.rows}
+    assert rows["a"].verdict == "in line"
+    assert rows["a"].reason.startswith(
+        "in line with the overall rate 38.5% (within 0.80×–1.25×, i.e. 30.8%–48.1%; interval "
+    )
+    assert rows["b"].verdict == "below" and rows["c"].verdict == "above"
+    assert rows["c"].reason.endswith(", but within the tolerance of 0.80×–1.25×, i.e. 30.8%–48.1%")
+
+
+def test_a_tighter_tolerance_leaves_it_open_and_says_how_many_more_leads():
+    result = segment_rates(*counted(REAL), tolerance=Tolerance(ratio=1.02))
+    a = next(r for r in result.rows if r.segment == "a")
+    assert a.verdict == "not yet"
+    assert "contains the overall rate 38.5% and reaches outside 0.98×–1.02×" in a.reason
+    more = int(a.reason.split("roughly ")[1].split(" more leads")[0].replace(",", ""))
+    # Half-widths ∝ 1/sqrt(n): the own interval must shrink until it excludes 38.5%.
+    half = beta.ppf(0.975, 1146.5, 1726.5) - beta.ppf(0.025, 1146.5, 1726.5)
+    expected = 2872 * (half / 2 / (1146 / 2872 - 0.385)) ** 2 - 2872
+    assert more == pytest.approx(expected, rel=0.15)
+
+
+def test_small_segments_stay_not_yet():
+    y, labels = counted({**REAL, "f": (30, 12), "g": (29, 20)})
+    rows = {r.segment: r for r in segment_rates(y, labels).rows}
+    assert rows["g"].reason == "not yet: only 29 leads; at least 30 are needed"
+    assert rows["f"].verdict == "not yet"
+    assert "more leads would settle it" in rows["f"].reason
+    assert rows["a"].verdict == "in line"
+
+
+def test_in_line_needs_the_segments_own_data():
+    """Twelve segments at 30% pull a 250-lead segment at 40% into the band; its own data
+    (34–46%) do not place it there, so it is not "in line"."""
+    spec = {f"s{i:02d}": (3000, 900) for i in range(12)} | {"odd": (250, 100)}
+    rows = {r.segment: r for r in segment_rates(*counted(spec)).rows}
+    odd = rows["odd"]
+    assert odd.verdict == "not yet"
+    assert "leaning on the other segments" in odd.reason or "contains" in odd.reason
+    assert rows["s00"].verdict == "in line"
+
+
+@pytest.mark.parametrize("method", ["grid", "mle", "moments"])
+def test_no_events_never_tighter_than_its_own_jeffreys_bound(method):
+    spec = {f"s{i}": (4000, 8) for i in range(6)} | {"none": (200, 0)}
+    rows = {r.segment: r for r in segment_rates(*counted(spec), method=method).rows}
+    assert rows["none"].upper >= beta.ppf(0.975, 0.5, 200.5)  # 1.2%
+    assert rows["none"].upper == pytest.approx(0.01247, abs=5e-5) or method == "grid"
+    spec = {f"s{i}": (4000, 3992) for i in range(6)} | {"all": (200, 200)}
+    rows = {r.segment: r for r in segment_rates(*counted(spec), method=method).rows}
+    assert rows["all"].lower <= beta.ppf(0.025, 200.5, 0.5)
+
+
+def test_grid_resolves_rates_of_a_tenth_of_a_percent():
+    rng = np.random.default_rng(12)
+    sizes = np.full(8, 20_000)
+    spec = {f"s{i}": (int(n), int(rng.binomial(n, 0.001))) for i, n in enumerate(sizes)}
+    result = segment_rates(*counted(spec))
+    assert 0.0007 < result.mu < 0.0014  # the old grid's smallest μ was 0.0042
+    for row in result.rows:
+        assert row.lower <= 0.001 <= row.upper
+
+
+def rare(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """8 segments of 500–5,000 leads at true rates between 0.1% and 0.5%."""
+    return rng.integers(500, 5001, 8), rng.uniform(0.001, 0.005, 8)
+
+
+def common(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """8 segments of 500–5,000 leads at true rates between 25% and 50%."""
+    return rng.integers(500, 5001, 8), rng.uniform(0.25, 0.50, 8)
+
+
+def outlier(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """12 segments of 200–3,000 leads at 30%, one of them at 22% or 40% instead."""
+    truth = np.full(12, 0.30)
+    truth[0] = rng.choice([0.22, 0.40])
+    return rng.integers(200, 3001, 12), truth
+
+
+def error_table(scenario, datasets: int, ratio: float = 1.25) -> dict[str, float]:
+    """Coverage and the verdicts' errors over seeded datasets. Truth for a verdict is the
+    population rate, the lead-weighted mean of the true segment rates: "above" is false when
+    the segment's true rate is at or below it, "in line" is false when the true rate lies
+    outside [population / ratio, population · ratio]."""
+    rng = np.random.default_rng(2025)
+    count = dict.fromkeys(
+        ("rows", "covered", "false_side", "sides", "outside", "false_in_line", "inside"), 0
+    )
+    count |= {"in_line": 0, "not_yet": 0}
+    for seed in range(datasets):
+        sizes, truth = scenario(rng)
+        spec = {
+            f"s{j:02d}": (int(n), int(rng.binomial(n, t)))
+            for j, (n, t) in enumerate(zip(sizes, truth, strict=True))
+        }
+        rows = segment_rates(*counted(spec), seed=seed).rows
+        true = {f"s{j:02d}": t for j, t in enumerate(truth)}
+        population = float(np.sum(sizes * truth) / sizes.sum())
+        false_side = False
+        for row in rows:
+            t = true[row.segment]
+            count["rows"] += 1
+            count["covered"] += row.lower <= t <= row.upper
+            count["sides"] += row.verdict in ("above", "below")
+            count["not_yet"] += row.verdict == "not yet"
+            false_side |= (row.verdict == "above" and t <= population) or (
+                row.verdict == "below" and t >= population
+            )
+            key = "inside" if population / ratio <= t <= population * ratio else "outside"
+            count[key] += 1
+            count["in_line" if key == "inside" else "false_in_line"] += row.verdict == "in line"
+        count["false_side"] += false_side
+    return {
+        "coverage": count["covered"] / count["rows"],
+        "false_side": count["false_side"] / datasets,
+        "false_in_line": count["false_in_line"] / max(count["outside"], 1),
+        "in_line": count["in_line"] / max(count["inside"], 1),
+        "sides": count["sides"] / count["rows"],
+        "not_yet": count["not_yet"] / count["rows"],
+    }
+
+
+@pytest.mark.slow
+def test_error_table_at_rare_and_common_rates():
+    """Prints the table with ``pytest -s``; 200 datasets per scenario (about 30 s)."""
+    print(
+        "\nscenario  datasets  coverage  false above/below (datasets)  false in line  "
+        "in line (true in band)  above/below  not yet"
+    )
+    for scenario in (rare, common, outlier):
+        table = error_table(scenario, 200)
+        print(
+            f"{scenario.__name__:9s} {200:8d}  {table['coverage']:8.3f}  "
+            f"{table['false_side']:28.3f}  {table['false_in_line']:13.3f}  "
+            f"{table['in_line']:22.3f}  {table['sides']:11.3f}  {table['not_yet']:7.3f}"
+        )
+        assert table["coverage"] >= 0.92, (scenario.__name__, table)
+        assert table["false_side"] <= 0.05, (scenario.__name__, table)
+        assert table["false_in_line"] <= 0.05, (scenario.__name__, table)

@@ -11,7 +11,8 @@ from scipy.stats import binom, norm
 
 import assay
 from assay.binning import assign_bins
-from assay.uncertainty import PosteriorSettings, expected_noise_floor
+from assay.posterior import PosteriorSettings
+from assay.uncertainty import expected_noise_floor
 
 
 def generate(n: int, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,49 +37,58 @@ def true_binned_ece(report: assay.CalibrationReport, p: np.ndarray, truth: np.nd
 
 
 def test_posterior_matches_a_brute_force_grid():
-    y, p, _ = generate(600, 3, "calibrated")
+    """The whole model (line + wiggle, spike at τ = 0) on dense grids over μ, β, τ and every
+    δ_b, sampled directly: the same ECE, O/E and slope posteriors."""
+    y, p, _ = generate(200, 3, "slope")
     report = assay.calibration(y, p, seed=1)
     stats = report.stats
     keep = stats.nonempty
     n, k = stats.weight[keep], stats.sum_y[keep]
     mean_p = stats.sum_p[keep] / n
     base = logit(mean_p)
-    # Independent reference: dense δ grid per bin, dense (μ, τ) grid, direct sampling.
-    delta = np.linspace(-3, 3, 1201)
-    loglik = binom.logpmf(k[:, None], n[:, None], expit(base[:, None] + delta))
-    mus, taus = np.linspace(-1.5, 1.5, 121), np.linspace(0.003, 1.5, 150)
-    # Slab: τ ~ half-normal(0.5) on the grid, mass 1 − π0; spike: τ = 0 (δ_b = μ), mass π0.
-    zero_mass = PosteriorSettings().tau_zero_mass
-    tau_weight = norm.logpdf(taus, 0, 0.5) - logsumexp(norm.logpdf(taus, 0, 0.5))
-    log_post = np.empty((mus.size, taus.size + 1))
-    for i, mu in enumerate(mus):
-        prior = norm.logpdf(delta[None, :], mu, taus[:, None])
-        step = np.log(delta[1] - delta[0])  # ∫ f dδ ≈ Σ f Δδ: matters beside the spike
-        marginal = (logsumexp(loglik[None] + prior[:, None, :], axis=2) + step).sum(axis=1)
-        spike = binom.logpmf(k, n, expit(base + mu)).sum() + np.log(zero_mass)
-        slab = marginal + tau_weight + np.log(1 - zero_mass)
-        log_post[i] = np.concatenate(([spike], slab)) + norm.logpdf(mu)
+    z = base - np.sum(n * base) / np.sum(n)
+    settings = PosteriorSettings()
+    delta = np.linspace(-3, 3, 301)
+    loglik = binom.logpmf(k[:, None], n[:, None], expit(base[:, None] + delta))  # (B, D)
+    mus, betas = np.linspace(-1.6, 1.6, 49), np.linspace(-2.0, 1.5, 49)
+    taus = np.linspace(0.01, 2.0, 30)
+    tau_weight = norm.logpdf(taus, 0, settings.tau_scale)
+    tau_weight -= logsumexp(tau_weight)
+    mu, beta_ = np.meshgrid(mus, betas, indexing="ij")
+    line = mu[..., None] + beta_[..., None] * z  # (M, Bt, B)
+    prior = norm.logpdf(mu) + norm.logpdf(beta_)
+    spike = binom.logpmf(k, n, expit(base + line)).sum(-1) + prior + np.log(0.4)
+    step = np.log(delta[1] - delta[0])
+    slabs = []
+    for tau, weight in zip(taus, tau_weight, strict=True):
+        gaussian = norm.logpdf(delta, line[..., None], tau)  # (M, Bt, B, D)
+        marginal = (logsumexp(loglik + gaussian, axis=-1) + step).sum(-1)
+        slabs.append(marginal + prior + weight + np.log(0.6))
+    log_post = np.stack([spike, *slabs])  # (1 + T, M, Bt)
     weights = np.exp(log_post - logsumexp(log_post)).ravel()
     rng = np.random.default_rng(0)
     cells = np.unravel_index(rng.choice(weights.size, 3000, p=weights), log_post.shape)
-    samples = []
-    for mu, column in zip(mus[cells[0]], cells[1], strict=True):
-        if column == 0:
-            theta = expit(base + mu)
+    ece, ratio, slope = [], [], []
+    for t, i, j in zip(*cells, strict=True):
+        centre = line[i, j]
+        if t == 0:
+            theta = expit(base + centre)
         else:
-            tau = taus[column - 1]
-            density = np.exp(
-                loglik
-                + norm.logpdf(delta, mu, tau)
-                - (loglik + norm.logpdf(delta, mu, tau)).max(1, keepdims=True)
-            )
+            log_density = loglik + norm.logpdf(delta, centre[:, None], taus[t - 1])
+            density = np.exp(log_density - log_density.max(1, keepdims=True))
             cdf = np.cumsum(density, axis=1)
             pick = (cdf / cdf[:, -1:] < rng.random(len(k))[:, None]).sum(axis=1)
             theta = expit(base + delta[pick])
-        samples.append(np.sum(rng.dirichlet(n) * np.abs(theta - mean_p)))
-    posterior = report.posterior
-    assert posterior.median == pytest.approx(np.median(samples), abs=0.003)
-    assert posterior.upper_95 == pytest.approx(np.quantile(samples, 0.95), abs=0.004)
+        w = n / n.sum()
+        ece.append(np.sum(w * np.abs(theta - mean_p)))
+        ratio.append(np.sum(w * theta) / np.sum(w * mean_p))
+        slope.append(1 + betas[j])
+    levels = report.levels
+    assert levels.ece.median == pytest.approx(np.median(ece), abs=0.004)
+    assert levels.ece.upper_95 == pytest.approx(np.quantile(ece, 0.95), abs=0.006)
+    assert levels.ratio.median == pytest.approx(np.median(ratio), abs=0.01)
+    assert levels.slope.median == pytest.approx(np.median(slope), abs=0.04)
+    assert levels.slope.upper == pytest.approx(np.quantile(slope, 0.95), abs=0.06)
 
 
 @pytest.mark.parametrize(
@@ -161,16 +171,20 @@ def test_verdict_is_robust_to_the_tau_prior(kind, n, seeds):
 # --------------------------------------------------------------------------- long simulations
 @pytest.mark.slow
 def test_calibrated_scores_are_recognised():
-    # Issue 3: at least 85% of 200. Measured with the default priors (spike mass 0.4, tau
-    # scale 0.5): 198/200 intervals reach below 0.01 and 182/200 verdicts are "calibrated".
-    hits, calibrated = 0, 0
+    # Issue 3: the interval of a calibrated score reaches near 0. Issue 23 judged every level
+    # of the hierarchy: at n = 1000 the slope is often not pinned down to 0.80–1.25 yet, so
+    # "not yet" is honest there; never "miscalibrated" (the base-rate table in
+    # tests/test_verdicts.py holds the recognition rates at n = 20,000).
+    hits, verdicts = 0, []
     for seed in range(200):
         y, p, _ = generate(1000, seed, "calibrated")
         report = assay.calibration(y, p, seed=seed)
         hits += report.posterior.lower < 0.01
-        calibrated += report.verdict == "calibrated"
+        verdicts.append(report.verdict)
+    counts = {v: verdicts.count(v) for v in ("calibrated", "not yet", "miscalibrated")}
+    print(f"calibrated, n = 1000: {counts}; interval below 0.01 in {hits}/200")
     assert hits >= 170, hits
-    assert calibrated >= 170, calibrated
+    assert counts["miscalibrated"] <= 5, counts
 
 
 @pytest.mark.slow

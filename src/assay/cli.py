@@ -34,6 +34,7 @@ from assay.report.terminal import (
     print_threshold,
 )
 from assay.segments import segment_rates
+from assay.tolerance import Tolerance
 
 ScorersOption = Annotated[
     list[str] | None, typer.Option("--scorer", help="Scorer (repeatable; default: all).")
@@ -48,6 +49,19 @@ TargetOption = Annotated[
 DeltaOption = Annotated[float, typer.Option(help="Error level of the guarantee.")]
 CostOption = Annotated[float | None, typer.Option("--cost", help="Cost per automated action.")]
 ValueOption = Annotated[float | None, typer.Option("--value", help="Value per conversion.")]
+ToleranceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What still counts as calibrated, e.g. 'ratio=1.25,slope=1.25,curve=0.25,floor=0.005,"
+        "cap=0.05': observed/expected within [1/ratio, ratio], slope within [1/slope, slope], "
+        "ECE at most curve x mean score, clipped to [floor, cap] (these are the defaults)."
+    ),
+]
+
+
+def _tolerance(text: str | None) -> Tolerance:
+    return Tolerance() if text is None else Tolerance.parse(text)
+
 
 app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help=True)
 console = Console()
@@ -114,6 +128,7 @@ def report(
     segment_by: Annotated[
         str | None, typer.Option(help="Add segment rates for this segment attribute.")
     ] = None,
+    tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
@@ -123,6 +138,7 @@ def report(
             raise AssayInputError("the ledger holds no predictions yet; ingest some first")
         moment = to_utc(as_of)
         config = AuditConfig(
+            tolerance=_tolerance(tolerance),
             seed=seed,
             target_precision=target_precision,
             delta=delta,
@@ -206,13 +222,17 @@ def compare_command(
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Write the comparison page here.")] = None,
     policy: PolicyOption = "first",
+    tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Compare scorers on the leads they all scored: calibration, discrimination, honesty."""
     names = [s.strip() for s in scorers.split(",")] if scorers else None
     with user_errors(), Ledger(ledger, read_only=True) as store:
         moment = to_utc(as_of)
-        result = compare(store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by)
+        result = compare(
+            store, scorers=names, as_of=moment, policy=policy, segment_by=segment_by,
+            tolerance=_tolerance(tolerance),
+        )  # fmt: skip
     print_comparison(console, result)
     if html:
         html.write_text(render_comparison_html(result, as_of=moment.isoformat()))
@@ -234,7 +254,9 @@ def recalibrate_command(
     """Fit calibrators on matured outcomes, choose by out-of-fold log loss, save the winner."""
     with user_errors():
         for _, found in _evidence_per_scorer(ledger, [scorer], as_of, policy):
-            result = recalibrate(found.labels, found.prob, method=method, seed=seed)
+            result = recalibrate(
+                found.labels, found.prob, method=method, seed=seed, fitted_as_of=found.as_of
+            )
             print_recalibration(console, scorer, result)
             out.write_text(result.calibrator.to_json())
             console.print(
@@ -249,19 +271,27 @@ def monitor_command(
     model_version: Annotated[str | None, typer.Option(help="Only this model version.")] = None,
     alpha: Annotated[float, typer.Option(help="Error level of the audit alarm.")] = 0.05,
     grace_days: Annotated[
-        float, typer.Option(help="Days after the horizon before a lead counts as matured.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            help="Days after the horizon before a lead counts as matured "
+            "(default: the recording lag measured from the ledger)."
+        ),
+    ] = None,
     replay: Annotated[
         bool, typer.Option(help="Rebuild the state from scratch instead of continuing it.")
     ] = False,
+    tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
-    """Feed each scorer's anytime-valid monitor the leads matured since its last update."""
+    """Feed each scorer's anytime-valid monitor the leads matured since its last update.
+
+    The monitor tests "calibrated within tolerance" (the ratio and slope of --tolerance)."""
     with user_errors(), Ledger(ledger) as store:
         for name in scorer or store.scorers():
             monitor = Monitor(
-                scorer=name, model_version=model_version, alpha=alpha, grace_days=grace_days
-            )
+                scorer=name, model_version=model_version, alpha=alpha, grace_days=grace_days,
+                tolerance=_tolerance(tolerance),
+            )  # fmt: skip
             stored = store.monitor_state(monitor.key)
             if stored is not None and not replay:
                 monitor = Monitor.from_dict(json.loads(stored))

@@ -15,6 +15,16 @@ with n_t < ``min_count`` are not tested (that depends on the scores only, so the
 fixed in advance). Beside it: the Jeffreys posterior P(precision ≥ π | k_t, n_t) with a
 Beta(½, ½) prior.
 
+**Verdicts.** "certified" when some threshold is; "cannot reach" when none is, every threshold
+on the grid is tested, and at every one the one-sided (1 − δ) Clopper–Pearson *upper* bound
+I⁻¹_{1−δ}(k_t + 1, n_t − k_t) (1 when k_t = n_t) is below π: each threshold's precision is below
+the target with confidence 1 − δ, so more leads of the same kind will not certify one. Its
+reason names the best precision that *can* be certified, Y = max_t I⁻¹_δ(k_t, n_t − k_t + 1)
+over the tested thresholds. Otherwise "not yet": while thresholds with fewer than ``min_count``
+leads remain, more leads can test them; and at the top tested threshold, if its precision
+p̂ = k/n > π held, about n(f − 1) more leads scored above it would certify it, f the smallest
+factor with I⁻¹_δ(f k, f(n − k) + 1) ≥ π.
+
 **Costs.** With value V per conversion and cost C per action, acting on a lead pays off when its
 conversion probability exceeds the break-even C / V. The firing rule is: the set precision is
 certified AND the lead's calibrated probability lower bound (the one-sided 1 − δ
@@ -73,6 +83,7 @@ class ThresholdRow:
     precision: float | None
     pvalue: float | None  # None: not tested (fewer than min_count leads)
     lower_bound: float | None  # one-sided (1 − δ) Clopper–Pearson lower bound of precision
+    upper_bound: float | None  # one-sided (1 − δ) Clopper–Pearson upper bound of precision
     prob_above_target: float | None  # Jeffreys posterior P(precision ≥ target)
     band_lower_bound: float | None  # lower bound of the rate in [t, previous threshold)
     certified: bool
@@ -83,7 +94,7 @@ class CertifiedThreshold:
     """The result of :func:`certify_threshold`."""
 
     threshold: float | None
-    verdict: str  # "certified" or "not yet"
+    verdict: str  # "certified", "cannot reach" or "not yet"
     reason: str
     target_precision: float
     delta: float
@@ -119,6 +130,7 @@ def certify_threshold(
     safe_k = np.maximum(k_t, 1)
     pvalues = np.where(k_t > 0, betainc(safe_k, n_t - k_t + 1, target), 1.0)
     lower = np.where(k_t > 0, betaincinv(safe_k, n_t - k_t + 1, delta), 0.0)
+    upper = np.where(k_t < n_t, betaincinv(k_t + 1, np.maximum(n_t - k_t, 1), 1 - delta), 1.0)
     posterior = beta.sf(target, k_t + 0.5, n_t - k_t + 0.5)
     certified = np.zeros(len(thresholds), dtype=bool)
     for i in np.flatnonzero(tested):
@@ -141,6 +153,7 @@ def certify_threshold(
             precision=float(k_t[i] / n_t[i]) if n_t[i] else None,
             pvalue=float(pvalues[i]) if tested[i] else None,
             lower_bound=float(lower[i]) if n_t[i] else None,
+            upper_bound=float(upper[i]) if n_t[i] else None,
             prob_above_target=float(posterior[i]) if n_t[i] else None,
             band_lower_bound=float(band_lower[i]) if band_n[i] else None,
             certified=bool(certified[i]),
@@ -158,19 +171,74 @@ def certify_threshold(
     elif not tested.any():
         verdict = "not yet"
         reason = f"not yet: no threshold has {min_count} scored leads above it"
-    else:
-        first = int(np.flatnonzero(tested)[0])
-        verdict = "not yet"
+    elif tested.all() and (upper < target).all():
+        verdict = "cannot reach"
         reason = (
-            f"not yet: at the top tested threshold ({thresholds[first]:.4g}) {k_t[first]} of "
-            f"{n_t[first]} leads converted; that cannot show precision ≥ {target:.0%} at "
-            f"level {delta}"
+            f"cannot reach the target: best certified precision {lower.max():.1%}; at every "
+            f"threshold the precision is below {target:.0%} with probability ≥ {1 - delta:.0%} "
+            f"(highest upper bound {upper.max():.1%}), so more leads will not help: the score "
+            "does not separate leads well enough"
         )
+    else:
+        verdict = "not yet"
+        reason = _not_yet_reason(thresholds, n_t, k_t, upper, tested, target, delta, min_count)
     break_even, firing, rule = _firing_rule(
-        thresholds, certified, band_lower, band_n, threshold, value_per_conversion, cost_per_action
+        thresholds,
+        certified,
+        band_lower,
+        band_n,
+        threshold,
+        verdict == "cannot reach",
+        value_per_conversion,
+        cost_per_action,
     )
     return CertifiedThreshold(
         threshold, verdict, reason, target, delta, rows, break_even, firing, rule
+    )
+
+
+def _leads_to_certify(n: int, k: int, target: float, delta: float) -> float:
+    """More leads at the current precision k/n for the one-sided Clopper–Pearson lower bound
+    to reach the target: n(f − 1), f the smallest factor on a geometric grid up to 10⁴ with
+    I⁻¹_δ(f k, f(n − k) + 1) ≥ π (inf when none is)."""
+    factor = np.geomspace(1.0, 1e4, 400)
+    passes = betaincinv(factor * k, factor * (n - k) + 1, delta) >= target
+    return float(n * (factor[np.argmax(passes)] - 1)) if passes.any() else float("inf")
+
+
+def _not_yet_reason(
+    thresholds: FloatArray,
+    n_t: np.ndarray,
+    k_t: np.ndarray,
+    upper: FloatArray,
+    tested: np.ndarray,
+    target: float,
+    delta: float,
+    min_count: int,
+) -> str:
+    """Why no threshold is certified yet, and what more data would do (module docs)."""
+    first = int(np.flatnonzero(tested)[0])
+    t, n, k = thresholds[first], int(n_t[first]), int(k_t[first])
+    reason = (
+        f"not yet: at the top tested threshold ({t:.4g}) {k} of {n} leads converted; that "
+        f"cannot show precision ≥ {target:.0%} at level {delta}"
+    )
+    if (upper[tested] < target).all():
+        return reason + (
+            f"; no tested threshold can reach it, but higher thresholds ({int((~tested).sum())}) "
+            f"have fewer than {min_count} leads above them and more leads would test them"
+        )
+    if k <= target * n:
+        return reason + (
+            f"; at its current precision ({k / n:.0%}) more leads would not certify it, but the "
+            f"data cannot yet rule out {target:.0%} (upper bound {upper[first]:.1%})"
+        )
+    more = _leads_to_certify(n, k, target, delta)
+    if not np.isfinite(more):
+        return reason + f"; its precision ({k / n:.0%}) is too close to the target to say when"
+    return reason + (
+        f"; if its precision ({k / n:.0%}) held, roughly {float(f'{more:.2g}'):,.0f} more "
+        f"leads scored ≥ {t:.4g} would certify it"
     )
 
 
@@ -180,15 +248,17 @@ def _firing_rule(
     band_lower: FloatArray,
     band_n: np.ndarray,
     threshold: float | None,
+    unreachable: bool,
     value: float | None,
     cost: float | None,
 ) -> tuple[float | None, float | None, str]:
     if value is None or cost is None:
-        rule = (
-            "fire on leads scored at or above the certified threshold"
-            if threshold is not None
-            else "do not fire automatically yet"
-        )
+        if threshold is not None:
+            rule = "fire on leads scored at or above the certified threshold"
+        elif unreachable:
+            rule = "do not fire automatically: the score cannot reach the target"
+        else:
+            rule = "do not fire automatically yet"
         return None, threshold, rule
     if not (value > 0 and 0 <= cost < value):
         raise AssayInputError(
@@ -208,6 +278,8 @@ def _firing_rule(
             f"fire when the score is ≥ {firing:.4g}: the set precision is certified AND the "
             f"lead's calibrated probability lower bound is ≥ the break-even C/V = {break_even:.3g}"
         )
+    elif unreachable:
+        rule = "do not fire automatically: the score cannot reach the target"
     elif threshold is None:
         rule = "do not fire automatically yet: no threshold is certified"
     else:

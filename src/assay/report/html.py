@@ -87,6 +87,8 @@ def _view(
         "reason": report.reason,
         "ece": report.ece,
         "posterior": report.posterior,
+        "levels": report.levels,
+        "tolerance_words": report.tolerance_words,
         "credibility": report.credibility,
         "noise": report.noise_floor,
         "scores": audit.scores,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from assay.audit import Audit, Bucket
@@ -41,19 +42,22 @@ def bucket_table(title: str, rows: list[Bucket]) -> Table:
 
 
 def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
-    """The verdict with its reason, and the ECE beside its interval and noise floor."""
+    """The verdict with its reason and tolerance, then the ECE (posterior median headline,
+    plug-in labelled) beside its interval and the noise floor."""
     colour = COLOURS.get(report.verdict, "yellow")
     console.rule(title)
-    console.print(f"[bold {colour}]{report.verdict.upper()}[/] — {report.reason}")
+    console.print(f"[bold {colour}]{report.verdict.upper()}[/] — {escape(report.reason)}")
+    console.print(f"[dim]{report.tolerance_words}[/]")
     posterior, floor = report.posterior, report.noise_floor
-    interval = (
-        f"{100 * posterior.lower:.1f}–{100 * posterior.upper:.1f} pts"
+    headline = (
+        f"ECE {100 * posterior.median:.1f} pts ({report.credibility:.0%} credible interval "
+        f"{100 * posterior.lower:.1f}–{100 * posterior.upper:.1f} pts; plug-in "
+        f"{100 * report.ece:.1f})"
         if posterior is not None
-        else "no interval yet"
+        else f"ECE plug-in {100 * report.ece:.1f} pts (no interval yet)"
     )
     console.print(
-        f"ECE {100 * report.ece:.1f} pts ({report.credibility:.0%} credible interval {interval}); "
-        f"a perfectly calibrated score would show {100 * floor.median:.1f} pts "
+        f"{headline}; a perfectly calibrated score would show {100 * floor.median:.1f} pts "
         f"(90% band {100 * floor.lower:.1f}–{100 * floor.upper:.1f})"
     )
 
@@ -70,7 +74,7 @@ def print_audit(console: Console, audit: Audit) -> None:
 
 
 def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:
-    colour = "green" if result.threshold is not None else "yellow"
+    colour = {"certified": "green", "cannot reach": "red"}.get(result.verdict, "yellow")
     console.rule(f"scorer {scorer}: target precision {result.target_precision:.0%}")
     console.print(f"[bold {colour}]{result.verdict.upper()}[/] — {result.reason}")
     console.print(f"Rule: {result.rule}.")
@@ -98,9 +102,11 @@ def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) 
     strength = (
         "" if rates.concentration is None else f", prior strength M = {rates.concentration:.0f}"
     )
+    lo, hi = rates.band
     console.print(
-        f"reference (overall rate) {rates.reference:.1%}; rates shrink toward the prior mean "
-        f"{rates.mu:.1%} ({rates.method}{strength})"
+        f"verdicts compare with the reference {rates.reference:.1%}, the overall conversion rate "
+        f"of all leads (in line: {lo:.1%}–{hi:.1%}); rates shrink toward the prior mean "
+        f"{rates.mu:.1%}, the typical segment's rate ({rates.method}{strength})"
     )
     for note in ([rates.rule] if rates.rule else []) + rates.notes:
         console.print(f"[dim]{note}[/]")
@@ -134,7 +140,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     console.print(table)
     for pair in comparison.pairs:
         console.print(
-            f"{pair.a} vs {pair.b}: P(ECE {pair.a} < ECE {pair.b}) = {pair.prob_a_lower_ece:.3f}; "
+            f"{pair.a} vs {pair.b}: P({pair.a} closer to calibrated) = {pair.prob_a_lower_ece:.3f}; "
             f"Brier difference {pair.brier_difference:+.4f} "
             f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
         )

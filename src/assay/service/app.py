@@ -42,6 +42,7 @@ from assay.segments import segment_rates
 from assay.service.batches import MAX_BYTES, BatchRejected, parse_csv, parse_ndjson
 from assay.service.keys import ApiKey, KeyStore
 from assay.service.store import Store
+from assay.tolerance import Tolerance
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -327,6 +328,17 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
     ]
     Scorer = Annotated[str | None, Query(max_length=200)]
     Policy = Annotated[str, Query(pattern="^(first|last|all)$")]
+    ToleranceQuery = Annotated[
+        str | None,
+        Query(
+            description="What still counts as calibrated, e.g. ratio=1.25,slope=1.25,curve=0.25 "
+            "(observed/expected, slope, ECE relative to the mean score; these are the defaults).",
+            max_length=120,
+        ),
+    ]
+
+    def tolerance_of(text: str | None) -> Tolerance:
+        return Tolerance() if text is None else Tolerance.parse(text)
 
     @app.get("/v1/status", **read_route)
     async def status(key: Reader) -> Response:
@@ -362,15 +374,15 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         as_of: AsOf = None,
         policy: Policy = "first",
         seed: Annotated[int, Query(ge=0, le=2**31)] = 0,
+        tolerance: ToleranceQuery = None,
     ) -> Response:
         """The audit of each scorer (or one): verdict, ECE with interval, buckets, cohorts."""
         moment = to_utc(as_of)
+        config = AuditConfig(seed=seed, tolerance=tolerance_of(tolerance))
 
         def task(ledger: Ledger) -> dict[str, Any]:
             audits = [
-                run_audit(
-                    ledger, scorer=name, as_of=moment, policy=policy, config=AuditConfig(seed=seed)
-                )
+                run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
                 for name in _names(ledger, scorer)
             ]
             document = report_document(audits, as_of=moment.isoformat())
@@ -434,22 +446,29 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         return json_response({"as_of": moment.isoformat(), "scorers": result})
 
     @app.get("/v1/compare", **read_route)
-    async def comparison(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> Response:
+    async def comparison(
+        key: Reader, as_of: AsOf = None, policy: Policy = "first", tolerance: ToleranceQuery = None
+    ) -> Response:
         """Scorers side by side on the leads they all scored."""
         moment = to_utc(as_of)
+        band = tolerance_of(tolerance)
         result = await read(
-            key, lambda ledger: compare(ledger, as_of=moment, policy=policy).to_dict()
+            key,
+            lambda ledger: compare(ledger, as_of=moment, policy=policy, tolerance=band).to_dict(),
         )
         return json_response(result)
 
     @app.get("/v1/report.html", response_class=HTMLResponse, **read_route)
-    async def report(key: Reader, as_of: AsOf = None, policy: Policy = "first") -> HTMLResponse:
+    async def report(
+        key: Reader, as_of: AsOf = None, policy: Policy = "first", tolerance: ToleranceQuery = None
+    ) -> HTMLResponse:
         """The self-contained HTML report (one file, no script, no external request)."""
         moment = to_utc(as_of)
+        config = AuditConfig(tolerance=tolerance_of(tolerance))
 
         def task(ledger: Ledger) -> str:
             audits = [
-                run_audit(ledger, scorer=name, as_of=moment, policy=policy)
+                run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
                 for name in _names(ledger, None)
             ]
             return render_html(audits, as_of=moment.isoformat())
