@@ -391,15 +391,15 @@ def test_sigkill_during_ingest_leaves_all_or_nothing(tmp_path):
     assert 7 in outcomes or 7 + n in outcomes
 
 
-def test_schema_version_is_recorded_and_a_version_1_ledger_is_migrated(tmp_path):
+def test_schema_version_is_recorded_and_older_ledgers_are_migrated(tmp_path):
     import duckdb
 
     from assay.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
     with Ledger(tmp_path / "v.duckdb") as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
     with Ledger(tmp_path / "v.duckdb") as store:  # reopening migrates nothing
-        assert store.schema_version == 2
+        assert store.schema_version == 3
     old = tmp_path / "v1.duckdb"
     con = duckdb.connect(str(old))
     con.execute(MIGRATIONS[0])
@@ -408,10 +408,29 @@ def test_schema_version_is_recorded_and_a_version_1_ledger_is_migrated(tmp_path)
     with Ledger(old, read_only=True) as store:  # reading never migrates
         assert store.schema_version == 1
     with Ledger(old) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert store.monitor_state("nothing") is None
         store.save_monitor_state("k", "{}")
         assert store.monitor_state("k") == "{}"
+
+
+def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
+    import duckdb
+
+    from assay.ledger.schema import MIGRATIONS
+
+    path = tmp_path / "v2.duckdb"
+    with Ledger(path) as store:
+        store.ingest_predictions(PREDICTIONS, now=NOW)
+        store.ingest_outcomes(OUTCOMES, now=NOW)
+        before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
+    con = duckdb.connect(str(path))  # take it back to version 2, as an older assay wrote it
+    con.execute("DROP TABLE derivations; UPDATE meta SET value = '2'")
+    con.close()
+    with Ledger(path) as store:
+        assert store.schema_version == 3 == len(MIGRATIONS)
+        assert store.verify().ok
+        assert store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table.equals(before)
 
 
 def test_default_path_from_environment(tmp_path, monkeypatch):

@@ -300,7 +300,9 @@ def test_cli_audits_a_parquet_glob_and_the_ledger_in_place(lake, tmp_path: Path)
     ingested = json.loads((tmp_path / "report.json").read_text())["audits"]
     for remote, local in zip(in_place, ingested, strict=True):
         assert remote["scorer"] == local["scorer"]
-        assert remote["calibration"]["ece"] == pytest.approx(local["calibration"]["ece"], rel=1e-12)
+        assert remote["calibration"]["ece_plugin"] == pytest.approx(
+            local["calibration"]["ece_plugin"], rel=1e-12
+        )
         assert remote["calibration"]["verdict"] == local["calibration"]["verdict"]
 
 

@@ -177,7 +177,7 @@ def test_reads_match_the_library_on_the_same_rows(service: Service, tmp_path: Pa
     found = evidence(mirror, scorer="vendor-a", as_of=as_of)
     expected_segments = segment_rates(found.labels, found.segment("industry")).to_dict()
     mirror.close()
-    assert served["audits"][0]["calibration"]["ece"] == pytest.approx(
+    assert served["audits"][0]["calibration"]["ece_plugin"] == pytest.approx(
         local.calibration.ece, rel=1e-12
     )
     assert served["audits"][0]["calibration"]["verdict"] == local.calibration.verdict

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,9 +32,12 @@ from assay.decisions import (
     net_benefit,
     risk_coverage,
 )
+from assay.ledger import InSample, LabelSet, RecordingLag
+from assay.ledger.lag import LAG_QUANTILE
 from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
 from assay.reliability import ReliabilityTable
 from assay.segments import SegmentRates, segment_rates
+from assay.tolerance import Tolerance
 
 AUDIT_SCHEMA_VERSION = 1
 
@@ -45,7 +48,7 @@ class AuditConfig:
 
     n_bins: int | None = None  # None: the audit rule B = clamp(n // 40, 2, 15)
     strategy: str = "quantile"
-    tolerance: float = 0.05
+    tolerance: Tolerance = field(default_factory=Tolerance)
     probability: float = 0.95
     credibility: float = 0.90
     seed: int = 0
@@ -56,13 +59,14 @@ class AuditConfig:
     value_per_conversion: float | None = None
     cost_per_action: float | None = None
     segment_by: str | None = None  # set: the audit adds segment rates for this attribute
+    recording_lag_days: float | None = None  # None: the lag measured from the ledger
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditConfig:
-        return cls(**data)
+        return cls(**{**data, "tolerance": Tolerance(**data["tolerance"])})
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class Counts:
     abstained: int
     unscored: int  # resolved predictions without a probability (points or rank scores)
     unmatched_outcomes: int
+    in_sample: int = 0  # a derived scorer's leads its calibrator was fitted on, left out
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +152,8 @@ class Audit:
     #: The scores and outcomes behind the numbers (for plots); not serialised.
     y_true: FloatArray = field(repr=False)
     y_prob: FloatArray = field(repr=False)
+    #: What the evidence leaves out and why, in words (recording lag, in-sample leads).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -167,6 +174,7 @@ class Audit:
             "corp": self.corp.to_dict(),
             "cohorts": [asdict(c) for c in self.cohorts],
             "counts": asdict(self.counts),
+            "notes": list(self.notes),
             "model_versions": list(self.model_versions),
             "decisions": None if self.decisions is None else self.decisions.to_dict(),
             "segments": None if self.segments is None else self.segments.to_dict(),
@@ -283,7 +291,7 @@ def _build(
         decisions=_decisions(labels, prob, config),
         segments=None
         if segment_values is None
-        else segment_rates(labels, segment_values, seed=config.seed),
+        else segment_rates(labels, segment_values, seed=config.seed, tolerance=config.tolerance),
         y_true=labels,
         y_prob=prob,
     )
@@ -333,10 +341,66 @@ class Evidence:
     snapshot_sha256: str
     as_of: dt.datetime
     segments: pa.Array  # MAP<string, string> of segment attributes, one per usable prediction
+    recording_lag_days: dict[str, float] = field(default_factory=dict)  # per event ("*": all)
+    notes: list[str] = field(default_factory=list)
 
     def segment(self, attribute: str) -> pa.Array:
         """The value of one segment attribute per prediction (null where it is missing)."""
         return pc.map_lookup(self.segments, pa.scalar(attribute), "first")
+
+
+def _lag_notes(table: pa.Table, lag: RecordingLag) -> list[str]:
+    """Per target event: which cohorts still wait for records, or that nothing was measured."""
+    notes = []
+    horizons = table.group_by("target_event").aggregate([("horizon_days", "max")])
+    for event, horizon in sorted(zip(*horizons.to_pydict().values(), strict=True)):
+        days = lag.for_event(event)
+        if lag.fixed_days is None and event not in lag.days:
+            notes.append(
+                f"no recording lag measured for {event!r}: no outcome of it came with its own "
+                "recorded_at, so a lead counts as negative as soon as its window closes"
+            )
+            continue
+        if days == 0:
+            continue
+        source = (
+            "set, not measured"
+            if lag.fixed_days is not None
+            else f"the {LAG_QUANTILE:.0%} quantile of {lag.measured[event]:,} measured"
+        )
+        since = lag.as_of - dt.timedelta(days=days + horizon)
+        notes.append(
+            f"cohorts scored after {since:%Y-%m-%d} are still receiving records: {event!r} "
+            f"outcomes are recorded up to {days:.1f} days after they occur ({source}), so "
+            "their leads stay pending until that wait has passed"
+        )
+    return notes
+
+
+def _in_sample_note(in_sample: InSample, judged: int) -> str:
+    dates = ", ".join(f"{cutoff:%Y-%m-%d}" for cutoff in in_sample.fitted_as_of)
+    return (
+        f"judged on {judged:,} leads scored after the calibrator was fitted on {dates}; "
+        f"{in_sample.leads:,} in-sample leads excluded"
+    )
+
+
+def _nothing_to_judge(scorer: str, result: LabelSet) -> str:
+    """Why a scorer has no evidence as of T, in words."""
+    in_sample, as_of = result.in_sample, result.as_of.isoformat()
+    if in_sample is not None and result.table.num_rows == 0:
+        dates = ", ".join(f"{cutoff:%Y-%m-%d}" for cutoff in in_sample.fitted_as_of)
+        return (
+            f"scorer {scorer!r} is judged only on leads scored after its calibrator was fitted "
+            f"on {dates}, and all {in_sample.leads:,} of its leads as of {as_of} are in-sample "
+            "(the calibrator learned from their outcomes); apply the calibrator to leads scored "
+            "later and audit once they mature"
+        )
+    held = f"; {in_sample.leads:,} in-sample leads excluded" if in_sample else ""
+    return (
+        f"scorer {scorer!r} has no matured, scored predictions as of {as_of} "
+        f"({result.counts.pending} pending{held}); choose a later as-of"
+    )
 
 
 def evidence(
@@ -346,24 +410,29 @@ def evidence(
     as_of: dt.datetime | str | None = None,
     model_version: str | None = None,
     policy: str = "first",
+    recording_lag_days: float | None = None,
 ) -> Evidence:
-    """Labels as of T reduced to what calibration may use.
+    """Labels as of T reduced to what calibration may use (``Ledger.judged_labels``).
 
-    Only matured predictions (window closed by T) count: early positives of open windows would
-    bias observed rates upward, so they wait with the rest of their cohort. Abstentions and
-    scores without a probability (points, ranks) are counted, not used.
+    Only matured predictions count: a lead's window must have closed and its target event's
+    recording lag L passed, s + h + L ≤ T (L measured from the ledger, or
+    ``recording_lag_days``). Early positives of open windows would bias observed rates upward
+    and negatives whose conversion is still on its way to the CRM would bias them downward, so
+    both wait with the rest of their cohort. A derived scorer is judged only on leads scored
+    after its calibrator's fit cut-off. Abstentions and scores without a probability (points,
+    ranks) are counted, not used.
     """
-    result = ledger.labels(as_of=as_of, scorer=scorer, model_version=model_version, policy=policy)
+    result = ledger.judged_labels(
+        as_of=as_of, scorer=scorer, model_version=model_version, policy=policy,
+        recording_lag_days=recording_lag_days,
+    )  # fmt: skip
     table = result.table
     scored = pc.invert(table["abstained"])
     resolved = pc.and_(scored, table["matured"])
     usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
     labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
     if len(labels) == 0:
-        raise AssayInputError(
-            f"scorer {scorer!r} has no matured, scored predictions as of "
-            f"{result.as_of.isoformat()} ({result.counts.pending} pending); choose a later as-of"
-        )
+        raise AssayInputError(_nothing_to_judge(scorer, result))
     months = np.asarray(usable["scored_at"].to_numpy(zero_copy_only=False))
     counts = Counts(
         resolved=_count(resolved),
@@ -372,7 +441,11 @@ def evidence(
         abstained=result.counts.abstained,
         unscored=_count(resolved) - usable.num_rows,
         unmatched_outcomes=result.counts.unmatched_outcomes,
+        in_sample=0 if result.in_sample is None else result.in_sample.leads,
     )
+    notes = _lag_notes(table, result.recording_lag)
+    if result.in_sample is not None:
+        notes.append(_in_sample_note(result.in_sample, table.num_rows))
     return Evidence(
         labels=labels,
         prob=np.asarray(usable["probability"].to_numpy(), dtype=np.float64),
@@ -382,6 +455,8 @@ def evidence(
         snapshot_sha256=snapshot_hash(table),
         as_of=result.as_of,
         segments=usable["segments"].combine_chunks(),
+        recording_lag_days=result.recording_lag.to_dict(),
+        notes=notes,
     )
 
 
@@ -396,7 +471,10 @@ def audit(
 ) -> Audit:
     """Audit one scorer from the ledger as of ``as_of`` (default: now, recorded in the result)."""
     config = config or AuditConfig()
-    found = evidence(ledger, scorer=scorer, as_of=as_of, model_version=model_version, policy=policy)
+    found = evidence(
+        ledger, scorer=scorer, as_of=as_of, model_version=model_version, policy=policy,
+        recording_lag_days=config.recording_lag_days,
+    )  # fmt: skip
     reproducibility = {
         "snapshot_sha256": found.snapshot_sha256,
         "ledger": str(ledger.path),
@@ -404,9 +482,11 @@ def audit(
         "policy": policy,
         "scorer": scorer,
         "model_version": model_version,
+        "recording_lag_days": found.recording_lag_days,
     }
     segment_values = None if config.segment_by is None else found.segment(config.segment_by)
-    return _build(
+    built = _build(
         scorer, found.labels, found.prob, found.months, found.counts, found.model_versions,
         reproducibility, config, segment_values,
     )  # fmt: skip
+    return replace(built, notes=found.notes)

@@ -202,12 +202,17 @@ def segments(
     method: Annotated[str, typer.Option(help="grid (full Bayes), mle or moments.")] = "grid",
     min_size: Annotated[int, typer.Option(help="Pool smaller segments into 'other'.")] = 10,
     policy: PolicyOption = "first",
+    tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
-    """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready)."""
+    """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready); "in line"
+    when a segment's rate is within the O/E tolerance (ratio) of the overall rate."""
     with user_errors():
+        band = _tolerance(tolerance)
         for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
-            rates = segment_rates(found.labels, found.segment(by), min_size=min_size, method=method)
+            rates = segment_rates(
+                found.labels, found.segment(by), min_size=min_size, method=method, tolerance=band
+            )
             print_segments(console, name, by, rates)
 
 

@@ -184,6 +184,10 @@ def apply_calibrator_command(
         with Ledger(ledger) as store:
             receipt = apply_calibrator(store, calibrator, scorer=scorer)
     console.print(receipt.describe())
+    console.print(
+        f"audits judge it only on leads scored after {calibrator.fitted_as_of_:%Y-%m-%d %H:%M} "
+        "UTC: the calibrator was fitted on the outcomes of the leads scored until then"
+    )
 
 
 @ledger_app.command("status")

@@ -380,7 +380,7 @@ def compare(
     names = scorers or ledger.scorers()
     frames = []
     for name in names:
-        table = ledger.labels(as_of=as_of, scorer=name, policy=policy).table
+        table = ledger.judged_labels(as_of=as_of, scorer=name, policy=policy).table
         table = table.filter(table["matured"])
         frames.append(
             pa.table(

@@ -3,8 +3,15 @@
 ``apply_calibrator`` reads a scorer's predictions (those with a probability), maps them through
 a fitted calibrator, and ingests them as the derived scorer ``NAME+METHOD`` whose model version
 is the calibrator's fingerprint. The derived predictions keep the original ``scored_at``,
-horizon and target, but are *recorded now*: an audit as of an earlier date cannot see them, so
-the fix is judged only on outcomes that arrive after it was made.
+horizon and target, but are *recorded now*: an audit as of an earlier date cannot see them.
+
+**Judged out of sample.** A calibrator fitted on the ledger's outcomes as of F would look
+calibrated on those very outcomes. So the derivation is recorded first (``derivations``, in
+the hash chain): the derived scorer version, its base scorer, the calibrator's JSON and its fit
+cut-off F. The labels it is judged on (``Ledger.judged_labels``, used by every audit) leave out
+every lead it first scored at or before F; only leads scored after F count. A calibrator that
+does not record F (fitted outside ``assay recalibrate``, or saved before assay recorded it) is
+refused: set ``calibrator.fitted_as_of_`` to the as-of of the outcomes it learned from.
 """
 
 from __future__ import annotations
@@ -25,20 +32,35 @@ METHOD_NAMES = {
     "IsotonicCalibrator": "isotonic",
     "HistogramCalibrator": "histogram",
     "BetaCalibrator": "beta",
+    "VennAbersCalibrator": "vennabers",
 }
+
+
+def method_name(calibrator: Any) -> str:
+    """The METHOD of a derived scorer ``NAME+METHOD`` (e.g. "platt", "vennabers")."""
+    kind = type(calibrator).__name__
+    return METHOD_NAMES.get(kind, kind.lower())
 
 
 def apply_calibrator(
     ledger: Ledger, calibrator: Any, *, scorer: str, now: dt.datetime | None = None
 ) -> IngestReceipt:
-    """Ingest ``calibrator``'s output on ``scorer``'s predictions as a derived scorer."""
+    """Ingest ``calibrator``'s output on ``scorer``'s predictions as a derived scorer, after
+    recording the derivation and its fit cut-off (module docstring)."""
+    fitted_as_of = getattr(calibrator, "fitted_as_of_", None)
+    if fitted_as_of is None:
+        raise AssayInputError(
+            "the calibrator does not record the as-of of the outcomes it was fitted on, so its "
+            "in-sample leads cannot be told apart; refit it with `assay recalibrate` (or set "
+            "fitted_as_of_ to the as-of of its training outcomes)"
+        )
     table = ledger.labels(scorer=scorer, policy="all", as_of=now).table
     table = table.filter(pc.is_valid(table["probability"]))
     if table.num_rows == 0:
         raise AssayInputError(
             f"scorer {scorer!r} has no predictions with a probability to calibrate"
         )
-    method = METHOD_NAMES.get(type(calibrator).__name__, type(calibrator).__name__.lower())
+    method = method_name(calibrator)
     derived = f"{scorer}+{method}"
     calibrated = calibrator.predict_proba(table["probability"].to_numpy())[:, 1]
     keys = sorted({k for row in table["segments"].to_pylist() for k, _ in row})
@@ -62,4 +84,8 @@ def apply_calibrator(
             **segment_columns,
         }
     )
+    ledger.record_derivation(
+        scorer=derived, base_scorer=scorer, fingerprint=calibrator.fingerprint,
+        calibrator_json=calibrator.to_json(), fitted_as_of=fitted_as_of, now=now,
+    )  # fmt: skip
     return ledger.ingest_predictions(batch, segments=keys, now=now)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import expit, logit, logsumexp
+from scipy.stats import beta as beta_dist
 
 from assay._validation import FloatArray
 from assay.binstats import BinStats
@@ -415,8 +416,13 @@ def _ece_summary(
     rate_median = np.full(stats.n_bins, np.nan)
     rate_lower, rate_upper = rate_median.copy(), rate_median.copy()
     rate_median[mask] = np.median(theta, axis=0)
-    rate_lower[mask] = np.quantile(theta, tail, axis=0)
-    rate_upper[mask] = np.quantile(theta, 1 - tail, axis=0)
+    # A bin with no conversions (or only conversions) never gets a band tighter at that end
+    # than its own Jeffreys interval: its data alone cannot place the rate closer to 0 (or 1).
+    k, n = stats.sum_y[mask], stats.weight[mask]
+    own_lower, own_upper = beta_dist.ppf([[tail], [1 - tail]], k + 0.5, n - k + 0.5)
+    lower, upper = np.quantile(theta, tail, axis=0), np.quantile(theta, 1 - tail, axis=0)
+    rate_lower[mask] = np.where(k >= n, np.minimum(lower, own_lower), lower)
+    rate_upper[mask] = np.where(k <= 0, np.maximum(upper, own_upper), upper)
     return EcePosterior(
         median=float(np.median(samples)),
         lower=float(np.quantile(samples, tail)),

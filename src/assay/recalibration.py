@@ -25,11 +25,19 @@ Scores may be 1-D or a single column (n, 1), as scikit-learn's meta-estimators p
 
 ``recalibrate`` fits every candidate with K-fold cross-fitting and chooses by out-of-fold log
 loss (Brier as tie-break), never by in-sample ECE. Calibrators save to versioned JSON (no
-pickle) with a sha256 fingerprint.
+pickle) with a sha256 fingerprint over everything else in the file.
+
+**Fit cut-off.** ``fitted_as_of_`` is the as-of T of the ledger outcomes a calibrator was
+fitted on (``recalibrate(..., fitted_as_of=T)``; ``assay recalibrate`` passes its as-of). The
+leads scored by T may have taught it, so a derived scorer is judged only on leads scored after
+T (:mod:`assay.derive`). The JSON records it as ``fitted_as_of`` under version 2, inside the
+fingerprint; a file without it is version 1 (written before assay recorded the cut-off), loads
+as before, and cannot be applied to a ledger.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -42,14 +50,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from assay._validation import AssayInputError, FloatArray, as_float_array, check_binary_labels
+from assay._validation import (
+    AssayInputError,
+    FloatArray,
+    as_float_array,
+    check_binary_labels,
+    to_utc,
+)
 from assay.binning import assign_bins, quantile_edges
 from assay.calibration import calibration
 from assay.isotonic import isotonic_fit
 from assay.metrics.scores import brier_score, log_loss
 from assay.venn_abers import VennAbersTable, venn_abers_table
 
-SERIAL_VERSION = 1
+#: JSON version with the fit cut-off; version 1 files have none.
+SERIAL_VERSION = 2
+UNDATED_VERSION = 1
 #: Keeps logits finite for probabilities of exactly 0 or 1 (a log guard, not input repair).
 _LOGIT_EPS = 1e-12
 
@@ -98,6 +114,9 @@ def _logistic_fit(x: FloatArray, targets: FloatArray) -> tuple[float, float]:
 class _Calibrator(ClassifierMixin, BaseEstimator):
     """Shared plumbing: labels check, (n, 2) output, JSON round trip."""
 
+    #: The as-of of the outcomes this calibrator was fitted on (None: not recorded).
+    fitted_as_of_: dt.datetime | None = None
+
     def _labels(self, y: Any, n: int) -> FloatArray:
         labels = check_binary_labels(y)
         if len(labels) != n:
@@ -131,8 +150,11 @@ class _Calibrator(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def to_json(self) -> str:
-        body = {"kind": type(self).__name__, "version": SERIAL_VERSION, "params": self.get_params(),
-                "state": self.state()}  # fmt: skip
+        """Kind, version, params, state and (version 2) the fit cut-off, with a fingerprint."""
+        body: dict[str, Any] = {"kind": type(self).__name__, "version": UNDATED_VERSION,
+                                "params": self.get_params(), "state": self.state()}  # fmt: skip
+        if self.fitted_as_of_ is not None:
+            body.update(version=SERIAL_VERSION, fitted_as_of=self.fitted_as_of_.isoformat())
         text = json.dumps(body, sort_keys=True)
         return json.dumps(
             {**body, "fingerprint": hashlib.sha256(text.encode()).hexdigest()}, sort_keys=True
@@ -358,13 +380,15 @@ CALIBRATORS: dict[str, type[_Calibrator]] = {
 def load_calibrator(text: str) -> _Calibrator:
     """Rebuild a calibrator from :meth:`to_json` output, checking its fingerprint."""
     data = json.loads(text)
-    if data.get("version") != SERIAL_VERSION:
+    if data.get("version") not in (UNDATED_VERSION, SERIAL_VERSION):
         raise AssayInputError(f"calibrator version {data.get('version')!r} is not supported")
     kinds = {cls.__name__: cls for cls in CALIBRATORS.values()}
     if data.get("kind") not in kinds:
         raise AssayInputError(f"unknown calibrator kind {data.get('kind')!r}")
     calibrator = kinds[data["kind"]](**data["params"])
     calibrator.load_state(data["state"])
+    if data.get("fitted_as_of") is not None:
+        calibrator.fitted_as_of_ = to_utc(data["fitted_as_of"])
     if calibrator.fingerprint != data.get("fingerprint"):
         raise AssayInputError(
             "calibrator fingerprint does not match its contents; the file was altered"
@@ -390,9 +414,19 @@ class Recalibration:
 
 
 def recalibrate(
-    y_true: Any, y_prob: Any, *, method: str = "auto", cv: int = 5, seed: int = 0
+    y_true: Any,
+    y_prob: Any,
+    *,
+    method: str = "auto",
+    cv: int = 5,
+    seed: int = 0,
+    fitted_as_of: dt.datetime | str | None = None,
 ) -> Recalibration:
-    """Cross-fit every candidate, choose by out-of-fold log loss (Brier breaks ties), refit."""
+    """Cross-fit every candidate, choose by out-of-fold log loss (Brier breaks ties), refit.
+
+    ``fitted_as_of``: the as-of of the ledger outcomes ``y_true`` came from, recorded in the
+    chosen calibrator (and its fingerprint) as its fit cut-off.
+    """
     labels = check_binary_labels(y_true)
     scores = as_float_array(y_prob, "y_prob")
     candidates = (
@@ -424,4 +458,7 @@ def recalibrate(
             )
         )
     best = min(table, key=lambda r: (round(r.log_loss, 12), r.brier))
-    return Recalibration(best.method, CALIBRATORS[best.method]().fit(scores, labels), table)
+    chosen = CALIBRATORS[best.method]().fit(scores, labels)
+    if fitted_as_of is not None:
+        chosen.fitted_as_of_ = to_utc(fitted_as_of)
+    return Recalibration(best.method, chosen, table)

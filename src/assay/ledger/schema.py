@@ -9,11 +9,16 @@ identical row is recognised as the same prediction whenever it is sent). A batch
 ``rows_sha256`` covers ``row_hash | recorded_at`` of its rows in id order. Both are defined once
 here, as SQL, and used on the staged batch at ingest and on the stored rows by ``verify``;
 timestamps enter as epoch microseconds so the session time zone cannot change a hash.
+
+``derivations`` (version 3) records each derived scorer version (``assay ingest
+apply-calibrator``): the calibrator, its JSON and the as-of of the outcomes it was fitted on.
+Its batches join the same hash chain, so the fit cut-off that decides which leads may judge a
+derived scorer is as tamper-evident as the predictions.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PREDICTION_COLUMNS = (
     "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
@@ -21,6 +26,10 @@ PREDICTION_COLUMNS = (
     "input_hash", "seed", "source", "segments",
 )  # fmt: skip
 OUTCOME_COLUMNS = ("outcome_id", "entity_id", "event", "occurred_at", "recorded_at", "source")
+DERIVATION_COLUMNS = (
+    "derivation_id", "scorer", "model_version", "base_scorer", "fitted_as_of", "calibrator",
+    "recorded_at",
+)  # fmt: skip
 
 MIGRATIONS: tuple[str, ...] = (
     # version 1
@@ -52,6 +61,15 @@ MIGRATIONS: tuple[str, ...] = (
         monitor_key VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # version 3: derived scorer versions and their calibrators' fit cut-offs (in the chain)
+    """
+    CREATE TABLE derivations (
+        derivation_id VARCHAR NOT NULL, scorer VARCHAR NOT NULL, model_version VARCHAR NOT NULL,
+        base_scorer VARCHAR NOT NULL, fitted_as_of TIMESTAMPTZ NOT NULL,
+        calibrator VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, batch_id BIGINT NOT NULL,
+        row_hash VARCHAR NOT NULL
+    );
+    """,
 )
 
 GENESIS_HASH = "0" * 64
@@ -76,7 +94,7 @@ def _row_hash(columns: tuple[str, ...]) -> str:
     for column in columns:
         if column == "recorded_at":
             continue
-        if column.endswith("_at"):
+        if column.endswith(("_at", "_as_of")):
             parts.append(_micros(column))
         elif column == "segments":
             parts.append(_SEGMENTS)
@@ -87,6 +105,7 @@ def _row_hash(columns: tuple[str, ...]) -> str:
 
 PREDICTION_ROW_HASH = _row_hash(PREDICTION_COLUMNS)
 OUTCOME_ROW_HASH = _row_hash(OUTCOME_COLUMNS)
+DERIVATION_ROW_HASH = _row_hash(DERIVATION_COLUMNS)
 
 
 def batch_item(row_hash_sql: str) -> str:
@@ -98,4 +117,5 @@ def batch_item(row_hash_sql: str) -> str:
 KINDS = {
     "predictions": ("predictions", "prediction_id", PREDICTION_ROW_HASH, PREDICTION_COLUMNS),
     "outcomes": ("outcomes", "outcome_id", OUTCOME_ROW_HASH, OUTCOME_COLUMNS),
+    "derivations": ("derivations", "derivation_id", DERIVATION_ROW_HASH, DERIVATION_COLUMNS),
 }

@@ -5,7 +5,9 @@
   ``prediction_id`` is refused ("corrections are new predictions").
 * Tamper-evident: each batch stores the digest of its rows and a hash chain over batches;
   :meth:`Ledger.verify` recomputes both from the stored rows.
-* Labels are derived as of a cut-off T, never imported (see :mod:`assay.ledger.labels`).
+* Labels are derived as of a cut-off T, never imported (see :mod:`assay.ledger.labels`); the
+  labels a scorer is judged on wait for the measured recording lag (:mod:`assay.ledger.lag`)
+  and leave out a derived scorer's in-sample leads (``judged_labels``).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import pyarrow.compute as pc
 from assay._validation import AssayInputError, to_utc
 from assay.ledger._db import first_row
 from assay.ledger.labels import LabelSet, resolve_labels
+from assay.ledger.lag import RecordingLag, recording_lag
 from assay.ledger.maturity import late_flips, matured_leads
 from assay.ledger.parse import BadRow, RowChecker, apply_mapping, read_source, segment_map
 from assay.ledger.presets import Preset, get_preset
 from assay.ledger.schema import (
+    DERIVATION_COLUMNS,
     GENESIS_HASH,
     KINDS,
     MIGRATIONS,
@@ -222,6 +226,40 @@ class Ledger:
         staged = _stage_outcomes(checker, assume_timezone, ingested_at, source.name)
         del checker
         return self._commit("outcomes", staged, source.sha256, source.name, ingested_at, say)
+
+    def record_derivation(
+        self,
+        *,
+        scorer: str,
+        base_scorer: str,
+        fingerprint: str,
+        calibrator_json: str,
+        fitted_as_of: dt.datetime,
+        now: dt.datetime | None = None,
+    ) -> IngestReceipt:
+        """Record the derived scorer version ``scorer`` (model version ``fingerprint[:16]``):
+        ``base_scorer`` mapped through a calibrator fitted on outcomes as of ``fitted_as_of``.
+
+        Appended as a batch of kind "derivations" in the hash chain; recording the same
+        derivation again is a no-op.
+        """
+        ingested_at = _now(now)
+        row = {
+            "derivation_id": f"{scorer}|{fingerprint}",
+            "scorer": scorer,
+            "model_version": fingerprint[:16],
+            "base_scorer": base_scorer,
+            "fitted_as_of": to_utc(fitted_as_of),
+            "calibrator": calibrator_json,
+            "recorded_at": ingested_at,
+        }
+        table = pa.Table.from_pylist([{**row, "_row": 1}])
+        assert tuple(table.column_names[:-1]) == DERIVATION_COLUMNS
+        digest = hashlib.sha256(calibrator_json.encode()).hexdigest()
+        return self._commit(
+            "derivations", _Staged(table), digest, f"apply-calibrator {scorer}", ingested_at,
+            lambda _: None,
+        )  # fmt: skip
 
     def _prepare(
         self,
@@ -428,10 +466,39 @@ class Ledger:
         model_version: str | None = None,
         policy: str = "first",
     ) -> LabelSet:
-        """Predictions labelled positive / negative / pending as of ``as_of`` (default: now)."""
+        """Predictions labelled positive / negative / pending as of ``as_of`` (default: now)
+        by DESIGN §6's plain rule: a negative counts once the window closes."""
         return resolve_labels(
             self.con, as_of=to_utc(as_of), scorer=scorer, model_version=model_version, policy=policy
         )
+
+    def judged_labels(
+        self,
+        *,
+        as_of: dt.datetime | str | None = None,
+        scorer: str | None = None,
+        model_version: str | None = None,
+        policy: str = "first",
+        recording_lag_days: float | None = None,
+    ) -> LabelSet:
+        """The labels a scorer is judged on as of ``as_of``: a lead is ``matured`` only once
+        its window closed and its event's recording lag passed (measured, or
+        ``recording_lag_days`` for every event), and a derived scorer's in-sample leads are
+        left out (``LabelSet.in_sample`` says how many and the fit cut-offs)."""
+        moment = to_utc(as_of)
+        lag = (
+            self.recording_lag(as_of=moment)
+            if recording_lag_days is None
+            else RecordingLag(moment, fixed_days=_non_negative(recording_lag_days))
+        )
+        return resolve_labels(
+            self.con, as_of=moment, scorer=scorer, model_version=model_version, policy=policy,
+            recording_lag=lag, held_out=True,
+        )  # fmt: skip
+
+    def recording_lag(self, *, as_of: dt.datetime | str | None = None) -> RecordingLag:
+        """Per event, the recording lag measured as of ``as_of`` (see :mod:`assay.ledger.lag`)."""
+        return recording_lag(self.con, as_of=to_utc(as_of))
 
     def matured_leads(
         self,
@@ -440,16 +507,22 @@ class Ledger:
         model_version: str | None,
         since: dt.datetime | None,
         until: dt.datetime,
-        grace: dt.timedelta,
+        grace: dt.timedelta | None,
     ) -> pa.Table:
-        """Leads maturing in (since, until], labelled as of their own maturity (monitor order)."""
+        """Leads maturing in (since, until], labelled as of their own maturity (monitor order);
+        ``grace=None`` waits the measured recording lag (:mod:`assay.ledger.maturity`)."""
         return matured_leads(
             self.con, scorer=scorer, model_version=model_version, since=since, until=until,
             grace=grace,
         )  # fmt: skip
 
     def late_flips(
-        self, *, scorer: str, model_version: str | None, until: dt.datetime, grace: dt.timedelta
+        self,
+        *,
+        scorer: str,
+        model_version: str | None,
+        until: dt.datetime,
+        grace: dt.timedelta | None,
     ) -> int:
         """Leads negative at maturity whose conversion was recorded after it (by ``until``)."""
         return late_flips(
@@ -512,6 +585,12 @@ class Ledger:
 # ---------------------------------------------------------------------- staging helpers
 def _now(now: dt.datetime | None) -> dt.datetime:
     return dt.datetime.now(dt.UTC) if now is None else to_utc(now)
+
+
+def _non_negative(days: float) -> float:
+    if not days >= 0:
+        raise AssayInputError(f"recording_lag_days={days} must be a number of days >= 0")
+    return float(days)
 
 
 def _who() -> str:

@@ -7,8 +7,12 @@ and target event e is visible if ``recorded_at ≤ T`` and ``s ≤ T``; one emis
 
 * **positive** if an outcome of event e for the same entity occurred in [s, s + h) and was
   recorded by T;
-* **negative** if s + h ≤ T and no such outcome was recorded by T;
-* **pending** otherwise; ``matured`` is s + h ≤ T.
+* **negative** if s + h + L_e ≤ T and no such outcome was recorded by T;
+* **pending** otherwise; ``matured`` is s + h + L_e ≤ T.
+
+L_e is the recording lag waited for event e (``recording_lag``: one wait per target event, or
+one for all; 0 when not given, DESIGN §6's plain rule). Outcomes reach a CRM weeks after they
+occur, so a window that closed less than L_e ago may still receive its conversion.
 
 **Per-bin sums on fixed edges** e_0 < … < e_B. The bin of a score p is the j with
 e_j ≤ p < e_{j+1} (the last bin closed), decided by *comparison* with the edges — a CASE
@@ -26,7 +30,7 @@ cannot be compared with TIMESTAMP columns).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ibis
 import ibis.expr.datatypes as dt_types
@@ -109,6 +113,24 @@ def window_closes(predictions: ir.Table) -> ir.TimestampValue:
     return predictions.scored_at + predictions.horizon_days.as_interval("D")
 
 
+def _recording_deadline(
+    predictions: ir.Table,
+    as_of: dt.datetime,
+    recording_lag: Mapping[str, dt.timedelta] | dt.timedelta | None,
+) -> ir.TimestampValue:
+    """T − L_e per prediction: the latest window close that has waited out its event's lag."""
+    if recording_lag is None:
+        return utc_literal(as_of)
+    if isinstance(recording_lag, dt.timedelta):
+        return utc_literal(as_of - recording_lag)
+    cases = [
+        (predictions.target_event == event, utc_literal(as_of - wait))
+        for event, wait in sorted(recording_lag.items())
+        if wait
+    ]
+    return ibis.cases(*cases, else_=utc_literal(as_of)) if cases else utc_literal(as_of)
+
+
 #: The order labelled rows come in: the ledger's, fixed so snapshots hash the same every time.
 LABEL_ORDER = ("scorer", "scored_at", "prediction_id")
 
@@ -121,8 +143,10 @@ def labelled(
     scorer: str | None = None,
     model_version: str | None = None,
     policy: str = "first",
+    recording_lag: Mapping[str, dt.timedelta] | dt.timedelta | None = None,
 ) -> ir.Table:
-    """Every visible prediction's columns plus ``label`` and ``matured`` as of ``as_of``."""
+    """Every visible prediction's columns plus ``label`` and ``matured`` as of ``as_of``
+    (``recording_lag``: the wait L_e after the window closes, per target event or for all)."""
     check_choice(policy, "policy", POLICIES)
     _require(predictions, PREDICTION_FIELDS, "predictions")
     _require(outcomes, OUTCOME_FIELDS, "outcomes")
@@ -150,7 +174,7 @@ def labelled(
             known.occurred_at < window_closes(chosen),
         ],
     ).select("prediction_id")
-    matured = window_closes(chosen) <= cutoff
+    matured = window_closes(chosen) <= _recording_deadline(chosen, as_of, recording_lag)
     label = ibis.cases(
         (chosen.prediction_id.isin(hits.prediction_id), "positive"),
         (matured, "negative"),

@@ -93,6 +93,7 @@ def _view(
         "noise": report.noise_floor,
         "scores": audit.scores,
         "counts": audit.counts,
+        "notes": audit.notes,
         "model_versions": audit.model_versions,
         "deciles": audit.deciles,
         "audit_bins": audit.audit_bins,

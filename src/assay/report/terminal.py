@@ -70,6 +70,8 @@ def print_audit(console: Console, audit: Audit) -> None:
         f"pending, {counts.abstained:,} abstentions; AUC "
         f"{'—' if audit.scores['auc'] is None else format(audit.scores['auc'], '.3f')}"
     )
+    for note in audit.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(bucket_table("When it says X, how many convert? (deciles)", audit.deciles))
 
 
@@ -140,7 +142,8 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     console.print(table)
     for pair in comparison.pairs:
         console.print(
-            f"{pair.a} vs {pair.b}: P({pair.a} closer to calibrated) = {pair.prob_a_lower_ece:.3f}; "
+            f"{pair.a} vs {pair.b}: P({pair.a} closer to calibrated) = "
+            f"{pair.prob_a_lower_ece:.3f}; "
             f"Brier difference {pair.brier_difference:+.4f} "
             f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
         )
