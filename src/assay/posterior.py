@@ -158,8 +158,9 @@ def _nan_to_none(values: FloatArray) -> list[float | None]:
 
 
 def _binomial_loglik(k: FloatArray, n: FloatArray, eta: FloatArray) -> FloatArray:
-    """log Bin(k | n, expit(eta)) up to the constant log C(n, k): k·η − n·log(1 + e^η)."""
-    return k * eta - n * np.logaddexp(0.0, eta)
+    """log Bin(k | n, expit(eta)) up to the constant log C(n, k): k·η − n·log(1 + e^η),
+    with log(1 + e^η) = max(η, 0) + log1p(e^−|η|) (stable, cheaper than logaddexp)."""
+    return k * eta - n * (np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta))))
 
 
 def _normal_logpdf(x: Any, mean: Any, sd: Any) -> FloatArray:
@@ -171,18 +172,22 @@ def _integrand_mode(
 ) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature scale of δ ↦ log Bin(k | n, expit(base + δ)) + log N(δ | c, τ²).
 
-    Newton's method on a strictly concave function, started at c; returns (mode, 1/sqrt(−f'')).
+    Newton's method on a strictly concave function, started at the precision-weighted mean of
+    c and the bin's smoothed gap (the normal approximation's answer); returns
+    (mode, 1/sqrt(−f'')).
     """
-    shape = np.broadcast_shapes(centre.shape, k.shape, tau.shape)
-    delta = np.broadcast_to(centre, shape).copy()
     precision = 1.0 / tau**2
+    gap = logit((k + 0.5) / (n + 1.0)) - base
+    information = 1.0 / (1.0 / (k + 0.5) + 1.0 / (n - k + 0.5))
+    delta = np.asarray((gap * information + centre * precision) / (information + precision))
+    delta = np.broadcast_to(delta, np.broadcast_shapes(delta.shape, k.shape)).copy()
     for _ in range(30):
         prob = expit(base + delta)
         gradient = k - n * prob - (delta - centre) * precision
         curvature = n * prob * (1 - prob) + precision
         step = gradient / curvature
         delta += step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.max(np.abs(step)) < 1e-9:
             break
     prob = expit(base + delta)
     return delta, 1.0 / np.sqrt(n * prob * (1 - prob) + precision)
@@ -304,7 +309,9 @@ def _slab_grid(bins: _Bins, tau: float, settings: PosteriorSettings) -> _Grid:
     log_f = _binomial_loglik(
         bins.k[:, None], bins.n[:, None], bins.base[:, None] + delta
     ) + _normal_logpdf(delta, line[..., None], tau)
-    log_m = logsumexp(log_f + np.log(weights) + nodes**2 / 2, axis=-1) + np.log(scale)
+    terms = log_f + (np.log(weights) + nodes**2 / 2)
+    top = terms.max(axis=-1)
+    log_m = top + np.log(np.exp(terms - top[..., None]).sum(axis=-1)) + np.log(scale)
     log_mass = log_m.sum(axis=1) + _log_prior(points[:, 0], points[:, 1], settings) + log_area
     return _Grid(points, log_mass, transform, step_u)
 
