@@ -306,7 +306,7 @@ def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
     """Weekly updates on calibrated streams with a 90-day horizon: the monitor (matured leads
     only) stays quiet, while treating still-pending leads as negatives alarms on nearly all."""
     honest = naive = 0
-    streams = 20
+    streams = 12
     for seed in range(streams):
         ledger, scored, p = _stream_ledger(tmp_path / f"s{seed}.duckdb", 100 + seed)
         with ledger:
@@ -329,7 +329,7 @@ def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
             honest += monitor.state.audit_alarm is not None
             naive += wrong.state.audit_alarm is not None
     print(f"label delay: monitor alarms {honest}/{streams}, pending-as-negative {naive}/{streams}")
-    assert honest <= 3
+    assert honest <= 2
     assert naive >= streams - 2
 
 
