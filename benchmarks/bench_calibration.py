@@ -13,7 +13,8 @@ from rich.table import Table
 import assay
 from assay.binning import bin_edges
 from assay.binstats import BinStats
-from assay.uncertainty import ece_posterior, noise_floor
+from assay.posterior import calibration_posterior
+from assay.uncertainty import noise_floor
 from benchmarks._timing import best_time
 
 
@@ -23,7 +24,7 @@ def row(n: int) -> list[str]:
     y = (rng.random(n) < p**1.3).astype(np.float64)
     t_binning = best_time(lambda: BinStats.accumulate(y, p, bin_edges(p, 15, "quantile")), 1)
     stats = BinStats.accumulate(y, p, bin_edges(p, 15, "quantile"))
-    t_posterior = best_time(lambda: ece_posterior(stats))
+    t_posterior = best_time(lambda: calibration_posterior(stats))
     ece = stats.calibration_error("l1")
     t_floor = best_time(lambda: noise_floor(stats, ece, prob=p))
     t_total = best_time(lambda: assay.calibration(y, p), 3)
