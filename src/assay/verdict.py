@@ -13,10 +13,11 @@
   becomes decisive at about n·(1.645·s/d)² leads if the estimate holds (the width of a
   posterior shrinks like 1/√n).
 
-**Direction.** A miscalibrated score is said to *over-promise* (O/E < 1: fewer conversions than
-promised) or *under-promise* (O/E > 1), to be *over-confident* (slope < 1: high scores too high
-and low scores too low) or *under-confident* (slope > 1), and where: the score band with the
-largest gap between promised and observed.
+**Direction.** A miscalibrated score is said to *over-promise* (O/E < 1: fewer conversions
+than promised) or *under-promise* (O/E > 1), to be *over-confident* (slope < 1: scores spread
+further apart than the outcomes; with O/E = 1, high scores too high and low scores too low)
+or *under-confident* (slope > 1), and where: the score band with the largest gap between
+promised and observed.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ def _ratio_finding(level: LevelPosterior, expected: float, observed: float) -> s
 
 def _slope_finding(level: LevelPosterior) -> str:
     if level.median < 1:
-        way = "over-confident: its high scores are too high and its low scores too low"
+        way = "over-confident: its scores are spread further apart than the outcomes they predict"
     else:
-        way = "under-confident: its high scores are too low and its low scores too high"
+        way = "under-confident: its scores are bunched closer together than the outcomes are"
     return (
         f"it is {way} (calibration slope {level.median:.2f}, interval "
         f"{level.lower:.2f}–{level.upper:.2f}; tolerance {level.band[0]:.2f}–{level.band[1]:.2f})"
