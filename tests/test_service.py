@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from assay.audit import audit, evidence
+from assay.audit import AuditConfig, audit, evidence
 from assay.ledger import Ledger
 from assay.segments import segment_rates
 from assay.service.app import Settings, create_app
@@ -20,6 +20,7 @@ from assay.service.batches import MAX_ROWS, parse_ndjson
 from assay.service.keys import KeyStore
 from assay.service.pgstore import PostgresStore
 from assay.service.store import DuckDBStore, Store
+from assay.tolerance import Tolerance
 
 WRITE = ["predictions:write", "outcomes:write"]
 NDJSON = "application/x-ndjson"
@@ -193,6 +194,18 @@ def test_reads_match_the_library_on_the_same_rows(service: Service, tmp_path: Pa
     assert threshold.status_code == 200
     html = service.client.get("/v1/report.html", params={"as_of": as_of}, headers=key)
     assert html.status_code == 200 and "vendor-a" in html.text and "http" not in html.text.lower()
+    # The tolerance travels: the same verdict as the library under the same tolerance, stated.
+    loose = "ratio=4,slope=4,curve=1,cap=0.5"
+    served = service.client.get(
+        "/v1/audit", params={"as_of": as_of, "tolerance": loose}, headers=key
+    ).json()
+    config = AuditConfig(tolerance=Tolerance.parse(loose))
+    with Ledger(tmp_path / "mirror.duckdb") as reopened:
+        expected = audit(reopened, scorer="vendor-a", as_of=as_of, config=config)
+    assert served["audits"][0]["calibration"]["verdict"] == expected.calibration.verdict
+    assert "within 0.25–4.00" in served["audits"][0]["calibration"]["tolerance_words"]
+    refused = service.client.get("/v1/audit", params={"tolerance": "ratio:2"}, headers=key)
+    assert refused.status_code == 422 and "KEY=NUMBER" in refused.text
 
 
 # ---------------------------------------------------------------- keys
