@@ -128,6 +128,27 @@ def test_cli_report_writes_html_and_json(small, tmp_path):
     assert html.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_cli_tolerance_changes_the_verdict_and_is_recorded(small, tmp_path):
+    path, _ = small
+    runner = CliRunner()
+    js = tmp_path / "loose.json"
+    loose = "ratio=2,slope=3,curve=1,cap=0.5"
+    arguments = ["report", "--ledger", str(path), "--as-of", AS_OF, "--scorer", "beta"]
+    strict = runner.invoke(app, arguments)
+    relaxed = runner.invoke(app, [*arguments, "--tolerance", loose, "--json", str(js)])
+    assert strict.exit_code == 0 and relaxed.exit_code == 0, relaxed.output
+    assert "MISCALIBRATED" in strict.output and "over-promises" in strict.output
+    assert "MISCALIBRATED" not in relaxed.output
+    assert "observed/expected conversions within 0.50–2.00" in relaxed.output
+    recorded = json.loads(js.read_text())["audits"][0]["reproducibility"]["config"]["tolerance"]
+    assert recorded["ratio"] == 2.0 and recorded["curve_cap"] == 0.5
+    verified = runner.invoke(app, ["verify", str(js), "--ledger", str(path)])
+    assert verified.exit_code == 0, verified.output  # the tolerance re-runs from the JSON
+    wrong = runner.invoke(app, [*arguments, "--tolerance", "ratio:2"])
+    assert wrong.exit_code == 1 and "KEY=NUMBER" in wrong.output
+    assert "Traceback" not in wrong.output
+
+
 def test_audit_arrays_matches_calibration():
     y, p = beta_scores(2000, 3, 1.3)
     result = audit_arrays(y, p, config=AuditConfig(seed=2))
