@@ -149,6 +149,20 @@ def test_cli_tolerance_changes_the_verdict_and_is_recorded(small, tmp_path):
     assert "Traceback" not in wrong.output
 
 
+def test_typos_name_what_exists(small):
+    path, _ = small
+    runner = CliRunner()
+    scorer = runner.invoke(app, ["report", "--ledger", str(path), "--scorer", "alpah"])
+    said = " ".join(scorer.output.split())  # Rich wraps lines
+    assert scorer.exit_code == 1
+    assert "no scorer 'alpah' (did you mean 'alpha'?); scorers: alpha, beta" in said
+    by = runner.invoke(app, ["segments", "--ledger", str(path), "--by", "industri"])
+    assert by.exit_code == 1
+    assert "attributes in the ledger: none (ingest with --segment COLUMN)" in " ".join(
+        by.output.split()
+    )
+
+
 def test_audit_arrays_matches_calibration():
     y, p = beta_scores(2000, 3, 1.3)
     result = audit_arrays(y, p, config=AuditConfig(seed=2))

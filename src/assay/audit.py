@@ -10,6 +10,7 @@ audit read). Renderers (terminal, HTML, JSON) only render it.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -345,8 +346,24 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
     def segment(self, attribute: str) -> pa.Array:
-        """The value of one segment attribute per prediction (null where it is missing)."""
+        """The value of one segment attribute per prediction (null where it is missing).
+
+        An attribute no prediction carries is refused, naming the ones that exist (a typo
+        would otherwise put every lead into one "(missing)" segment)."""
+        known = sorted(str(key) for key in pc.unique(self.segments.keys).to_pylist())
+        if attribute not in known:
+            raise AssayInputError(
+                f"no prediction carries the segment attribute {attribute!r}"
+                f"{_closest(attribute, known)}; attributes in the ledger: "
+                f"{', '.join(known) or 'none (ingest with --segment COLUMN)'}"
+            )
         return pc.map_lookup(self.segments, pa.scalar(attribute), "first")
+
+
+def _closest(name: str, known: list[str]) -> str:
+    """' (did you mean 'x'?)' for the nearest known name, or ''."""
+    match = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _lag_notes(table: pa.Table, lag: RecordingLag) -> list[str]:
@@ -422,6 +439,12 @@ def evidence(
     after its calibrator's fit cut-off. Abstentions and scores without a probability (points,
     ranks) are counted, not used.
     """
+    scorers = ledger.scorers()
+    if scorer not in scorers:
+        raise AssayInputError(
+            f"the ledger holds no scorer {scorer!r}{_closest(scorer, scorers)}; scorers: "
+            f"{', '.join(scorers) or 'none yet (ingest predictions first)'}"
+        )
     result = ledger.judged_labels(
         as_of=as_of, scorer=scorer, model_version=model_version, policy=policy,
         recording_lag_days=recording_lag_days,
