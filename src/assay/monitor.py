@@ -95,14 +95,14 @@ class Monitor:
             raise AssayInputError("window, refit_every and min_fit must be positive")
         if grace_days is not None and not grace_days >= 0:  # None: the measured recording lag
             raise AssayInputError(f"grace_days={grace_days} must not be negative")
+        band = tolerance or Tolerance()
         self.scorer = scorer
         self.model_version = model_version
         self.grace_days = grace_days
         self.config = StreamConfig(
             alpha=alpha, window=window, refit_every=refit_every, min_fit=min_fit,
             gate_z=gate_z, slope_gate=slope_gate, shrinkage=shrinkage,
-            drift_threshold=drift_threshold, ratio=(tolerance or Tolerance()).ratio,
-            slope=(tolerance or Tolerance()).slope,
+            drift_threshold=drift_threshold, ratio=band.ratio, slope=band.slope,
         )  # fmt: skip
         self.state = StreamState()
         self.as_of_us: int | None = None

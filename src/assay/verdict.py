@@ -94,10 +94,10 @@ def largest_gap(table: ReliabilityTable) -> str | None:
     )
 
 
-def _more_leads(levels: list[tuple[float, float, float]], n: int) -> int | None:
-    """Rough extra leads until every undecided level is decisive: (median, sd, distance)."""
+def _more_leads(levels: list[tuple[float, float]], n: int) -> int | None:
+    """Rough extra leads until every undecided level is decisive: (sd, distance to an edge)."""
     needed = 0.0
-    for _median, sd, distance in levels:
+    for sd, distance in levels:
         if sd <= 0:
             continue
         needed = max(needed, n * (_Z * sd / max(distance, 1e-12)) ** 2 - n)
@@ -106,10 +106,8 @@ def _more_leads(levels: list[tuple[float, float, float]], n: int) -> int | None:
     return int(min(needed, 100 * n))
 
 
-def _undecided(
-    posterior: CalibrationPosterior, probability: float
-) -> list[tuple[float, float, float]]:
-    """(median, sd, distance to the nearest edge) of every level not yet decisive."""
+def _undecided(posterior: CalibrationPosterior, probability: float) -> list[tuple[float, float]]:
+    """(sd, distance from the median to the nearest edge) of every level not yet decisive."""
     rows = []
     for level in (posterior.ratio, posterior.slope):
         if level is None or max(level.prob_within, level.prob_below, level.prob_above) >= (
@@ -117,10 +115,10 @@ def _undecided(
         ):
             continue
         distance = float(min(abs(level.median - edge) for edge in level.band))
-        rows.append((level.median, float(np.std(level.samples)), distance))
+        rows.append((float(np.std(level.samples)), distance))
     ece = posterior.ece
     if max(ece.prob_within_tolerance, 1 - ece.prob_within_tolerance) < probability:
-        rows.append((ece.median, float(np.std(ece.samples)), abs(ece.median - ece.tolerance)))
+        rows.append((float(np.std(ece.samples)), abs(ece.median - ece.tolerance)))
     return rows
 
 
