@@ -199,7 +199,7 @@ BAD_BATCHES = [
     (with_column("recorded_at", [day(3, 1)] * 6 + ["2030-01-01T00:00:00Z"]), LedgerIngestError,
      r"row 7, column 'recorded_at'.*later than the ingest time"),
     (with_column("horizon_days", [30, 30, 30, 30, 30, 30, -5]), LedgerIngestError,
-     r"row 7, column 'horizon_days'.*whole number of days > 0"),
+     r"row 7, column 'horizon_days'.*whole number of days from 1 to 3,650"),
 ]  # fmt: skip
 
 
@@ -293,7 +293,9 @@ def test_presets(tmp_path):
     leads = tmp_path / "leads.csv"
     leads.write_text("Id,IsConverted,ConvertedDate\n00Q1,true,2024-02-01T00:00:00Z\n00Q2,false,\n")
     with Ledger(tmp_path / "l.duckdb") as store:
-        store.ingest_predictions(contacts, preset="hubspot", now=NOW)
+        store.ingest_predictions(
+            contacts, preset="hubspot", defaults={"scored_at": "2024-01-01T00:00:00Z"}, now=NOW
+        )
         outcomes = store.ingest_outcomes(contacts, preset="hubspot", now=NOW)
         assert outcomes.rows == 1
         sf = store.ingest_outcomes(leads, preset="salesforce", now=NOW)
@@ -333,7 +335,8 @@ def test_cli_ingest_status_verify(tmp_path):
     assert runner.invoke(app, ["ledger", "verify", "--ledger", db]).exit_code == 0
     bad = tmp_path / "bad.csv"
     bad.write_text(
-        "entity_id,scorer,score,scored_at,horizon_days,target_event\nq,v,2,2024-01-01,30,won\n"
+        "entity_id,scorer,score,scored_at,horizon_days,target_event\n"
+        "q,v,2,2024-01-01 10:00,30,won\n"
     )
     refused = runner.invoke(app, ["ingest", "predictions", str(bad), "--ledger", db])
     assert refused.exit_code == 1
@@ -397,9 +400,9 @@ def test_schema_version_is_recorded_and_older_ledgers_are_migrated(tmp_path):
     from assay.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
     with Ledger(tmp_path / "v.duckdb") as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
     with Ledger(tmp_path / "v.duckdb") as store:  # reopening migrates nothing
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
     old = tmp_path / "v1.duckdb"
     con = duckdb.connect(str(old))
     con.execute(MIGRATIONS[0])
@@ -408,7 +411,7 @@ def test_schema_version_is_recorded_and_older_ledgers_are_migrated(tmp_path):
     with Ledger(old, read_only=True) as store:  # reading never migrates
         assert store.schema_version == 1
     with Ledger(old) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         assert store.monitor_state("nothing") is None
         store.save_monitor_state("k", "{}")
         assert store.monitor_state("k") == "{}"
@@ -426,9 +429,11 @@ def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
         before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
     con = duckdb.connect(str(path))  # take it back to version 2, as an older assay wrote it
     con.execute("DROP TABLE derivations; UPDATE meta SET value = '2'")
+    for column in ("backfill",):  # the version-4 batch columns
+        con.execute(f"ALTER TABLE batches DROP COLUMN {column}")
     con.close()
     with Ledger(path) as store:
-        assert store.schema_version == 3 == len(MIGRATIONS)
+        assert store.schema_version == len(MIGRATIONS)
         assert store.verify().ok
         assert store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table.equals(before)
 

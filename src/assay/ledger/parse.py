@@ -8,6 +8,7 @@ whole. Row numbers are 1-based data rows (a CSV's header is not counted).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay._validation import AssayInputError
+from assay.ledger.columns import INT64, MAX_TEXT
+from assay.ledger.csvtext import read_csv_text
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 _ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
-_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
+_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+_DECIMAL_COMMA = r"^\s*[+-]?\d*,\d+\s*$"
+_INTEGER = r"^\s*[+-]?\d+\s*$"
+#: Shapes of dates other tools write, and the --date-format that reads them.
+_DATE_SHAPES = (
+    (r"^\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y %H:%M"),
+    (r"^\d{1,2}/\d{1,2}/\d{4}", "%m/%d/%Y %H:%M (US) or %d/%m/%Y %H:%M"),
+)
 
 
 @dataclass(frozen=True)
@@ -42,34 +52,40 @@ class BadRow:
 
 @dataclass(frozen=True)
 class Source:
-    """An input as an Arrow table, with the sha256 of its bytes (or of its Arrow IPC form)."""
+    """An input as an Arrow table, with the sha256 of its bytes (or of its Arrow IPC form).
+
+    ``decimal_comma``: numbers may be written ``0,42`` (a semicolon- or tab-separated CSV);
+    ``notes``: what the reader decided, in sentences for the receipt.
+    """
 
     table: pa.Table
     sha256: str
     name: str
+    decimal_comma: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def read_source(data: Any) -> Source:
     """Read CSV / Parquet paths, Arrow tables, pandas or polars frames into Arrow.
 
-    CSV columns are read as text so that every value can be checked and reported as written.
+    CSV cells are read as text, exactly as written (:mod:`assay.ledger.csvtext`), so that every
+    value is typed by the ledger's rules and reported as written.
     """
     if isinstance(data, (str, Path)):
         path = Path(data)
-        if not path.exists():
-            raise AssayInputError(f"{path} does not exist; check the path")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not path.is_file():
+            raise AssayInputError(f"{path} does not exist or is not a file; check the path")
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
         if path.suffix.lower() in {".parquet", ".pq"}:
-            return Source(pq.read_table(path), digest, str(path))
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(
-                column_types={}, strings_can_be_null=False, auto_dict_encode=False
-            ),
-        )
-        table = pa.table({name: pc.cast(table[name], pa.string()) for name in table.column_names})
-        return Source(table, digest, str(path))
+            try:
+                return Source(pq.read_table(pa.BufferReader(raw)), digest, str(path))
+            except (pa.ArrowInvalid, OSError) as error:
+                raise AssayInputError(f"{path} is not a readable Parquet file: {error}") from None
+        csv = read_csv_text(raw, what=str(path))
+        del raw
+        note = csv.describe()
+        return Source(csv.table, digest, str(path), csv.decimal_comma, (note,) if note else ())
     if isinstance(data, pa.Table):
         table = data
     elif hasattr(data, "to_arrow"):  # polars
@@ -99,11 +115,22 @@ def apply_mapping(table: pa.Table, mapping: Mapping[str, str]) -> pa.Table:
 
 
 class RowChecker:
-    """Collects bad rows while columns are parsed."""
+    """Collects bad rows while columns are parsed, and notes on what it read (for the receipt).
 
-    def __init__(self, table: pa.Table) -> None:
+    ``decimal_comma`` reads ``0,42`` as 0.42; ``date_format`` (strptime, e.g.
+    ``%d.%m.%Y %H:%M``) reads timestamps that are not ISO 8601.
+    """
+
+    def __init__(
+        self, table: pa.Table, *, decimal_comma: bool = False, date_format: str | None = None
+    ) -> None:
         self.table = table
+        self.decimal_comma = decimal_comma
+        self.date_format = date_format
         self.bad: list[BadRow] = []
+        self.notes: list[str] = []
+        #: Sentences that explain many bad rows at once (shown ahead of the row list).
+        self.hints: list[str] = []
 
     @property
     def n_rows(self) -> int:
@@ -136,7 +163,15 @@ class RowChecker:
         values = self.require(name, default) if required else self.column(name, default)
         if values is None:
             return pa.nulls(self.n_rows, pa.string())
+        if pa.types.is_floating(values.type):
+            raise AssayInputError(
+                f"column {name!r} holds floating-point numbers; text is kept as written, so "
+                f"read it as text (e.g. pandas dtype=str) — 1e18 and 1e18+1 are the same float"
+            )
         values = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+        long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(values), MAX_TEXT), False))
+        start = pc.utf8_slice_codeunits(values, 0, 40)
+        self.flag(long, name, start, f"longer than {MAX_TEXT} characters")
         if required:
             empty = pc.fill_null(pc.equal(pc.utf8_length(values), 0), True)
             self.flag(np.asarray(empty), name, values, "empty; every row needs a value")
@@ -145,18 +180,96 @@ class RowChecker:
         return values
 
     def number(self, name: str, values: pa.Array, *, what: str = "a number") -> pa.Array:
-        """Parse to float64; text that is not a number is flagged (nulls pass through)."""
+        """Parse to finite float64; anything else is flagged (nulls pass through).
+
+        Typed inputs must be integer or floating columns (NaN and inf are flagged); text must
+        be a decimal number — with a decimal comma (``0,42``) only when the file is one that
+        writes them (semicolon- or tab-separated).
+        """
         if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
-            return pc.cast(values, pa.float64())
-        text = pc.cast(values, pa.string())
+            parsed = pc.cast(values, pa.float64())
+            finite = np.isfinite(np.asarray(parsed.to_numpy(zero_copy_only=False), np.float64))
+            self.flag(
+                ~finite & np.asarray(pc.is_valid(parsed)), name, parsed,
+                f"not {what} (NaN and infinity are not values; leave the cell empty)",
+            )  # fmt: skip
+            return pc.if_else(pa.array(finite), parsed, pa.scalar(None, pa.float64()))
+        text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+        if self.decimal_comma:
+            comma = pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+            text = pc.if_else(comma, pc.replace_substring(text, ",", "."), text)
         ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True)
         bad = ~np.asarray(ok)
-        self.flag(bad, name, text, f"not {what}")
+        comma_written = np.asarray(
+            pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+        )
+        self.flag(bad & ~comma_written, name, text, f"not {what}")
+        self.flag(
+            bad & comma_written, name, text,
+            "a decimal comma in a comma-separated file; write 0.42, or save the file "
+            "semicolon-separated",
+        )  # fmt: skip
         cleaned = pc.if_else(ok, text, pa.scalar(None, pa.string()))
-        return pc.cast(pc.utf8_trim_whitespace(cleaned), pa.float64())
+        return pc.cast(cleaned, pa.float64())
+
+    def integer(self, name: str, values: pa.Array, bounds: tuple[int, int], what: str) -> pa.Array:
+        """Parse to int64 inside ``bounds`` (inclusive); anything else is flagged.
+
+        Whole-valued decimals (``90.0``, as pandas writes them) are read exactly below 2^53;
+        larger values must be written as digits and are read without passing through floats.
+        """
+        low, high = bounds
+        if pa.types.is_integer(values.type):
+            exact = pc.cast(values, pa.int64())
+        else:
+            text = (
+                pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+                if not pa.types.is_floating(values.type)
+                else None
+            )
+            number = self.number(name, values, what=what)
+            whole = np.asarray(number.to_numpy(zero_copy_only=False), np.float64)
+            fits = np.abs(whole) <= 2.0**53
+            is_whole = np.isnan(whole) | ((whole == np.round(whole)) & fits)
+            digits = (
+                np.asarray(pc.fill_null(pc.match_substring_regex(text, _INTEGER), False))
+                if text is not None
+                else np.zeros(len(values), bool)
+            )
+            self.flag(~is_whole & ~digits, name, values, f"not {what}")
+            from_float = pa.array(np.where(is_whole & ~np.isnan(whole), whole, 0).astype(np.int64))
+            exact = pc.if_else(
+                pa.array(is_whole & ~np.isnan(whole)), from_float, pa.scalar(None, pa.int64())
+            )
+            if digits.any() and text is not None:
+                exact = pc.if_else(pa.array(digits), self._exact_int(name, text, digits), exact)
+        array = np.asarray(pc.fill_null(exact, low).to_numpy(zero_copy_only=False), np.int64)
+        outside = ((array < low) | (array > high)) & np.asarray(pc.is_valid(exact))
+        self.flag(outside, name, values, f"must be {what} from {low:,} to {high:,}")
+        return pc.if_else(pa.array(outside), pa.scalar(None, pa.int64()), exact)
+
+    def _exact_int(self, name: str, text: pa.Array, digits: np.ndarray) -> pa.Array:
+        """The digit strings as int64; values beyond 64 bits are flagged, never rounded."""
+        candidate = pc.if_else(pa.array(digits), text, pa.scalar(None, pa.string()))
+        try:
+            return pc.cast(candidate, pa.int64())
+        except pa.ArrowInvalid:
+            out: list[int | None] = []
+            for index, value in enumerate(candidate.to_pylist()):
+                number = None if value is None else int(value)
+                if number is not None and not INT64[0] <= number <= INT64[1]:
+                    self.bad.append(BadRow(index + 1, name, value, "outside the 64-bit range"))
+                    number = None
+                out.append(number)
+            return pa.array(out, pa.int64())
 
     def timestamp(self, name: str, values: pa.Array, assume_timezone: str | None) -> pa.Array:
-        """Parse to UTC timestamps; values without a zone need ``assume_timezone``."""
+        """Parse to UTC timestamps.
+
+        ISO 8601 with a zone is read as written; without a zone it needs ``assume_timezone``;
+        a bare date (``2024-03-10``, as Salesforce writes date fields) is midnight in
+        ``assume_timezone``, or UTC, and a note says so; other shapes need ``date_format``.
+        """
         if pa.types.is_timestamp(values.type):
             if values.type.tz is None:
                 if assume_timezone is None:
@@ -170,23 +283,64 @@ class RowChecker:
         if pa.types.is_date(values.type):
             values = pc.cast(values, pa.string())
         text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
-        zoned = np.asarray(pc.fill_null(pc.match_substring_regex(text, _ZONED), False))
-        naive = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NAIVE), False))
+        zoned = self._matches(text, _ZONED)
+        naive = self._matches(text, _NAIVE)
+        date = self._matches(text, _DATE)
         present = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), 0), False))
-        unparsable = present & ~zoned & ~naive
-        self.flag(unparsable, name, text, "not an ISO 8601 timestamp (e.g. 2024-05-01T09:30:00Z)")
+        formatted = np.zeros(len(text), bool)
+        result = self._cast_rows(text, zoned, UTC_MICROS, name)
+        if self.date_format is not None:
+            formatted = present & ~zoned & ~naive & ~date
+            local = pc.strptime(
+                pc.if_else(pa.array(formatted), text, pa.scalar(None, pa.string())),
+                format=self.date_format, unit="us", error_is_null=True,
+            )  # fmt: skip
+            failed = formatted & ~np.asarray(pc.is_valid(local))
+            self.flag(failed, name, text, f"does not match --date-format {self.date_format!r}")
+            formatted &= ~failed
+            if local.type.tz is None:
+                naive |= formatted
+                iso = pc.strftime(local, "%Y-%m-%dT%H:%M:%S")
+                text = pc.if_else(pa.array(formatted), iso, text)
+            else:
+                result = pc.if_else(pa.array(formatted), pc.cast(local, UTC_MICROS), result)
+                zoned |= formatted
+        self._flag_unparsable(name, text, present & ~zoned & ~naive & ~date & ~formatted)
         if assume_timezone is None:
             self.flag(
                 naive, name, text,
                 "timestamp has no time zone; add one (Z or +02:00) or pass --assume-timezone",
             )  # fmt: skip
-        result = pa.nulls(len(text), UTC_MICROS)
-        parsed = self._cast_rows(text, zoned, UTC_MICROS, name)
-        if assume_timezone is not None and naive.any():
+        elif naive.any():
             local = self._cast_rows(text, naive, pa.timestamp("us"), name)
-            parsed_naive = pc.cast(pc.assume_timezone(local, assume_timezone), UTC_MICROS)
-            parsed = pc.if_else(pa.array(naive), parsed_naive, parsed)
-        return pc.if_else(pa.array(zoned | naive), parsed, result)
+            parsed = pc.cast(pc.assume_timezone(local, assume_timezone), UTC_MICROS)
+            result = pc.if_else(pa.array(naive), parsed, result)
+        if date.any():
+            midnight = self._cast_rows(text, date, pa.timestamp("us"), name)
+            zone = assume_timezone or "UTC"
+            parsed = pc.cast(pc.assume_timezone(midnight, zone), UTC_MICROS)
+            result = pc.if_else(pa.array(date), parsed, result)
+            self.notes.append(
+                f"{int(date.sum()):,} {name} value(s) are dates without a time; read as "
+                f"midnight {zone}"
+            )
+        return pc.if_else(pa.array(zoned | naive | date), result, pa.nulls(len(text), UTC_MICROS))
+
+    @staticmethod
+    def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+        return np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False))
+
+    def _flag_unparsable(self, name: str, text: pa.Array, mask: np.ndarray) -> None:
+        """Flag values no rule reads, naming the --date-format that would read their shape."""
+        if not mask.any():
+            return
+        advice = "not an ISO 8601 timestamp (e.g. 2024-05-01T09:30:00Z)"
+        first = str(text[int(np.flatnonzero(mask)[0])].as_py())
+        for pattern, example in _DATE_SHAPES:
+            if re.match(pattern, first):
+                advice += f"; for dates written like {first!r} pass --date-format '{example}'"
+                break
+        self.flag(mask, name, text, advice)
 
     def _cast_rows(
         self, text: pa.Array, mask: np.ndarray, target: pa.DataType, name: str

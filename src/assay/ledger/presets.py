@@ -15,15 +15,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from assay._validation import AssayInputError
 
 
 @dataclass(frozen=True)
 class Preset:
+    """How one CRM export becomes ledger columns.
+
+    ``mapping`` renames export columns to ledger names; ``defaults`` fills constants;
+    ``event_when`` keeps only rows that record the event: the (mapped) column is non-empty
+    and, if a value is given, equals it (case-insensitive); ``snapshot`` marks an export of
+    today's scores, which carries no scoring time, so ``scored_at`` must be given
+    (``--scored-at``); ``date_format`` reads the export's own date style.
+    """
+
     mapping: dict[str, str]
     defaults: dict[str, str] = field(default_factory=dict)
-    #: Only rows where this (mapped) column is non-empty and, if given, equals the value are events.
     event_when: tuple[str, str | None] | None = None
+    snapshot: bool = False
+    date_format: str | None = None
+    label: str = ""
+
+    def select(self, table: pa.Table) -> pa.Table:
+        """The rows that are events (all rows when the preset has no event rule)."""
+        if self.event_when is None:
+            return table
+        column, value = self.event_when
+        if column not in table.column_names:
+            raise AssayInputError(
+                f"the {self.label} preset needs column {column!r}; the input lacks it "
+                f"(columns: {', '.join(table.column_names)})"
+            )
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(table[column], pa.string())))
+        keep = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False)
+        if value is not None:
+            keep = pc.and_(keep, pc.fill_null(pc.equal(text, value.lower()), False))
+        return table.filter(keep)
+
+    def snapshot_advice(self) -> str:
+        return (
+            f"a {self.label} export holds each record's score as of the export, not when it "
+            "was scored: pass --scored-at with the export time, e.g. --scored-at "
+            "2024-06-30T18:00:00Z (Python: defaults={'scored_at': ...}); a modification date "
+            "is not a scoring time"
+        )
 
 
 PREDICTION_PRESETS = {
@@ -31,8 +69,9 @@ PREDICTION_PRESETS = {
         mapping={
             "hs_object_id": "entity_id",
             "hs_predictivecontactscore_v2": "score",
-            "lastmodifieddate": "scored_at",
         },
+        snapshot=True,
+        label="HubSpot contacts",
         defaults={
             "scorer": "hubspot",
             "score_kind": "percent",

@@ -14,11 +14,15 @@ timestamps enter as epoch microseconds so the session time zone cannot change a 
 apply-calibrator``): the calibrator, its JSON and the as-of of the outcomes it was fitted on.
 Its batches join the same hash chain, so the fit cut-off that decides which leads may judge a
 derived scorer is as tamper-evident as the predictions.
+
+``batches.backfill`` (version 4) marks history loaded after the fact: its rows' ``recorded_at``
+is their own ``scored_at`` / ``occurred_at`` (so they are visible at past as-ofs), and every
+report discloses them as not frozen when scored.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PREDICTION_COLUMNS = (
     "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
@@ -70,37 +74,37 @@ MIGRATIONS: tuple[str, ...] = (
         row_hash VARCHAR NOT NULL
     );
     """,
+    # version 4: history loaded after the fact (``--backfill``) is marked on its batch
+    """
+    ALTER TABLE batches ADD COLUMN backfill BOOLEAN DEFAULT false;
+    """,
 )
 
 GENESIS_HASH = "0" * 64
 
 
-def _text(column: str) -> str:
-    return f"coalesce(CAST({column} AS VARCHAR), '\\N')"
+def column_text(column: str, alias: str = "") -> str:
+    """The SQL text form of a content column that row hashes and change reports use:
+    timestamps as epoch microseconds, segments as sorted ``name=value`` pairs, NULL as ``\\N``."""
+    qualified = f"{alias}.{column}" if alias else column
+    if column.endswith(("_at", "_as_of")):
+        return f"coalesce(CAST(epoch_us({qualified}) AS VARCHAR), '\\N')"
+    if column == "segments":
+        return (
+            "coalesce(array_to_string(list_sort(list_transform(map_entries("
+            f"{qualified}), lambda e: e.key || '=' || e.value)), ';'), '')"
+        )
+    return f"coalesce(CAST({qualified} AS VARCHAR), '\\N')"
 
 
-def _micros(column: str) -> str:
-    return f"coalesce(CAST(epoch_us({column}) AS VARCHAR), '\\N')"
-
-
-_SEGMENTS = (
-    "coalesce(array_to_string(list_sort(list_transform(map_entries(segments), "
-    "lambda e: e.key || '=' || e.value)), ';'), '')"
-)
+def content_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns a row hash covers: all but ``recorded_at``."""
+    return tuple(c for c in columns if c != "recorded_at")
 
 
 def _row_hash(columns: tuple[str, ...]) -> str:
-    parts = []
-    for column in columns:
-        if column == "recorded_at":
-            continue
-        if column.endswith(("_at", "_as_of")):
-            parts.append(_micros(column))
-        elif column == "segments":
-            parts.append(_SEGMENTS)
-        else:
-            parts.append(_text(column))
-    return "sha256(concat_ws('|', {}))".format(", ".join(parts))
+    parts = ", ".join(column_text(c) for c in content_columns(columns))
+    return f"sha256(concat_ws('|', {parts}))"
 
 
 PREDICTION_ROW_HASH = _row_hash(PREDICTION_COLUMNS)
@@ -110,7 +114,7 @@ DERIVATION_ROW_HASH = _row_hash(DERIVATION_COLUMNS)
 
 def batch_item(row_hash_sql: str) -> str:
     """What a batch digest covers per row: the content hash and when the ledger learned it."""
-    return f"{row_hash_sql} || '|' || {_micros('recorded_at')}"
+    return f"{row_hash_sql} || '|' || {column_text('recorded_at')}"
 
 
 #: Per kind: table, id column and row-hash expression.

@@ -28,10 +28,11 @@ import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
 from assay.ledger._db import first_row
+from assay.ledger.columns import INT64, SCORE_KINDS, column
 from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.lag import RecordingLag, recording_lag
 from assay.ledger.maturity import late_flips, matured_leads
-from assay.ledger.parse import BadRow, RowChecker, apply_mapping, read_source, segment_map
+from assay.ledger.parse import BadRow, RowChecker, Source, apply_mapping, read_source, segment_map
 from assay.ledger.presets import Preset, get_preset
 from assay.ledger.schema import (
     DERIVATION_COLUMNS,
@@ -46,7 +47,6 @@ from assay.ledger.schema import (
 
 DEFAULT_PATH = "assay.duckdb"
 ABSTENTION_TOKENS = ("not yet", "insufficient data", "abstain", "n/a")
-SCORE_KINDS = ("probability", "percent", "points", "rank")
 #: Bad rows shown in an error message; all of them are on the exception (and the CLI's file).
 SHOWN_BAD_ROWS = 20
 #: DuckDB spills to disk beyond this, keeping large ingests inside a laptop's memory.
@@ -58,14 +58,16 @@ Progress = Callable[[str], None]
 class LedgerIngestError(AssayInputError):
     """A batch was refused; ``bad_rows`` lists every offending row. Nothing was written."""
 
-    def __init__(self, kind: str, bad_rows: list[BadRow]) -> None:
+    def __init__(self, kind: str, bad_rows: list[BadRow], hints: Sequence[str] = ()) -> None:
         self.bad_rows = sorted(bad_rows, key=lambda b: (b.row, b.column))
+        self.hints = tuple(hints)
         shown = "\n".join(f"  {b}" for b in self.bad_rows[:SHOWN_BAD_ROWS])
         more = len(self.bad_rows) - SHOWN_BAD_ROWS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         rows = len({b.row for b in self.bad_rows})
+        advice = "".join(f"\n{hint}" for hint in self.hints)
         super().__init__(
-            f"{kind} batch refused: {rows} bad row(s), nothing was written\n{shown}{tail}"
+            f"{kind} batch refused: {rows} bad row(s), nothing was written{advice}\n{shown}{tail}"
         )
 
 
@@ -79,6 +81,9 @@ class IngestReceipt:
     file_sha256: str
     rows_sha256: str | None
     abstentions: int = 0
+    backfill: bool = False
+    #: What the reader decided (delimiter, dates read as midnight), in sentences.
+    notes: tuple[str, ...] = ()
 
     @property
     def noop(self) -> bool:
@@ -94,7 +99,12 @@ class IngestReceipt:
             f", {self.rows_already_present} already present" if self.rows_already_present else ""
         )
         abst = f", {self.abstentions} abstentions" if self.abstentions else ""
-        return f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}"
+        history = (
+            "; marked as history loaded after the fact (reports disclose it)"
+            if self.backfill
+            else ""
+        )
+        return f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}{history}"
 
 
 @dataclass(frozen=True)
@@ -105,17 +115,15 @@ class VerifyResult:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    sha256: str
-    name: str
-
-
 @dataclass
 class _Staged:
     table: pa.Table
     abstentions: int = 0
     bad: list[BadRow] = field(default_factory=list)
+    #: History loaded after the fact (``--backfill`` or an explicit earlier ``recorded_at``).
+    backfill: bool = False
+    notes: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
 
 
 class Ledger:
@@ -190,19 +198,30 @@ class Ledger:
         preset: str | None = None,
         segments: Sequence[str] = (),
         assume_timezone: str | None = None,
+        date_format: str | None = None,
+        backfill: bool = False,
         abstention_tokens: Sequence[str] = ABSTENTION_TOKENS,
         now: dt.datetime | None = None,
         progress: Progress | None = None,
     ) -> IngestReceipt:
-        """Validate and append a batch of score emissions (all or nothing)."""
+        """Validate and append a batch of score emissions (all or nothing).
+
+        ``backfill`` loads history: each row counts as recorded at its own ``scored_at`` (so
+        it is visible at past as-ofs) and the batch is marked, so every report discloses that
+        these predictions were loaded after the fact. A ``recorded_at`` column earlier than
+        now marks the batch the same way.
+        """
         say = progress or (lambda _: None)
         ingested_at = _now(now)
         say("reading")
-        source, checker = self._prepare("predictions", data, mapping, defaults, preset)
+        source, checker = self._prepare(
+            "predictions", data, mapping, defaults, preset, date_format
+        )
         say("validating")
         staged = _stage_predictions(
-            checker, segments, assume_timezone, abstention_tokens, ingested_at, source.name
+            checker, segments, assume_timezone, abstention_tokens, ingested_at, backfill
         )
+        staged.notes = [*source.notes, *checker.notes]
         del checker  # the staged columns are all that is needed now; free the input
         return self._commit("predictions", staged, source.sha256, source.name, ingested_at, say)
 
@@ -214,16 +233,24 @@ class Ledger:
         defaults: Mapping[str, Any] | None = None,
         preset: str | None = None,
         assume_timezone: str | None = None,
+        date_format: str | None = None,
+        backfill: bool = False,
         now: dt.datetime | None = None,
         progress: Progress | None = None,
     ) -> IngestReceipt:
-        """Validate and append a batch of observed events (all or nothing)."""
+        """Validate and append a batch of observed events (all or nothing).
+
+        ``backfill`` loads history: an outcome without ``recorded_at`` counts as recorded
+        when it occurred (so past as-ofs see it); its recording lag is unknown and not
+        measured from it (:mod:`assay.ledger.lag`). Without it the ingest time is used.
+        """
         say = progress or (lambda _: None)
         ingested_at = _now(now)
         say("reading")
-        source, checker = self._prepare("outcomes", data, mapping, defaults, preset)
+        source, checker = self._prepare("outcomes", data, mapping, defaults, preset, date_format)
         say("validating")
-        staged = _stage_outcomes(checker, assume_timezone, ingested_at, source.name)
+        staged = _stage_outcomes(checker, assume_timezone, ingested_at, backfill)
+        staged.notes = [*source.notes, *checker.notes]
         del checker
         return self._commit("outcomes", staged, source.sha256, source.name, ingested_at, say)
 
@@ -268,21 +295,29 @@ class Ledger:
         mapping: Mapping[str, str] | None,
         defaults: Mapping[str, Any] | None,
         preset_name: str | None,
-    ) -> tuple[SourceInfo, RowChecker]:
+        date_format: str | None,
+    ) -> tuple[Source, RowChecker]:
         preset: Preset | None = get_preset(kind, preset_name)
         source = read_source(data)
         table = apply_mapping(
             source.table, {**(preset.mapping if preset else {}), **(mapping or {})}
         )
-        if preset and preset.event_when:
-            table = _event_rows(table, *preset.event_when)
+        if preset:
+            table = preset.select(table)
         merged = {**(preset.defaults if preset else {}), **(defaults or {})}
         for name, value in merged.items():
             if name not in table.column_names:
                 table = table.append_column(name, pa.repeat(pa.scalar(str(value)), table.num_rows))
+        if preset and preset.snapshot and "scored_at" not in table.column_names:
+            raise AssayInputError(preset.snapshot_advice())
         if table.num_rows == 0:
             raise AssayInputError(f"the {kind} input has no rows")
-        return SourceInfo(source.sha256, source.name), RowChecker(table)
+        checker = RowChecker(
+            table,
+            decimal_comma=source.decimal_comma,
+            date_format=date_format or (preset.date_format if preset else None),
+        )
+        return source, checker
 
     def _commit(
         self,
@@ -321,7 +356,7 @@ class Ledger:
         bad = staged.bad + self._conflicts(id_column)
         if bad:
             self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
-            raise LedgerIngestError(kind, bad)
+            raise LedgerIngestError(kind, bad, staged.hints)
         fresh = (
             f"FROM staged s LEFT JOIN repeated r USING ({id_column}) "
             "WHERE s.stored_hash IS NULL AND (r.first_row IS NULL OR s._row = r.first_row)"
@@ -342,6 +377,8 @@ class Ledger:
             rows_already_present=distinct_rows - new_rows,
             file_sha256=file_sha256,
             abstentions=staged.abstentions,
+            backfill=staged.backfill,
+            notes=tuple(staged.notes),
         )
         if new_rows == 0:
             self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
@@ -363,7 +400,9 @@ class Ledger:
             previous = self._last_chain_hash()
             chain = chain_hash(previous, kind, rows_sha256, new_rows, micros(ingested_at))
             self.con.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (batch_id, kind, source_name, file_sha256, rows_sha256, "
+                "row_count, ingested_at, ingested_by, previous_hash, chain_hash, backfill) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     batch_id,
                     kind,
@@ -375,6 +414,7 @@ class Ledger:
                     _who(),
                     previous,
                     chain,
+                    staged.backfill,
                 ],
             )
             self.con.execute("COMMIT")
@@ -619,27 +659,24 @@ def chain_hash(previous: str, kind: str, rows_sha256: str, rows: int, micros: in
     return hashlib.sha256(f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}".encode()).hexdigest()
 
 
-def _event_rows(table: pa.Table, column: str, value: str | None) -> pa.Table:
-    """Keep rows that record an event: ``column`` non-empty (and equal to ``value`` if given)."""
-    if column not in table.column_names:
-        raise AssayInputError(f"the preset needs column {column!r}; the input lacks it")
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(table[column], pa.string())))
-    keep = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False)
-    if value is not None:
-        keep = pc.and_(keep, pc.fill_null(pc.equal(text, value), False))
-    return table.filter(keep)
-
-
 def _recorded_at(
-    checker: RowChecker, assume_timezone: str | None, ingested_at: dt.datetime
+    checker: RowChecker,
+    assume_timezone: str | None,
+    ingested_at: dt.datetime,
+    history: pa.Array | None,
 ) -> pa.Array:
+    """When the ledger learned each row: the ``recorded_at`` column where given, else
+    ``history`` (a backfill's own scored_at / occurred_at), else the ingest time."""
+    fallback = pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), checker.n_rows)
+    if history is not None:
+        fallback = pc.coalesce(history, fallback)
     raw = checker.column("recorded_at")
     if raw is None:
-        return pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), checker.n_rows)
+        return fallback
     parsed = checker.timestamp("recorded_at", raw, assume_timezone)
     late = np.asarray(pc.fill_null(pc.greater(parsed, pa.scalar(ingested_at)), False))
     checker.flag(late, "recorded_at", raw, "recorded_at is later than the ingest time")
-    return pc.fill_null(parsed, pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")))
+    return pc.coalesce(parsed, fallback)
 
 
 def _required_timestamp(checker: RowChecker, name: str, assume_timezone: str | None) -> pa.Array:
@@ -678,7 +715,7 @@ def _stage_predictions(
     assume_timezone: str | None,
     abstention_tokens: Sequence[str],
     ingested_at: dt.datetime,
-    source_name: str,
+    backfill: bool,
 ) -> _Staged:
     n = checker.n_rows
     entity = checker.text("entity_id", required=True)
@@ -712,28 +749,14 @@ def _stage_predictions(
     )
     checker.flag(
         out_of_range & is_prob, "score", raw_score,
-        "probabilities must lie in [0, 1]; for a 0-100 score set score_kind=percent",
+        "probabilities must lie in [0, 1]; for a 0-100 score pass --score-kind percent",
     )  # fmt: skip
     checker.flag(out_of_range & is_pct, "score", raw_score, "percent scores must lie in [0, 100]")
     probability = np.where(is_prob, score_np, np.where(is_pct, score_np / 100.0, np.nan))
 
     scored_at = _required_timestamp(checker, "scored_at", assume_timezone)
-    horizon = checker.number(
-        "horizon_days", checker.require("horizon_days"), what="a number of days"
-    )
-    horizon_np = np.asarray(horizon.to_numpy(zero_copy_only=False), dtype=np.float64)
-    bad_horizon = ~(horizon_np > 0) | (horizon_np != np.round(horizon_np))
-    checker.flag(
-        bad_horizon, "horizon_days", horizon, "horizon_days must be a whole number of days > 0"
-    )
-    seed_raw = checker.column("seed")
-    seed = (
-        pa.nulls(n, pa.int64())
-        if seed_raw is None
-        else pc.cast(
-            checker.number("seed", seed_raw, what="an integer seed"), pa.int64(), safe=False
-        )
-    )
+    horizon = _integer(checker, "predictions", "horizon_days", "a whole number of days")
+    seed = _integer(checker, "predictions", "seed", "a whole-number seed")
     model_version = checker.text("model_version", required=False)
     prediction_id = (
         checker.text("prediction_id", required=True)
@@ -744,6 +767,9 @@ def _stage_predictions(
             model_version.fill_null(""),
             pc.cast(scored_at, pa.string()).fill_null(""),
         )
+    )
+    recorded_at = _recorded_at(
+        checker, assume_timezone, ingested_at, scored_at if backfill else None
     )
     table = pa.table(
         {
@@ -756,27 +782,34 @@ def _stage_predictions(
             "probability": pa.array(probability, pa.float64(), mask=np.isnan(probability)),
             "abstained": abstained,
             "scored_at": scored_at,
-            "recorded_at": _recorded_at(checker, assume_timezone, ingested_at),
-            "horizon_days": pc.cast(pc.fill_null(horizon, 0.0), pa.int32(), safe=False),
+            "recorded_at": recorded_at,
+            "horizon_days": pc.cast(pc.fill_null(horizon, 0), pa.int32()),
             "target_event": checker.text("target_event", required=True),
             "input_hash": checker.text("input_hash", required=False),
             "seed": seed,
-            "source": checker.text("source", required=False, default=source_name),
+            "source": checker.text("source", required=False),
             "segments": segment_map(checker.table, segments),
             "_row": pa.array(np.arange(1, n + 1)),
         }
     )
     assert tuple(table.column_names[:-1]) == PREDICTION_COLUMNS
-    return _Staged(table, int(pc.sum(pc.cast(abstained, pa.int64())).as_py() or 0), checker.bad)
+    abstentions = int(pc.sum(pc.cast(abstained, pa.int64())).as_py() or 0)
+    _percent_hint(checker, score_np, is_prob)
+    return _Staged(
+        table, abstentions, checker.bad, backfill or _earlier(recorded_at, ingested_at),
+        hints=checker.hints,
+    )  # fmt: skip
 
 
 def _stage_outcomes(
-    checker: RowChecker, assume_timezone: str | None, ingested_at: dt.datetime, source_name: str
+    checker: RowChecker, assume_timezone: str | None, ingested_at: dt.datetime, backfill: bool
 ) -> _Staged:
     entity = checker.text("entity_id", required=True)
     event = checker.text("event", required=True)
     occurred_at = _required_timestamp(checker, "occurred_at", assume_timezone)
-    recorded_at = _recorded_at(checker, assume_timezone, ingested_at)
+    recorded_at = _recorded_at(
+        checker, assume_timezone, ingested_at, occurred_at if backfill else None
+    )
     early = np.asarray(pc.fill_null(pc.greater(occurred_at, recorded_at), False))
     checker.flag(
         early,
@@ -796,9 +829,34 @@ def _stage_outcomes(
             "event": event,
             "occurred_at": occurred_at,
             "recorded_at": recorded_at,
-            "source": checker.text("source", required=False, default=source_name),
+            "source": checker.text("source", required=False),
             "_row": pa.array(np.arange(1, checker.n_rows + 1)),
         }
     )
     assert tuple(table.column_names[:-1]) == OUTCOME_COLUMNS
-    return _Staged(table, 0, checker.bad)
+    return _Staged(table, 0, checker.bad, backfill)
+
+
+def _integer(checker: RowChecker, kind: str, name: str, what: str) -> pa.Array:
+    """A declared integer column within its declared bounds (null where absent or bad)."""
+    declared = column(kind, name)
+    raw = checker.require(name) if declared.required else checker.column(name)
+    if raw is None:
+        return pa.nulls(checker.n_rows, pa.int64())
+    return checker.integer(name, raw, declared.bounds or INT64, what)
+
+
+def _earlier(recorded_at: pa.Array, ingested_at: dt.datetime) -> bool:
+    """Does any row claim to have been recorded before this ingest (history)?"""
+    return bool(pc.any(pc.less(recorded_at, pa.scalar(ingested_at, recorded_at.type))).as_py())
+
+
+def _percent_hint(checker: RowChecker, score: np.ndarray, is_prob: np.ndarray) -> None:
+    """Most out-of-range probabilities inside (1, 100] mean the scores are percentages:
+    say so once, with the count and the flag, ahead of the row list."""
+    above = is_prob & (score > 1)
+    if above.any() and np.all(score[above] <= 100):
+        checker.hints.append(
+            f"{int(above.sum()):,} of {int(np.isfinite(score).sum()):,} scores are above 1 "
+            "and none above 100: they look like percentages; pass --score-kind percent"
+        )
