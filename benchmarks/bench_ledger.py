@@ -1,4 +1,5 @@
-"""Ledger: ingest 1e7 predictions from Parquet; resolve labels for 1e7 predictions vs 1e6 outcomes.
+"""Ledger: ingest 1e7 predictions from Parquet and 1e6 from CSV (every cell read as text and
+typed by the ledger); resolve labels for 1e7 predictions vs 1e6 outcomes.
 
 Each stage runs in its own process so its peak resident memory can be read (ru_maxrss).
 Targets on this machine: ingest within 30 s, labels within 10 s, peak memory under 4 GB.
@@ -20,13 +21,14 @@ N_PREDICTIONS = 10_000_000
 N_OUTCOMES = 1_000_000
 
 MAKE_DATA = """
-import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 rng = np.random.default_rng(0)
 n, m = {n}, {m}
 start = np.datetime64("2024-01-01T00:00:00", "us")
 scored = start + (rng.integers(0, 300 * 86400, n) * 1_000_000).astype("timedelta64[us]")
 entities = pa.array(np.char.add("e", np.arange(n).astype(str)))
-pq.write_table(pa.table({{
+predictions = pa.table({{
     "prediction_id": pa.array(np.char.add("p", np.arange(n).astype(str))),
     "entity_id": entities,
     "scorer": pa.array(np.where(rng.random(n) < 0.5, "alpha", "beta")),
@@ -34,7 +36,11 @@ pq.write_table(pa.table({{
     "scored_at": pa.array(scored, pa.timestamp("us", tz="UTC")),
     "horizon_days": pa.array(np.full(n, 90, dtype=np.int32)),
     "target_event": pa.array(np.full(n, "won")),
-}}), "{dir}/predictions.parquet")
+}})
+pq.write_table(predictions, "{dir}/predictions.parquet")
+text = predictions.slice(0, {csv_rows})
+stamp = pc.strftime(text["scored_at"], "%Y-%m-%dT%H:%M:%SZ")
+pacsv.write_csv(text.set_column(4, "scored_at", stamp), "{dir}/predictions.csv")
 won = rng.choice(n, m, replace=False)
 occurred = scored[won] + (rng.integers(0, 120 * 86400, m) * 1_000_000).astype("timedelta64[us]")
 pq.write_table(pa.table({{
@@ -57,7 +63,13 @@ peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "rows": rows}}))
 """
 
+N_CSV = 1_000_000
+
 STAGES = {
+    "ingest 1e6 predictions (CSV)": (
+        "rows = Ledger('{dir}/csv.duckdb').ingest_predictions('{dir}/predictions.csv', "
+        "now=now).rows_new"
+    ),
     "ingest 1e7 predictions (Parquet)": (
         "rows = store.ingest_predictions('{dir}/predictions.parquet', now=now).rows_new"
     ),
@@ -73,10 +85,8 @@ STAGES = {
 
 def run(console: Console) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        subprocess.run(
-            [sys.executable, "-c", MAKE_DATA.format(n=N_PREDICTIONS, m=N_OUTCOMES, dir=directory)],
-            check=True,
-        )
+        data = MAKE_DATA.format(n=N_PREDICTIONS, m=N_OUTCOMES, csv_rows=N_CSV, dir=directory)
+        subprocess.run([sys.executable, "-c", data], check=True)
         table = Table(title="Ledger at scale (each stage in a fresh process)")
         for column in ("stage", "rows", "seconds", "rows/s", "peak MB"):
             table.add_column(column, justify="right")

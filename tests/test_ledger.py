@@ -420,7 +420,8 @@ def test_schema_version_is_recorded_and_older_ledgers_are_migrated(tmp_path):
 def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
     import duckdb
 
-    from assay.ledger.schema import MIGRATIONS
+    from assay.ledger.integrity import chain_hash
+    from assay.ledger.schema import GENESIS_HASH, MIGRATIONS
 
     path = tmp_path / "v2.duckdb"
     with Ledger(path) as store:
@@ -429,8 +430,19 @@ def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
         before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
     con = duckdb.connect(str(path))  # take it back to version 2, as an older assay wrote it
     con.execute("DROP TABLE derivations; UPDATE meta SET value = '2'")
-    for column in ("backfill",):  # the version-4 batch columns
+    for column in ("backfill", "meta_sha256"):  # the version-4 batch columns
         con.execute(f"ALTER TABLE batches DROP COLUMN {column}")
+    previous = GENESIS_HASH  # and the chain as version 2 wrote it (no metadata hash)
+    for batch_id, *fields in con.execute(
+        "SELECT batch_id, kind, rows_sha256, row_count, epoch_us(ingested_at) FROM batches "
+        "ORDER BY batch_id"
+    ).fetchall():
+        chain = chain_hash(previous, *fields)
+        con.execute(
+            "UPDATE batches SET previous_hash = ?, chain_hash = ? WHERE batch_id = ?",
+            [previous, chain, batch_id],
+        )
+        previous = chain
     con.close()
     with Ledger(path) as store:
         assert store.schema_version == len(MIGRATIONS)

@@ -40,7 +40,8 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
+        """Start the server (``options``: more ``assay serve`` options) and wait for it."""
         args = [
             "serve",
             "--port",
@@ -49,6 +50,7 @@ class Server:
             f"duckdb:{self.root}",
             "--rate",
             "1000",
+            *options,
         ]
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

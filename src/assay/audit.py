@@ -10,7 +10,6 @@ audit read). Renderers (terminal, HTML, JSON) only render it.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -34,6 +33,7 @@ from assay.decisions import (
     risk_coverage,
 )
 from assay.ledger import InSample, LabelSet, RecordingLag
+from assay.ledger.checks import EvidenceWarning, closest
 from assay.ledger.lag import LAG_QUANTILE
 from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
 from assay.reliability import ReliabilityTable
@@ -132,6 +132,7 @@ class Counts:
     unscored: int  # resolved predictions without a probability (points or rank scores)
     unmatched_outcomes: int
     in_sample: int = 0  # a derived scorer's leads its calibrator was fitted on, left out
+    backfilled: int = 0  # predictions loaded after the fact (--backfill), not frozen when scored
 
 
 @dataclass(frozen=True, eq=False)
@@ -354,16 +355,10 @@ class Evidence:
         if attribute not in known:
             raise AssayInputError(
                 f"no prediction carries the segment attribute {attribute!r}"
-                f"{_closest(attribute, known)}; attributes in the ledger: "
+                f"{closest(attribute, known)}; attributes in the ledger: "
                 f"{', '.join(known) or 'none (ingest with --segment COLUMN)'}"
             )
         return pc.map_lookup(self.segments, pa.scalar(attribute), "first")
-
-
-def _closest(name: str, known: list[str]) -> str:
-    """' (did you mean 'x'?)' for the nearest known name, or ''."""
-    match = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _lag_notes(table: pa.Table, lag: RecordingLag) -> list[str]:
@@ -402,9 +397,16 @@ def _in_sample_note(in_sample: InSample, judged: int) -> str:
     )
 
 
-def _nothing_to_judge(scorer: str, result: LabelSet) -> str:
+def _nothing_to_judge(scorer: str, result: LabelSet, hidden: EvidenceWarning | None) -> str:
     """Why a scorer has no evidence as of T, in words."""
     in_sample, as_of = result.in_sample, result.as_of.isoformat()
+    if hidden is not None and result.table.num_rows == 0:
+        return (
+            f"scorer {scorer!r} has no predictions visible as of {as_of}: {hidden.count:,} "
+            f"row(s) that happened by then were loaded later ({hidden.example}); load history "
+            "with `assay ingest predictions --backfill` (and `assay ingest outcomes "
+            "--backfill`), which marks it as loaded after the fact in every report"
+        )
     if in_sample is not None and result.table.num_rows == 0:
         dates = ", ".join(f"{cutoff:%Y-%m-%d}" for cutoff in in_sample.fitted_as_of)
         return (
@@ -439,12 +441,7 @@ def evidence(
     after its calibrator's fit cut-off. Abstentions and scores without a probability (points,
     ranks) are counted, not used.
     """
-    scorers = ledger.scorers()
-    if scorer not in scorers:
-        raise AssayInputError(
-            f"the ledger holds no scorer {scorer!r}{_closest(scorer, scorers)}; scorers: "
-            f"{', '.join(scorers) or 'none yet (ingest predictions first)'}"
-        )
+    ledger.require_scorer(scorer)
     result = ledger.judged_labels(
         as_of=as_of, scorer=scorer, model_version=model_version, policy=policy,
         recording_lag_days=recording_lag_days,
@@ -454,8 +451,11 @@ def evidence(
     resolved = pc.and_(scored, table["matured"])
     usable = table.filter(pc.and_(resolved, pc.is_valid(table["probability"])))
     labels = np.asarray(pc.equal(usable["label"], "positive"), dtype=np.float64)
+    warnings = ledger.evidence_warnings(as_of=result.as_of, scorer=scorer)
     if len(labels) == 0:
-        raise AssayInputError(_nothing_to_judge(scorer, result))
+        hidden = next((w for w in warnings if w.kind == "hidden_history"), None)
+        raise AssayInputError(_nothing_to_judge(scorer, result, hidden))
+    history = ledger.backfilled(as_of=result.as_of, scorer=scorer)
     months = np.asarray(usable["scored_at"].to_numpy(zero_copy_only=False))
     counts = Counts(
         resolved=_count(resolved),
@@ -465,8 +465,10 @@ def evidence(
         unscored=_count(resolved) - usable.num_rows,
         unmatched_outcomes=result.counts.unmatched_outcomes,
         in_sample=0 if result.in_sample is None else result.in_sample.leads,
+        backfilled=0 if history is None else history.predictions,
     )
-    notes = _lag_notes(table, result.recording_lag)
+    notes = [*map(str, warnings), *([str(history)] if history else [])]
+    notes += _lag_notes(table, result.recording_lag)
     if result.in_sample is not None:
         notes.append(_in_sample_note(result.in_sample, table.num_rows))
     return Evidence(

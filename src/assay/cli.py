@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from assay._validation import AssayInputError, to_utc
 from assay.audit import AuditConfig, Evidence, evidence
@@ -23,7 +24,14 @@ from assay.demo import build_demo, build_synthetic_demo
 from assay.ledger import Ledger
 from assay.monitor import Monitor
 from assay.recalibration import recalibrate
-from assay.report.document import dumps, read_document, report_document, verify_document
+from assay.report.document import (
+    dumps,
+    frozen_as_of,
+    read_document,
+    recorded_ledger,
+    report_document,
+    verify_document,
+)
 from assay.report.html import render_comparison_html, render_html
 from assay.report.terminal import (
     print_audit,
@@ -33,6 +41,7 @@ from assay.report.terminal import (
     print_segments,
     print_threshold,
 )
+from assay.safe_text import terminal_text
 from assay.segments import segment_rates
 from assay.tolerance import Tolerance
 
@@ -136,7 +145,7 @@ def report(
         names = scorer or store.scorers()
         if not names:
             raise AssayInputError("the ledger holds no predictions yet; ingest some first")
-        moment = to_utc(as_of)
+        moment = frozen_as_of(as_of)
         config = AuditConfig(
             tolerance=_tolerance(tolerance),
             seed=seed,
@@ -157,13 +166,15 @@ def report(
             )
             for name in names
         ]
+        head = store.chain_head()
     for audit in audits:
         print_audit(console, audit)
     if html:
         html.write_text(render_html(audits, as_of=moment.isoformat()))
         console.print(f"HTML report: {html}")
     if json_out:
-        json_out.write_text(dumps(report_document(audits, as_of=moment.isoformat())))
+        document = report_document(audits, as_of=moment.isoformat(), ledger_head=head)
+        json_out.write_text(dumps(document))
         console.print(f"JSON report: {json_out}")
 
 
@@ -291,7 +302,7 @@ def monitor_command(
     """Feed each scorer's anytime-valid monitor the leads matured since its last update.
 
     The monitor tests "calibrated within tolerance" (the ratio and slope of --tolerance)."""
-    with user_errors(), Ledger(ledger) as store:
+    with user_errors(), Ledger(ledger, existing=True) as store:
         for name in scorer or store.scorers():
             monitor = Monitor(
                 scorer=name, model_version=model_version, alpha=alpha, grace_days=grace_days,
@@ -310,15 +321,34 @@ def verify(
     report_json: Annotated[Path, typer.Argument(exists=True, help="A report written by --json.")],
     ledger: LedgerOption = None,
 ) -> None:
-    """Recompute a JSON report from the ledger; identical, or each number that differs."""
-    document = read_document(report_json)
-    path = ledger or Path(document["audits"][0]["reproducibility"]["ledger"])
-    with Ledger(path, read_only=True) as store:
-        differences = verify_document(document, store)
+    """Recompute a JSON report from the ledger: identical, or each field that differs.
+
+    Refused in one line (exit 1): a setting out of bounds, an as-of later than now, or a ledger
+    that no longer holds the history the report recorded (its ledger head)."""
+    with user_errors():
+        document = read_document(report_json)
+        path = ledger or recorded_ledger(document)
+        with Ledger(path, read_only=True) as store:
+            differences = verify_document(document, store)
     if not differences:
-        console.print(f"[green]identical[/]: every number in {report_json} reproduces from {path}")
+        head = document.get("ledger_head")
+        anchor = (
+            f"; the ledger still holds its history (ledger head {head})"
+            if head
+            else " (the report records no ledger head, so it anchors no history)"
+        )
+        console.print(
+            Text.assemble(
+                ("identical", "green"),
+                terminal_text(f": every number in {report_json} reproduces from {path}{anchor}"),
+            )
+        )
         return
-    console.print(f"[red]{len(differences)} numbers differ[/] from {report_json}:")
+    console.print(
+        Text.assemble(
+            (f"{len(differences)} numbers differ", "red"), terminal_text(f" from {report_json}:")
+        )
+    )
     for line in differences[:50]:
-        console.print(f"  {line}")
+        console.print(terminal_text(f"  {line}"))  # the differences quote stored text
     raise typer.Exit(1)

@@ -12,12 +12,16 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from assay._validation import AssayInputError
 from assay.derive import apply_calibrator
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
-from assay.ledger.store import ABSTENTION_TOKENS
+from assay.ledger.columns import SCORE_KINDS, help_text
+from assay.ledger.integrity import ChainHead
+from assay.ledger.store import ABSTENTION_TOKENS, ledger_path
 from assay.recalibration import load_calibrator
+from assay.safe_text import csv_cell, terminal_text
 
 console = Console()
 ingest_app = typer.Typer(help="Append predictions or outcomes to the ledger (all or nothing).")
@@ -72,13 +76,18 @@ def _progress(file: Path) -> Iterator[Callable[[str], None] | None]:
         yield lambda stage: progress.update(task, description=f"{file.name}: {stage}")
 
 
+def _message(error: Exception, style: str = "") -> Text:
+    """A message quoting stored values, line by line as data (never Rich markup)."""
+    return Text("\n").join(terminal_text(line, style) for line in str(error).splitlines())
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Print an AssayInputError as a one-line error and exit 1 (no traceback)."""
     try:
         yield
     except AssayInputError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(Text.assemble(("error:", "red"), " ", _message(exc)))
         raise typer.Exit(1) from None
 
 
@@ -92,14 +101,29 @@ def _report(
         with target.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["row", "column", "value", "reason"])
-            for bad in exc.bad_rows:
-                writer.writerow([bad.row, bad.column, bad.value, bad.reason])
-        console.print(f"[red]{exc}[/]")
+            for bad in exc.bad_rows:  # cells that could be spreadsheet formulas start with '
+                writer.writerow([csv_cell(v) for v in (bad.row, bad.column, bad.value, bad.reason)])
+        console.print(_message(exc, style="red"))
         console.print(f"All {len(exc.bad_rows)} problems are listed in {target}.")
         raise typer.Exit(1) from None
     console.print(receipt.describe())
+    for note in receipt.notes:
+        console.print(Text.assemble("note: ", terminal_text(note)))
     console.print(f"file sha256 {receipt.file_sha256}")
     return receipt
+
+
+@contextmanager
+def _nothing_left_behind(path: Path) -> Iterator[None]:
+    """A failed command that created the ledger file removes it again (no empty ledgers)."""
+    existed = path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 def _ingest(
@@ -112,23 +136,47 @@ def _ingest(
     default: list[str] | None,
     **options: Any,
 ) -> None:
-    """Open the ledger, ingest ``file`` as ``kind`` with a progress display, report the result."""
-    with user_errors(), Ledger(ledger) as store, _progress(file) as progress:
-        ingest = store.ingest_predictions if kind == "predictions" else store.ingest_outcomes
-        _report(
-            file,
-            errors_file,
-            lambda: ingest(
+    """Open the ledger, ingest ``file`` as ``kind`` with a progress display, report the result
+    and what the ledger now holds that no label can use (never a silent zero)."""
+    path = ledger_path(ledger)
+    mapping, defaults = _pairs(map_, "--map"), _pairs(default, "--default")
+    with user_errors(), _nothing_left_behind(path), Ledger(path) as store:
+        with _progress(file) as progress:
+            ingest = store.ingest_predictions if kind == "predictions" else store.ingest_outcomes
+            _report(
                 file,
-                mapping=_pairs(map_, "--map"),
-                defaults=_pairs(default, "--default"),
-                progress=progress,
-                **options,
-            ),
-        )
+                errors_file,
+                lambda: ingest(
+                    file, mapping=mapping, defaults=defaults, progress=progress, **options
+                ),
+            )
+        for warning in store.evidence_warnings():
+            console.print(Text.assemble(("warning:", "yellow"), " ", terminal_text(warning)))
 
 
-@ingest_app.command("predictions")
+def _shorthands(default: list[str] | None, **values: str | None) -> list[str]:
+    """``--scored-at X`` and ``--score-kind Y`` are ``--default scored_at=X`` and so on."""
+    given = [f"{name}={value}" for name, value in values.items() if value is not None]
+    return [*(default or []), *given]
+
+
+BackfillOption = Annotated[
+    bool,
+    typer.Option(
+        "--backfill",
+        help="Load history: rows count as recorded when they were scored (or occurred), so "
+        "past as-ofs see them; every report discloses them as loaded after the fact.",
+    ),
+]
+DateFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        help="strptime format for timestamps that are not ISO 8601, e.g. '%d.%m.%Y %H:%M'."
+    ),
+]
+
+
+@ingest_app.command("predictions", epilog=help_text("predictions"))
 def ingest_predictions(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
     ledger: LedgerOption = None,
@@ -146,16 +194,31 @@ def ingest_predictions(
         ),
     ] = None,
     errors_file: ErrorsOption = None,
+    scored_at: Annotated[
+        str | None,
+        typer.Option(
+            help="Scoring time of every row, for score snapshots (the export time), "
+            "e.g. 2024-06-30T18:00:00Z."
+        ),
+    ] = None,
+    score_kind: Annotated[
+        str | None,
+        typer.Option(help=f"How to read every score: {', '.join(SCORE_KINDS)} (0-100)."),
+    ] = None,
+    backfill: BackfillOption = False,
+    date_format: DateFormatOption = None,
 ) -> None:
     """Append score emissions; identical rows are no-ops, changed ones are refused."""
+    default = _shorthands(default, scored_at=scored_at, score_kind=score_kind)
     _ingest(
         "predictions", file, ledger, errors_file, map_=map_, default=default, preset=preset,
-        assume_timezone=assume_timezone, segments=segment or (),
+        assume_timezone=assume_timezone, segments=segment or (), backfill=backfill,
+        date_format=date_format,
         abstention_tokens=tuple(abstain) if abstain else ABSTENTION_TOKENS,
     )  # fmt: skip
 
 
-@ingest_app.command("outcomes")
+@ingest_app.command("outcomes", epilog=help_text("outcomes"))
 def ingest_outcomes(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
     ledger: LedgerOption = None,
@@ -164,11 +227,13 @@ def ingest_outcomes(
     preset: PresetOption = None,
     assume_timezone: TimezoneOption = None,
     errors_file: ErrorsOption = None,
+    backfill: BackfillOption = False,
+    date_format: DateFormatOption = None,
 ) -> None:
     """Append observed events (conversions); labels are derived from them as of a date."""
     _ingest(
         "outcomes", file, ledger, errors_file, map_=map_, default=default, preset=preset,
-        assume_timezone=assume_timezone,
+        assume_timezone=assume_timezone, backfill=backfill, date_format=date_format,
     )  # fmt: skip
 
 
@@ -181,7 +246,7 @@ def apply_calibrator_command(
     """Record calibrated predictions as the derived scorer NAME+METHOD (auditable later)."""
     with user_errors():
         calibrator = load_calibrator(calibrator_json.read_text())
-        with Ledger(ledger) as store:
+        with Ledger(ledger, existing=True) as store:
             receipt = apply_calibrator(store, calibrator, scorer=scorer)
     console.print(receipt.describe())
     console.print(
@@ -192,18 +257,20 @@ def apply_calibrator_command(
 
 @ledger_app.command("status")
 def status(ledger: LedgerOption = None) -> None:
-    """Scorers, model versions, rows, pending share and the last batch."""
+    """Scorers, model versions, rows, pending share, the last batch and the chain head."""
     with user_errors(), Ledger(ledger, read_only=True) as store:
         info = store.status()
-    table = Table(title=f"Ledger {info['path']} (schema v{info['schema_version']})")
+        head = store.chain_head()
+    table = Table(title=terminal_text(f"Ledger {info['path']} (schema v{info['schema_version']})"))
     for column in ("scorer", "model version", "predictions", "pending", "abstentions", "scored"):
         table.add_column(
             column,
             justify="right" if column in ("predictions", "pending", "abstentions") else "left",
         )
     for row in info["scorers"].to_pylist():
-        table.add_row(
-            row["scorer"], row["model_version"] or "—", f"{row['rows']:,}",
+        table.add_row(  # stored names are data: terminal_text, never Rich markup
+            terminal_text(row["scorer"]), terminal_text(row["model_version"] or "—"),
+            f"{row['rows']:,}",
             f"{row['pending_share']:.0%}", f"{row['abstentions']:,}",
             f"{row['first_scored']:%Y-%m-%d} → {row['last_scored']:%Y-%m-%d}",
         )  # fmt: skip
@@ -212,17 +279,43 @@ def status(ledger: LedgerOption = None) -> None:
     last = info["last_batch"]
     if last:
         console.print(
-            f"last batch: #{last[0]} ({last[1]}, {last[2]:,} rows) at {last[3]} from {last[4]}"
+            terminal_text(
+                f"last batch: #{last[0]} ({last[1]}, {last[2]:,} rows) at {last[3]} from {last[4]}"
+            )
         )
+    console.print(
+        f"chain head: {head} (note it: `assay ledger verify --expect HEAD` proves later "
+        "that this history was neither cut short nor rewritten)",
+        soft_wrap=True,
+    )
 
 
 @ledger_app.command("verify")
-def verify(ledger: LedgerOption = None) -> None:
-    """Recompute every row hash, batch digest and the hash chain."""
-    with user_errors(), Ledger(ledger, read_only=True) as store:
-        result = store.verify()
+def verify(
+    ledger: LedgerOption = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            help="A chain head noted earlier (N:HASH, as status and verify print it): fail "
+            "unless the ledger still holds that history (batch N with that chain hash)."
+        ),
+    ] = None,
+) -> None:
+    """Recompute every row hash, batch digest, metadata hash and the hash chain; print the
+    chain head."""
+    with user_errors():
+        expected = None if expect is None else ChainHead.parse(expect)
+        with Ledger(ledger, read_only=True) as store:
+            result = store.verify(expect=expected)
     if result.ok:
-        console.print(f"[green]ok[/]: {result.batches} batches, hash chain intact")
+        holds = f", holds {expected}" if expected else ""
+        console.print(
+            f"[green]ok[/]: {result.batches} batches, hash chain intact{holds}; "
+            f"chain head {result.head}",
+            soft_wrap=True,
+        )
         return
-    console.print(f"[red]TAMPERED[/]: {result.problem}")
+    console.print(
+        Text.assemble(("TAMPERED", "red"), ": ", terminal_text(result.problem)), soft_wrap=True
+    )
     raise typer.Exit(1)

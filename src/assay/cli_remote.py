@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from assay._validation import to_utc
+from assay._validation import AssayInputError, to_utc
 from assay.audit import AuditConfig, bucket_rows
 from assay.binning import explicit_edges, uniform_edges
 from assay.calibration import calibration_from_stats
@@ -36,11 +36,14 @@ def _edges(text: str | None) -> Any:
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     """Per-bin sum rows as a JSON array of objects or as NDJSON."""
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        rows = json.loads(text)
-    else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    text = path.read_text(errors="replace")
+    try:
+        if text.lstrip().startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        raise AssayInputError(f"{path} is not JSON or NDJSON: {error}") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise typer.BadParameter(f"{path} must hold a JSON array of objects or NDJSON rows")
     return rows

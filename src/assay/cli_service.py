@@ -128,15 +128,45 @@ def serve_command(
     store: StoreOption = DEFAULT_STORE,
     keys: KeysOption = None,
     rate: Annotated[float, typer.Option(help="Requests per second per key.")] = 50.0,
+    head_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a client has to send a request's head (line and headers) once "
+            "connected or answered; then 408 and the connection is closed.",
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a client has to send a request's whole body after its head; then 408 "
+            "(32 MiB in 30 s needs about 1.1 MB/s).",
+        ),
+    ] = 30.0,
+    keep_alive_timeout: Annotated[
+        int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open.")
+    ] = 5,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first."""
+    """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first.
+
+    Slow clients are cut off: a request head must arrive within --head-timeout seconds (and
+    hold at most 64 KiB), its body within --body-timeout seconds after it.
+    """
     import uvicorn
 
     from assay.service.app import Settings, create_app
+    from assay.service.limits import bounded_http
 
     with user_errors():
         ledgers = open_store(store)
-        settings = Settings(rate_per_second=rate, burst=int(2 * rate))
+        settings = Settings(
+            rate_per_second=rate,
+            burst=int(2 * rate),
+            head_timeout_seconds=head_timeout,
+            body_timeout_seconds=body_timeout,
+            keep_alive_seconds=keep_alive_timeout,
+        )
         app = create_app(ledgers, keystore(store, keys), settings)
     where = store.split("@")[-1]  # never print a password
     console.print(f"assay serving {where} on http://{host}:{port} (OpenAPI: /docs)")
@@ -144,6 +174,14 @@ def serve_command(
     # a clean exit so the store below is closed (queued batches finished) before we go.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+            timeout_keep_alive=settings.keep_alive_seconds,
+            http=bounded_http(settings.head_timeout_seconds, settings.max_head_bytes),
+        )
     finally:
         ledgers.close()  # after uvicorn has drained requests: finish queued batches, close files

@@ -378,6 +378,8 @@ def compare(
     ``tolerance`` goes to each scorer's :func:`assay.calibration` (None: its default).
     """
     names = scorers or ledger.scorers()
+    for name in names:
+        ledger.require_scorer(name)
     frames = []
     for name in names:
         table = ledger.judged_labels(as_of=as_of, scorer=name, policy=policy).table

@@ -93,12 +93,15 @@ def _write(
         monitors = [monitor_summary(ledger, scorer=a.scorer, as_of=as_of) for a in audits]
         for summary in monitors:
             ledger.save_monitor_state(summary.monitor.key, summary.monitor.to_json())
+        head = ledger.chain_head()
     stamp = as_of.isoformat()
     html_path, json_path = directory / "report.html", directory / "report.json"
     html_path.write_text(
         render_html(audits, as_of=stamp, true_curves=true_curves, monitors=monitors)
     )
-    json_path.write_text(dumps(report_document(audits, as_of=stamp, monitors=monitors)))
+    json_path.write_text(
+        dumps(report_document(audits, as_of=stamp, ledger_head=head, monitors=monitors))
+    )
     compare_path = directory / "compare.html"
     compare_path.write_text(render_comparison_html(comparison, as_of=stamp))
     return DemoResult(

@@ -379,7 +379,15 @@ CALIBRATORS: dict[str, type[_Calibrator]] = {
 
 def load_calibrator(text: str) -> _Calibrator:
     """Rebuild a calibrator from :meth:`to_json` output, checking its fingerprint."""
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AssayInputError(f"the calibrator file is not JSON ({error})") from None
+    if not isinstance(data, dict) or not {"kind", "params", "state"} <= data.keys():
+        raise AssayInputError(
+            "the calibrator file is not one `assay recalibrate --out` wrote (it needs kind, "
+            "params and state)"
+        )
     if data.get("version") not in (UNDATED_VERSION, SERIAL_VERSION):
         raise AssayInputError(f"calibrator version {data.get('version')!r} is not supported")
     kinds = {cls.__name__: cls for cls in CALIBRATORS.values()}

@@ -51,7 +51,7 @@ class Column:
             low, high = self.bounds
             return f"whole number {low:,}–{high:,}" if high < 2**62 else "whole number (64-bit)"
         if self.type == "choice":
-            return " | ".join(self.choices)
+            return " / ".join(self.choices)
         return {
             "text": f"text (≤ {MAX_TEXT} chars)",
             "number": "finite number",
@@ -129,7 +129,7 @@ PREDICTION_INPUT: tuple[Column, ...] = (
         "recorded_at",
         "timestamp",
         False,
-        "when the score was first recorded (history only, with --backfill)",
+        "when the score was first recorded; earlier than now marks history (as --backfill)",
         "2024-05-01T09:31:00Z",
     ),
 )

@@ -72,7 +72,7 @@ def _header(data: bytes, what: str) -> tuple[list[str], str]:
     if end < 0 and len(data) > MAX_HEADER_BYTES:
         raise CsvShapeError(
             f"{what}: the header line is longer than {MAX_HEADER_BYTES // 1024} KiB; a ledger "
-            f"batch has at most {MAX_COLUMNS} columns — export only the columns you need"
+            f"batch has at most {MAX_COLUMNS:,} columns — export only the columns you need"
         )
     line = data[: len(data) if end < 0 else end].rstrip(b"\r")
     try:

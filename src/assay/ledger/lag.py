@@ -13,7 +13,9 @@ column is missing or the cell empty) the ledger fills in the batch's ingest time
 the microsecond, and that stamps when a file was loaded (history loaded after the fact), not
 when the CRM learned of the event. So an outcome whose ``recorded_at`` equals its batch's
 ``ingested_at`` is left out. Both timestamps are covered by the hash chain, so the rule needs
-no extra column and holds for ledgers written before it existed.
+no extra column and holds for ledgers written before it existed. History loaded with
+``--backfill`` and no ``recorded_at`` counts as recorded when it occurred (so past as-ofs see
+it); those rows carry no lag either and are left out the same way.
 
 **Why the 99th percentile.** A lead counts as negative once s + h + L ≤ T, so a conversion is
 missed only when its own lag exceeds L: at most 1% of conversions, and only for leads that
@@ -46,6 +48,7 @@ MEASURED = """
     SELECT o.event, o.recorded_at, epoch_us(o.recorded_at) - epoch_us(o.occurred_at) AS lag_us
     FROM outcomes o JOIN batches b ON b.batch_id = o.batch_id
     WHERE o.recorded_at <> b.ingested_at
+      AND NOT (coalesce(b.backfill, false) AND o.recorded_at = o.occurred_at)
 """
 
 #: L_e(t) as a step function: per event, the lag (µs) from each distinct recorded_at on.
@@ -107,7 +110,8 @@ def recording_lag(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime) -> Reco
     defaulted = con.execute(
         """
         SELECT count(*) FROM outcomes o JOIN batches b ON b.batch_id = o.batch_id
-        WHERE o.recorded_at = b.ingested_at AND o.recorded_at <= $as_of
+        WHERE o.recorded_at <= $as_of AND (o.recorded_at = b.ingested_at
+              OR (coalesce(b.backfill, false) AND o.recorded_at = o.occurred_at))
         """,
         {"as_of": as_of},
     ).fetchall()

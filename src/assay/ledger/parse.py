@@ -91,7 +91,12 @@ def read_source(data: Any) -> Source:
     elif hasattr(data, "to_arrow"):  # polars
         table = data.to_arrow()
     elif hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas
-        table = pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            raise AssayInputError(
+                f"the frame cannot be read: {error}; columns must hold text, numbers or timestamps"
+            ) from None
     else:
         raise AssayInputError(
             f"cannot ingest a {type(data).__name__}; pass a CSV or Parquet path, an Arrow "
@@ -209,8 +214,11 @@ class RowChecker:
             "a decimal comma in a comma-separated file; write 0.42, or save the file "
             "semicolon-separated",
         )  # fmt: skip
-        cleaned = pc.if_else(ok, text, pa.scalar(None, pa.string()))
-        return pc.cast(cleaned, pa.float64())
+        parsed = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
+        huge = ~np.isfinite(np.asarray(parsed.to_numpy(zero_copy_only=False), np.float64))
+        huge &= np.asarray(pc.is_valid(parsed))  # 1e999 is written as a number but is inf
+        self.flag(huge, name, text, f"not {what} (too large to be finite)")
+        return pc.if_else(pa.array(huge), pa.scalar(None, pa.float64()), parsed)
 
     def integer(self, name: str, values: pa.Array, bounds: tuple[int, int], what: str) -> pa.Array:
         """Parse to int64 inside ``bounds`` (inclusive); anything else is flagged.
@@ -306,11 +314,17 @@ class RowChecker:
                 result = pc.if_else(pa.array(formatted), pc.cast(local, UTC_MICROS), result)
                 zoned |= formatted
         self._flag_unparsable(name, text, present & ~zoned & ~naive & ~date & ~formatted)
-        if assume_timezone is None:
+        if assume_timezone is None and naive.any():
             self.flag(
                 naive, name, text,
                 "timestamp has no time zone; add one (Z or +02:00) or pass --assume-timezone",
             )  # fmt: skip
+            example = text[int(np.flatnonzero(naive)[0])].as_py()
+            self.hints.append(
+                f"{int(naive.sum()):,} {name} value(s) have no time zone (e.g. {example!r}): "
+                "pass --assume-timezone with the zone the export was written in (a HubSpot "
+                "export uses the portal's zone, e.g. America/New_York)"
+            )
         elif naive.any():
             local = self._cast_rows(text, naive, pa.timestamp("us"), name)
             parsed = pc.cast(pc.assume_timezone(local, assume_timezone), UTC_MICROS)

@@ -18,6 +18,11 @@ derived scorer is as tamper-evident as the predictions.
 ``batches.backfill`` (version 4) marks history loaded after the fact: its rows' ``recorded_at``
 is their own ``scored_at`` / ``occurred_at`` (so they are visible at past as-ofs), and every
 report discloses them as not frozen when scored.
+
+``batches.meta_sha256`` (version 4) hashes every other column of the batch but the chain's own,
+and enters its chain hash (:mod:`assay.ledger.integrity`). A column added to ``batches`` later
+is covered by that hash automatically; add it nullable and without a default, so the batches
+written before it keep their hashes.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ MIGRATIONS: tuple[str, ...] = (
     # version 4: history loaded after the fact (``--backfill``) is marked on its batch
     """
     ALTER TABLE batches ADD COLUMN backfill BOOLEAN DEFAULT false;
+    -- the hash of the batch's metadata, in its chain hash (NULL: written before version 4)
+    ALTER TABLE batches ADD COLUMN meta_sha256 VARCHAR;
     """,
 )
 

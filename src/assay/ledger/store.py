@@ -27,8 +27,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
+from assay.ledger import integrity
 from assay.ledger._db import first_row
+from assay.ledger.checks import (
+    Backfilled,
+    EvidenceWarning,
+    backfilled,
+    closest,
+    evidence_warnings,
+)
 from assay.ledger.columns import INT64, SCORE_KINDS, column
+from assay.ledger.integrity import ChainHead, VerifyResult, batch_digest, seal
+from assay.ledger.integrity import chain_hash as chain_hash  # the service's store chains with it
 from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.lag import RecordingLag, recording_lag
 from assay.ledger.maturity import late_flips, matured_leads
@@ -42,7 +52,8 @@ from assay.ledger.schema import (
     OUTCOME_COLUMNS,
     PREDICTION_COLUMNS,
     SCHEMA_VERSION,
-    batch_item,
+    column_text,
+    content_columns,
 )
 
 DEFAULT_PATH = "assay.duckdb"
@@ -107,14 +118,6 @@ class IngestReceipt:
         return f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}{history}"
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    batches: int
-    first_bad_batch: int | None = None
-    problem: str | None = None
-
-
 @dataclass
 class _Staged:
     table: pa.Table
@@ -133,11 +136,25 @@ class Ledger:
     nobody writes.
     """
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
-        self.path = Path(path or os.environ.get("ASSAY_LEDGER") or DEFAULT_PATH)
-        if read_only and not self.path.exists():
+    def __init__(
+        self, path: str | Path | None = None, *, read_only: bool = False, existing: bool = False
+    ) -> None:
+        self.path = ledger_path(path)
+        if (read_only or existing) and not self.path.exists():
             raise AssayInputError(f"no ledger at {self.path}; ingest something first")
-        self.con = _configure(duckdb.connect(str(self.path), read_only=read_only))
+        try:
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "not a valid DuckDB database" in str(error):
+                raise AssayInputError(
+                    f"{self.path} is not a ledger (not a DuckDB database file); pass the "
+                    "ledger with --ledger"
+                ) from None
+            first = str(error).strip().splitlines()[0]
+            raise AssayInputError(
+                f"cannot open the ledger {self.path}: {first} (is another assay writing it?)"
+            ) from None
+        self.con = _configure(con)
         if not read_only:
             self._migrate()
 
@@ -214,9 +231,7 @@ class Ledger:
         say = progress or (lambda _: None)
         ingested_at = _now(now)
         say("reading")
-        source, checker = self._prepare(
-            "predictions", data, mapping, defaults, preset, date_format
-        )
+        source, checker = self._prepare("predictions", data, mapping, defaults, preset, date_format)
         say("validating")
         staged = _stage_predictions(
             checker, segments, assume_timezone, abstention_tokens, ingested_at, backfill
@@ -299,11 +314,10 @@ class Ledger:
     ) -> tuple[Source, RowChecker]:
         preset: Preset | None = get_preset(kind, preset_name)
         source = read_source(data)
-        table = apply_mapping(
-            source.table, {**(preset.mapping if preset else {}), **(mapping or {})}
-        )
+        table = apply_mapping(source.table, mapping or {})
+        notes: list[str] = []
         if preset:
-            table = preset.select(table)
+            table = preset.prepare(table, notes)
         merged = {**(preset.defaults if preset else {}), **(defaults or {})}
         for name, value in merged.items():
             if name not in table.column_names:
@@ -311,12 +325,12 @@ class Ledger:
         if preset and preset.snapshot and "scored_at" not in table.column_names:
             raise AssayInputError(preset.snapshot_advice())
         if table.num_rows == 0:
-            raise AssayInputError(f"the {kind} input has no rows")
-        checker = RowChecker(
-            table,
-            decimal_comma=source.decimal_comma,
-            date_format=date_format or (preset.date_format if preset else None),
-        )
+            left = (
+                f" after the {preset.label} preset's filter ({'; '.join(notes)})" if preset else ""
+            )
+            raise AssayInputError(f"the {kind} input has no rows{left}")
+        checker = RowChecker(table, decimal_comma=source.decimal_comma, date_format=date_format)
+        checker.notes.extend(notes)
         return source, checker
 
     def _commit(
@@ -353,7 +367,7 @@ class Ledger:
             FROM staged GROUP BY {id_column} HAVING count(*) > 1
             """
         )
-        bad = staged.bad + self._conflicts(id_column)
+        bad = staged.bad + self._conflicts(kind)
         if bad:
             self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
             raise LedgerIngestError(kind, bad, staged.hints)
@@ -396,9 +410,8 @@ class Ledger:
                 """,
                 [batch_id],
             )
-            rows_sha256 = self._batch_digest(kind, batch_id)
+            rows_sha256 = batch_digest(self.con, kind, batch_id).sha256
             previous = self._last_chain_hash()
-            chain = chain_hash(previous, kind, rows_sha256, new_rows, micros(ingested_at))
             self.con.execute(
                 "INSERT INTO batches (batch_id, kind, source_name, file_sha256, rows_sha256, "
                 "row_count, ingested_at, ingested_by, previous_hash, chain_hash, backfill) "
@@ -413,10 +426,11 @@ class Ledger:
                     ingested_at,
                     _who(),
                     previous,
-                    chain,
+                    "",  # sealed next, from the stored row
                     staged.backfill,
                 ],
             )
+            seal(self.con, batch_id)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -425,39 +439,28 @@ class Ledger:
             self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
         return IngestReceipt(batch_id=batch_id, rows_sha256=rows_sha256, **receipt_base)
 
-    def _conflicts(self, id_column: str) -> list[BadRow]:
-        """Rows whose id is already used with different content, in the batch or the ledger."""
+    def _conflicts(self, kind: str) -> list[BadRow]:
+        """Rows whose id is already used with different content, in the batch or the ledger,
+        each naming the fields that differ (old value → new value)."""
+        table_name, id_column, _, columns = KINDS[kind]
+        changes = _changed_fields(columns, "s", "t")
         rows = self.con.execute(
             f"""
             SELECT s._row, s.{id_column}, 'the same {id_column} appears earlier in this batch '
-                   || 'with different content' AS reason
+                   || 'with different content: ' || {changes} AS reason
             FROM staged s JOIN repeated r USING ({id_column})
+            JOIN staged t ON t.{id_column} = s.{id_column} AND t._row = r.first_row
             WHERE s._row > r.first_row AND s.row_hash <> r.first_hash
             UNION ALL
-            SELECT _row, {id_column}, 'frozen: {id_column} is already in the ledger with '
-                   || 'different content; corrections are new predictions' AS reason
-            FROM staged WHERE stored_hash IS NOT NULL AND stored_hash <> row_hash
+            SELECT s._row, s.{id_column}, 'frozen: {id_column} is already in the ledger with '
+                   || 'different content (' || {changes} || '); corrections are new '
+                   || 'predictions with their own id' AS reason
+            FROM staged s JOIN {table_name} t USING ({id_column})
+            WHERE s.stored_hash IS NOT NULL AND s.stored_hash <> s.row_hash
             ORDER BY 1
             """
         ).fetchall()
         return [BadRow(int(r), id_column, str(v), reason) for r, v, reason in rows]
-
-    def _batch_digest(self, kind: str, batch_id: int) -> str:
-        """sha256 over the lines ``row_hash | recorded_at`` of a batch's rows in id order.
-
-        The row hash is recomputed from the stored columns (never read from ``row_hash``), and
-        the Arrow string buffers are streamed into the digest without building Python strings.
-        """
-        table_name, id_column, row_hash, _ = KINDS[kind]
-        reader = self.con.sql(
-            f"SELECT {batch_item(row_hash)} || chr(10) AS item FROM {table_name} "
-            f"WHERE batch_id = {int(batch_id)} ORDER BY {id_column}"
-        ).to_arrow_reader(1 << 16)
-        digest = hashlib.sha256()
-        assert reader is not None
-        for batch in reader:
-            digest.update(_string_bytes(batch.column(0)))
-        return digest.hexdigest()
 
     def _last_chain_hash(self) -> str:
         row = first_row(
@@ -466,36 +469,14 @@ class Ledger:
         return str(row[0]) if row else GENESIS_HASH
 
     # ------------------------------------------------------------------ integrity
-    def verify(self) -> VerifyResult:
-        """Recompute every row hash, batch digest and the chain; name the first batch that fails."""
-        batches = self.con.execute(
-            "SELECT batch_id, kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
-            "chain_hash FROM batches ORDER BY batch_id"
-        ).fetchall()
-        previous = GENESIS_HASH
-        for batch_id, kind, rows_sha256, row_count, ingested_at, stored_previous, chain in batches:
-            table_name = KINDS[kind][0]
-            count_row = first_row(
-                self.con.execute(
-                    f"SELECT count(*) FROM {table_name} WHERE batch_id = ?", [batch_id]
-                )
-            )
-            count = count_row[0] if count_row else 0
-            problem = None
-            if count != row_count:
-                problem = f"holds {count} rows; {row_count} were written"
-            elif self._batch_digest(kind, batch_id) != rows_sha256:
-                problem = "its rows no longer match the digest taken when it was written"
-            elif stored_previous != previous or chain != chain_hash(
-                previous, kind, rows_sha256, row_count, ingested_at
-            ):
-                problem = "the hash chain is broken at this batch"
-            if problem:
-                return VerifyResult(
-                    False, len(batches), int(batch_id), f"batch {batch_id} ({kind}): {problem}"
-                )
-            previous = chain
-        return VerifyResult(True, len(batches))
+    def verify(self, expect: ChainHead | None = None) -> VerifyResult:
+        """Recompute every row hash, batch digest, metadata hash and the chain, and check that
+        the history holds ``expect`` (:mod:`assay.ledger.integrity`); name the first failure."""
+        return integrity.verify(self.con, expect)
+
+    def chain_head(self) -> ChainHead:
+        """The number of batches and the last one's chain hash (``N:HASH`` as text)."""
+        return integrity.chain_head(self.con)
 
     # ------------------------------------------------------------------ reading
     def labels(
@@ -535,6 +516,19 @@ class Ledger:
             self.con, as_of=moment, scorer=scorer, model_version=model_version, policy=policy,
             recording_lag=lag, held_out=True,
         )  # fmt: skip
+
+    def evidence_warnings(
+        self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None
+    ) -> list[EvidenceWarning]:
+        """Rows no label can use as of ``as_of``, counted with an example
+        (:mod:`assay.ledger.checks`)."""
+        return evidence_warnings(self.con, as_of=to_utc(as_of), scorer=scorer)
+
+    def backfilled(
+        self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None
+    ) -> Backfilled | None:
+        """Predictions visible as of ``as_of`` that were loaded with ``--backfill``."""
+        return backfilled(self.con, as_of=to_utc(as_of), scorer=scorer)
 
     def recording_lag(self, *, as_of: dt.datetime | str | None = None) -> RecordingLag:
         """Per event, the recording lag measured as of ``as_of`` (see :mod:`assay.ledger.lag`)."""
@@ -589,6 +583,15 @@ class Ledger:
         ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def require_scorer(self, name: str) -> None:
+        """Refuse a scorer the ledger does not hold, naming the closest and the list."""
+        scorers = self.scorers()
+        if name not in scorers:
+            raise AssayInputError(
+                f"the ledger holds no scorer {name!r}{closest(name, scorers)}; scorers: "
+                f"{', '.join(scorers) or 'none yet (ingest predictions first)'}"
+            )
+
     def status(self) -> dict[str, Any]:
         """Scorers and versions: rows, pending share (as of now), abstentions; the last batch."""
         labels = self.labels(policy="all").table
@@ -623,6 +626,11 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- staging helpers
+def ledger_path(path: str | Path | None = None) -> Path:
+    """The ledger file: ``path``, else ``$ASSAY_LEDGER``, else ``./assay.duckdb``."""
+    return Path(path or os.environ.get("ASSAY_LEDGER") or DEFAULT_PATH)
+
+
 def _now(now: dt.datetime | None) -> dt.datetime:
     return dt.datetime.now(dt.UTC) if now is None else to_utc(now)
 
@@ -640,23 +648,9 @@ def _who() -> str:
         return "unknown"
 
 
-def _string_bytes(items: pa.Array) -> memoryview:
-    """The concatenated UTF-8 bytes of a null-free Arrow string array (no copies)."""
-    width = np.int64 if pa.types.is_large_string(items.type) else np.int32
-    _, offsets_buffer, data = items.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[
-        items.offset : items.offset + len(items) + 1
-    ]
-    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
-
-
 def micros(moment: dt.datetime) -> int:
     delta = to_utc(moment) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def chain_hash(previous: str, kind: str, rows_sha256: str, rows: int, micros: int) -> str:
-    return hashlib.sha256(f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}".encode()).hexdigest()
 
 
 def _recorded_at(
@@ -699,6 +693,24 @@ def _derived_id(*parts: pa.Array) -> pa.Array:
         con.register("id_keys", pa.table({"key": keys}))
         ids = con.sql("SELECT substr(sha256(key), 1, 32) AS id FROM id_keys").to_arrow_table()
     return ids["id"].combine_chunks()
+
+
+def _changed_fields(columns: tuple[str, ...], new: str, old: str) -> str:
+    """SQL listing the content columns where rows ``new`` and ``old`` differ, as
+    ``name: old → new`` separated by semicolons (the row hash's text forms are compared)."""
+    parts = [
+        f"CASE WHEN {column_text(c, new)} IS DISTINCT FROM {column_text(c, old)} THEN "
+        f"'{c}: ' || {_shown(c, old)} || ' → ' || {_shown(c, new)} END"
+        for c in content_columns(columns)
+    ]
+    return f"concat_ws('; ', {', '.join(parts)})"
+
+
+def _shown(column: str, alias: str) -> str:
+    value = column_text(column, alias)
+    if column.endswith("_at"):
+        value = f"coalesce(strftime({alias}.{column}, '%Y-%m-%dT%H:%M:%S.%fZ'), 'empty')"
+    return f"coalesce(nullif(nullif({value}, '\\N'), ''), 'empty')"
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -834,7 +846,7 @@ def _stage_outcomes(
         }
     )
     assert tuple(table.column_names[:-1]) == OUTCOME_COLUMNS
-    return _Staged(table, 0, checker.bad, backfill)
+    return _Staged(table, 0, checker.bad, backfill, hints=checker.hints)
 
 
 def _integer(checker: RowChecker, kind: str, name: str, what: str) -> pa.Array:

@@ -69,7 +69,13 @@ def _check_zones(table: ir.Table, what: str) -> None:
 
 
 def conform(predictions: ir.Table, outcomes: ir.Table) -> tuple[ir.Table, ir.Table]:
-    """Fill the optional bookkeeping columns and refuse zone-less timestamps."""
+    """Fill the optional bookkeeping columns and refuse zone-less timestamps.
+
+    A lake may name the score ``score`` (as ingest inputs do) or ``probability`` (as the
+    ledger stores it); either is read as a probability in [0, 1].
+    """
+    if "probability" not in predictions.columns and "score" in predictions.columns:
+        predictions = predictions.mutate(probability=predictions.score.cast("float64"))
     if "recorded_at" not in predictions.columns and "scored_at" in predictions.columns:
         predictions = predictions.mutate(recorded_at=predictions.scored_at)
     if "model_version" not in predictions.columns:
@@ -106,7 +112,8 @@ def open_source(
     except AssayInputError:
         raise
     except Exception as error:  # the backends raise their own types; say what failed
-        raise AssayInputError(f"cannot open {source!r}: {error}") from error
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AssayInputError(f"cannot open {source!r}: {first}") from error
     predictions, found = conform(*tables)
     where = source if outcomes is None else f"{source} + {outcomes}"
     return Source(predictions, found, where)

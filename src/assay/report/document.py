@@ -1,27 +1,73 @@
-"""The JSON report: every audit's numbers with a schema version, and its re-verification."""
+"""The JSON report: every audit's numbers, the ledger history they came from, and the
+re-verification that proves them.
+
+**Frozen.** A report is as of a time no later than when it is made (:func:`frozen_as_of`):
+labels count what the ledger recorded by the as-of, so a report as of a later time would change
+with the next ingest. It records ``ledger_head``, the chain head of the ledger it read
+(:class:`assay.ledger.integrity.ChainHead`), which anchors that history.
+
+**Verified.** :func:`verify_document` checks, in this order, and stops at the first failure:
+
+1. the settings that drive the computation, types and bounds (:mod:`assay.report.settings`),
+   before anything is computed;
+2. that the report is still frozen: its as-of is not later than now; the ledger verifies and
+   still holds the recorded head (no batch of that history removed or rewritten); and no batch
+   after the head was ingested at or before the as-of (that would make it a report as of a time
+   after it was made);
+3. the WHOLE document, recomputed from the audits' recorded settings at the audits' as-of (the
+   report's own ``as_of`` must be that time) and compared field by field. Only
+   :data:`VARYING_FIELDS` may differ; a report without audits proves nothing and fails.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
-from assay._validation import AssayInputError
+from assay._validation import AssayInputError, to_utc
 from assay.audit import Audit, AuditConfig, audit
+from assay.ledger import Ledger
+from assay.ledger.integrity import ChainHead, ingested_at
 from assay.monitor import Monitor, MonitorSummary, replay_summary
+from assay.report.settings import check_settings
+from assay.tolerance import Tolerance
 
 REPORT_SCHEMA_VERSION = 1
+#: The fields a faithful re-run may change: where the ledger file lives is not evidence.
+#: (``ledger_head`` is checked by containment instead: the ledger may have grown since.)
+VARYING_FIELDS = ("audits[*].reproducibility.ledger",)
+
+
+def frozen_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
+    """``as_of`` in UTC (default: now); refused when later than now, because a report as of
+    a time after it is made changes with the next ingest."""
+    moment = to_utc(as_of)
+    if moment > dt.datetime.now(dt.UTC):
+        raise AssayInputError(
+            f"as-of {moment.isoformat()} is later than now: a report as of a time after it is "
+            "made changes with the next ingest, so it can be neither frozen nor verified"
+        )
+    return moment
 
 
 def report_document(
-    audits: list[Audit], *, as_of: str, monitors: list[MonitorSummary] | None = None
+    audits: list[Audit],
+    *,
+    as_of: str,
+    ledger_head: ChainHead | None = None,
+    monitors: list[MonitorSummary] | None = None,
 ) -> dict[str, Any]:
-    document = {
+    """The report as JSON-safe data; ``ledger_head`` is the chain head of the ledger read."""
+    document: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kind": "assay-report",
-        "as_of": as_of,
-        "audits": [a.to_dict() for a in audits],
+        "as_of": to_utc(as_of).isoformat(),
     }
+    if ledger_head is not None:
+        document["ledger_head"] = str(ledger_head)
+    document["audits"] = [a.to_dict() for a in audits]
     if monitors:
         document["monitors"] = [m.to_dict() for m in monitors]
     return document
@@ -31,11 +77,106 @@ def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def verify_document(document: dict[str, Any], ledger: Ledger) -> list[str]:
+    """Check and recompute a report (module docstring); the fields that differ, by path.
+
+    Raises :class:`AssayInputError` when the report cannot be verified at all: a setting out
+    of bounds, an as-of in the future, or a ledger that no longer holds the report's history.
+    """
+    _check_settings(document)
+    recorded = document["audits"]
+    if not recorded:
+        return ["audits: the report holds no audits; a report audits at least one scorer"]
+    as_of = recorded[0]["reproducibility"]["as_of"]
+    head = _anchor(document, as_of, ledger)
+    audits = [
+        audit(
+            ledger,
+            scorer=repro["scorer"],
+            as_of=as_of,
+            model_version=repro["model_version"],
+            policy=repro["policy"],
+            config=AuditConfig.from_dict(repro["config"]),
+        )
+        for repro in (item["reproducibility"] for item in recorded)
+    ]
+    monitors = [
+        replay_summary(_monitor(item["monitor"]), ledger, as_of=as_of)
+        for item in document.get("monitors") or []
+    ]
+    fresh = _json_safe(report_document(audits, as_of=as_of, ledger_head=head, monitors=monitors))
+    for item, again in zip(recorded, fresh["audits"], strict=True):
+        again["reproducibility"]["ledger"] = item["reproducibility"]["ledger"]  # VARYING_FIELDS
+    return _differences(document, fresh, "")
+
+
+def recorded_ledger(document: dict[str, Any]) -> Path:
+    """The ledger file a report names (its first audit's)."""
+    _check_settings(document)
+    if not document["audits"]:
+        raise AssayInputError("audits: the report holds no audits, so it names no ledger")
+    return Path(document["audits"][0]["reproducibility"]["ledger"])
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AssayInputError(f"cannot read report {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise AssayInputError(f"{path} is not an assay report: its JSON is not an object")
+    return data
+
+
+def _check_settings(document: dict[str, Any]) -> None:
+    if document.get("kind") != "assay-report":
+        raise AssayInputError("this JSON is not an assay report (kind != 'assay-report')")
+    if document.get("schema_version") != REPORT_SCHEMA_VERSION:
+        raise AssayInputError(
+            f"report schema_version {document.get('schema_version')!r} is not supported"
+        )
+    check_settings(document)
+
+
+def _anchor(document: dict[str, Any], as_of: str, ledger: Ledger) -> ChainHead | None:
+    """The report's recorded head, once the report is shown to be still frozen (step 2)."""
+    moment = frozen_as_of(as_of)
+    if document.get("ledger_head") is None:
+        return None
+    head = ChainHead.parse(document["ledger_head"])
+    result = ledger.verify(expect=head)
+    if not result.ok:
+        raise AssayInputError(
+            f"the ledger no longer holds the history this report was computed from (ledger "
+            f"head {head}): {result.problem}"
+        )
+    after = ingested_at(ledger.con, head.batches + 1)
+    if after is not None and after <= moment:
+        raise AssayInputError(
+            f"the report is as of {as_of}, but batch {head.batches + 1}, ingested after it was "
+            f"made (its ledger head is batch {head.batches}), was ingested at "
+            f"{after.isoformat()}: a report as of a time after it was made cannot be frozen"
+        )
+    return head
+
+
+def _monitor(body: dict[str, Any]) -> Monitor:
+    """A fresh monitor with a recorded monitor's settings (its state is recomputed)."""
+    config = dict(body["config"])
+    tolerance = Tolerance(ratio=config.pop("ratio"), slope=config.pop("slope"))
+    return Monitor(
+        scorer=body["scorer"], model_version=body["model_version"],
+        grace_days=body["grace_days"], tolerance=tolerance, **config,
+    )  # fmt: skip
+
+
 def _differences(expected: Any, actual: Any, path: str) -> list[str]:
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = []
         for key in sorted(set(expected) | set(actual)):
-            out += _differences(expected.get(key), actual.get(key), f"{path}.{key}")
+            out += _differences(
+                expected.get(key), actual.get(key), f"{path}.{key}" if path else key
+            )
         return out
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
@@ -50,43 +191,3 @@ def _differences(expected: Any, actual: Any, path: str) -> list[str]:
 def _json_safe(data: dict[str, Any]) -> Any:
     """``data`` as it reads back from JSON (tuples become lists, keys strings)."""
     return json.loads(json.dumps(data))
-
-
-def verify_document(document: dict[str, Any], ledger: Any) -> list[str]:
-    """Recompute every audit with its recorded scorer, as-of, policy, config and seed.
-
-    Returns the numbers that differ (empty when the report reproduces exactly).
-    """
-    if document.get("kind") != "assay-report":
-        raise AssayInputError("this JSON is not an assay report (kind != 'assay-report')")
-    if document.get("schema_version") != REPORT_SCHEMA_VERSION:
-        raise AssayInputError(
-            f"report schema_version {document.get('schema_version')!r} is not supported"
-        )
-    differences = []
-    for index, recorded in enumerate(document["audits"]):
-        repro = recorded["reproducibility"]
-        again = audit(
-            ledger,
-            scorer=repro["scorer"],
-            as_of=repro["as_of"],
-            model_version=repro["model_version"],
-            policy=repro["policy"],
-            config=AuditConfig.from_dict(repro["config"]),
-        )
-        fresh = _json_safe(again.to_dict())
-        fresh["reproducibility"]["ledger"] = repro["ledger"]  # where it lives is not evidence
-        differences += _differences(recorded, fresh, f"audits[{index}]")
-    for index, recorded in enumerate(document.get("monitors", [])):
-        monitor = Monitor.from_dict(recorded["monitor"])
-        fresh = _json_safe(replay_summary(monitor, ledger, as_of=document["as_of"]).to_dict())
-        differences += _differences(recorded, fresh, f"monitors[{index}]")
-    return differences
-
-
-def read_document(path: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AssayInputError(f"cannot read report {path}: {exc}") from None
-    return data

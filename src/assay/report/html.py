@@ -1,4 +1,9 @@
-"""The self-contained HTML report (Jinja2; charts inlined as SVG, no network, no scripts)."""
+"""The self-contained HTML report (Jinja2; charts inlined as SVG, no network, no scripts).
+
+Every ``{{ … }}`` value passes :func:`_finalize` (stored text gets its invisible controls made
+visible, :func:`assay.safe_text.html_text`) before autoescaping; HTML built here in Python
+escapes stored text with ``escape(html_text(…))``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from assay.audit import Audit, Bucket, audit_arrays
 from assay.compare import Comparison
 from assay.monitor import MonitorSummary
 from assay.report import plots
+from assay.safe_text import html_text
 
 TrueCurve = Callable[[Any], Any]
 
@@ -117,10 +123,16 @@ def _view(
     }
 
 
+def _finalize(value: Any) -> Any:
+    """Template output: text (not HTML assay built, which is ``Markup``) with visible controls."""
+    return html_text(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("assay.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -170,7 +182,8 @@ def _leaderboard(rows: list[Any]) -> Markup:
             else (f"{_pct(s.abstention_thin)} / {_pct(s.abstention_rest)}")
         )
         body.append(
-            f"<tr><td>{escape(s.scorer)}</td><td>{s.n}</td><td>{_pts(s.ece)}</td><td>{interval}</td>"
+            f"<tr><td>{escape(html_text(s.scorer))}</td><td>{s.n}</td><td>{_pts(s.ece)}</td>"
+            f"<td>{interval}</td>"
             f"<td>{escape(s.verdict)}</td><td>{s.brier:.4f}</td><td>{s.log_loss:.4f}</td>"
             f"<td>{_num(s.auc, 3)}</td><td>{auc_interval}</td><td>{_num(s.slope, 2)}</td>"
             f"<td>{_pct(s.abstention_rate)}</td><td>{honesty}</td></tr>"

@@ -2,6 +2,9 @@
 
 Byte stability: a fixed ``svg.hashsalt``, no date in the metadata, text kept as text
 (``svg.fonttype = "none"``), and the Agg-free SVG backend.
+
+Stored text (scorer names, segment labels) is drawn through :func:`assay.safe_text.plot_text`,
+never as mathtext.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from assay.audit import Audit
 from assay.compare import Comparison
 from assay.isotonic import isotonic_fit
 from assay.monitor import MonitorSummary
+from assay.safe_text import plot_text
 from assay.segments import SegmentRates, funnel_limits
 
 STYLE: Any = {  # matplotlib types rcParams keys as literals
@@ -192,7 +196,7 @@ def funnel_plot(rates: SegmentRates) -> str:
         sizes = [r.n for r in rates.rows]
         axis.scatter(sizes, [r.raw_rate for r in rates.rows], color=ACCENT, zorder=3, s=18)
         for row in rates.rows:
-            axis.annotate(row.segment, (row.n, row.raw_rate), fontsize=7, xytext=(3, 3),
+            axis.annotate(plot_text(row.segment), (row.n, row.raw_rate), fontsize=7, xytext=(3, 3),
                           textcoords="offset points")  # fmt: skip
         axis.set_xscale("log")
         axis.set_xlabel("leads in segment (log scale)")
@@ -219,7 +223,7 @@ def ece_interval_plot(comparison: Comparison) -> str:
         upper = np.array([s.ece if s.ece_upper is None else s.ece_upper for s in summaries])
         axis.errorbar(ece, y, xerr=[np.maximum(ece - lower, 0), np.maximum(upper - ece, 0)],
                       fmt="o", color=ACCENT, ecolor=MUTED, capsize=3)  # fmt: skip
-        axis.set_yticks(y, [s.scorer for s in summaries])
+        axis.set_yticks(y, [plot_text(s.scorer) for s in summaries])
         axis.set_xlabel(
             f"ECE on {comparison.n_common:,} common leads ({comparison.credibility:.0%} interval)"
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from assay.audit import Audit, Bucket
 from assay.calibration import CalibrationReport
@@ -13,6 +13,7 @@ from assay.compare import Comparison
 from assay.decisions import CertifiedThreshold
 from assay.monitor import Monitor, format_e
 from assay.recalibration import Recalibration
+from assay.safe_text import terminal_text
 from assay.segments import SegmentRates
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
@@ -43,10 +44,15 @@ def bucket_table(title: str, rows: list[Bucket]) -> Table:
 
 def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
     """The verdict with its reason and tolerance, then the ECE (posterior median headline,
-    plug-in labelled) beside its interval and the noise floor."""
+    plug-in labelled) beside its interval and the noise floor. ``title`` is plain text (it
+    holds stored names), never markup."""
     colour = COLOURS.get(report.verdict, "yellow")
-    console.rule(title)
-    console.print(f"[bold {colour}]{report.verdict.upper()}[/] — {escape(report.reason)}")
+    console.rule(terminal_text(title, style="rule.text"))
+    console.print(
+        Text.assemble(
+            (report.verdict.upper(), f"bold {colour}"), " — ", terminal_text(report.reason)
+        )
+    )
     console.print(f"[dim]{report.tolerance_words}[/]")
     posterior, floor = report.posterior, report.noise_floor
     headline = (
@@ -71,15 +77,20 @@ def print_audit(console: Console, audit: Audit) -> None:
         f"{'—' if audit.scores['auc'] is None else format(audit.scores['auc'], '.3f')}"
     )
     for note in audit.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(Text.assemble(("note:", "yellow"), " ", terminal_text(note)))
     console.print(bucket_table("When it says X, how many convert? (deciles)", audit.deciles))
 
 
 def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:
     colour = {"certified": "green", "cannot reach": "red"}.get(result.verdict, "yellow")
-    console.rule(f"scorer {scorer}: target precision {result.target_precision:.0%}")
-    console.print(f"[bold {colour}]{result.verdict.upper()}[/] — {result.reason}")
-    console.print(f"Rule: {result.rule}.")
+    title = f"scorer {scorer}: target precision {result.target_precision:.0%}"
+    console.rule(terminal_text(title, style="rule.text"))
+    console.print(
+        Text.assemble(
+            (result.verdict.upper(), f"bold {colour}"), " — ", terminal_text(result.reason)
+        )
+    )
+    console.print(terminal_text(f"Rule: {result.rule}."))
     table = Table(title="Fixed-sequence test, from the top down")
     for column in (
         "score ≥",
@@ -100,7 +111,7 @@ def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -
 
 
 def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) -> None:
-    console.rule(f"scorer {scorer}: conversion by {by}")
+    console.rule(terminal_text(f"scorer {scorer}: conversion by {by}", style="rule.text"))
     strength = (
         "" if rates.concentration is None else f", prior strength M = {rates.concentration:.0f}"
     )
@@ -111,14 +122,14 @@ def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) 
         f"{rates.mu:.1%}, the typical segment's rate ({rates.method}{strength})"
     )
     for note in ([rates.rule] if rates.rule else []) + rates.notes:
-        console.print(f"[dim]{note}[/]")
+        console.print(terminal_text(note, style="dim"))
     table = Table()
     for column in ("segment", "leads", "raw", "shrunken", "interval", "shrinkage", "verdict"):
         table.add_column(column, justify="left" if column in ("segment", "verdict") else "right")
     for row in rates.rows:
         table.add_row(
-            row.segment, f"{row.n:,}", _pct(row.raw_rate), _pct(row.shrunken_rate),
-            f"{_pct(row.lower)}–{_pct(row.upper)}",
+            terminal_text(row.segment), f"{row.n:,}", _pct(row.raw_rate),
+            _pct(row.shrunken_rate), f"{_pct(row.lower)}–{_pct(row.upper)}",
             "—" if row.shrinkage is None else f"{row.shrinkage:.3f}", row.verdict,
         )  # fmt: skip
     console.print(table)
@@ -135,22 +146,29 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     for s in sorted(comparison.common, key=lambda s: s.ece):
         interval = f"{_pct(s.ece_lower)}–{_pct(s.ece_upper)}" if s.ece_lower is not None else "—"
         table.add_row(
-            s.scorer, f"{100 * s.ece:.1f} pts", interval, s.verdict, f"{s.brier:.4f}",
+            terminal_text(s.scorer), f"{100 * s.ece:.1f} pts", interval, s.verdict,
+            f"{s.brier:.4f}",
             "—" if s.auc is None else f"{s.auc:.3f}", "—" if s.slope is None else f"{s.slope:.2f}",
             _pct(s.abstention_rate),
         )  # fmt: skip
     console.print(table)
     for pair in comparison.pairs:
         console.print(
-            f"{pair.a} vs {pair.b}: P({pair.a} closer to calibrated) = "
-            f"{pair.prob_a_lower_ece:.3f}; "
-            f"Brier difference {pair.brier_difference:+.4f} "
-            f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
+            terminal_text(
+                f"{pair.a} vs {pair.b}: P({pair.a} closer to calibrated) = "
+                f"{pair.prob_a_lower_ece:.3f}; "
+                f"Brier difference {pair.brier_difference:+.4f} "
+                f"({pair.brier_lower:+.4f} to {pair.brier_upper:+.4f}) → {pair.verdict}"
+            )
         )
 
 
 def print_recalibration(console: Console, scorer: str, result: Recalibration) -> None:
-    table = Table(title=f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})")
+    table = Table(
+        title=terminal_text(
+            f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})"
+        )
+    )
     for column in ("method", "log loss", "Brier", "ECE", "interval"):
         table.add_column(column, justify="right")
     for row in result.table:
@@ -172,7 +190,15 @@ def print_monitor(console: Console, monitor: Monitor, *, consumed: int) -> None:
     colour = {"drifted": "red", "miscalibrated": "red", "not yet": "yellow"}.get(
         monitor.verdict, "green"
     )
-    console.print(f"[bold]{monitor.scorer}[/]: [{colour}]{monitor.verdict}[/] — {monitor.reason}")
+    console.print(
+        Text.assemble(
+            terminal_text(monitor.scorer, style="bold"),
+            ": ",
+            (monitor.verdict, colour),
+            " — ",
+            terminal_text(monitor.reason),
+        )
+    )
     console.print(
         f"  evidence E = {format_e(monitor.log_e_value)}  "
         f"{evidence_bar(monitor.log_e_value, float(np.log(threshold)))}  alarm at {threshold:.0f}"

@@ -1,17 +1,26 @@
 """``assay serve``: the HTTP API CRMs and scoring vendors push to (FastAPI, versioned ``/v1``).
 
-Authentication is ``Authorization: Bearer ak_<id>_<secret>``; the key fixes the workspace and
-the scopes (see :mod:`assay.service.keys`). Ingest is all or nothing:
+Authentication is ``Authorization: Bearer ak_<id>_<secret>`` (the HTTP bearer scheme, declared
+in the OpenAPI document; a bare token is refused); the key fixes the workspace and the scopes
+(see :mod:`assay.service.keys`). Ingest is all or nothing:
 
 * 201 with a receipt when a batch is written; 200 with the *original* receipt when the same
   body is sent again (nothing is written twice);
 * 422 with every bad row ``{row, field, value, reason}`` when any row is invalid;
 * 409 when a row reuses a ``prediction_id``/``outcome_id`` with different content (frozen);
-* 403 when a vendor key sends another scorer's predictions; 413 above 32 MiB or 50,000 rows;
-  415 for a body that is neither NDJSON nor CSV; 429 above the per-key rate.
+* 403 when a vendor key sends another scorer's predictions; 413 above 32 MiB, 50,000 rows,
+  64 segment names or 2,000 CSV columns; 415 for a body that is neither NDJSON nor CSV; 429
+  above the per-key rate; 408 when the body does not arrive within the body timeout.
 
-An ``Idempotency-Key`` header stores the response and replays it for the same key and body
-(a different body under a used key is a 422).
+An ``Idempotency-Key`` header belongs to the API key that sent it (two keys of a workspace
+may use the same value): the first request claims it, its response is stored and replayed
+for the same body; the same value with a different body is a 422 ("Idempotency-Key reused
+with a different request body"), and while the first request is still running a 409.
+
+No answer names a place on the server: audits and reports name the workspace, exports give
+paths relative to the store's export directory. Every refusal is one JSON object
+``{"error": ...}`` (with ``bad_rows`` when rows are at fault, at most 1,000 of them, and
+``bad_rows_total``); an unexpected failure is a JSON 500 that reveals nothing.
 """
 
 import asyncio
@@ -23,9 +32,11 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import ClientDisconnect
 
 import assay
 from assay._validation import AssayInputError, to_utc
@@ -39,8 +50,16 @@ from assay.ledger.parse import BadRow
 from assay.report.document import report_document
 from assay.report.html import render_html
 from assay.segments import segment_rates
-from assay.service.batches import MAX_BYTES, BatchRejected, parse_csv, parse_ndjson
+from assay.service.batches import (
+    MAX_BAD_ROWS,
+    MAX_BYTES,
+    Batch,
+    BatchRejected,
+    parse_csv,
+    parse_ndjson,
+)
 from assay.service.keys import ApiKey, KeyStore
+from assay.service.limits import BodyDeadline, RequestTimeout
 from assay.service.store import Store
 from assay.tolerance import Tolerance
 
@@ -51,7 +70,11 @@ _ERROR: dict[str, Any] = {
         "application/json": {
             "schema": {
                 "type": "object",
-                "properties": {"error": {"type": "string"}, "bad_rows": {"type": "array"}},
+                "properties": {
+                    "error": {"type": "string"},
+                    "bad_rows": {"type": "array"},
+                    "bad_rows_total": {"type": "integer"},
+                },
                 "required": ["error"],
             }
         }
@@ -69,8 +92,16 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
     200: {"description": "the same body was already ingested: the original receipt"},
     201: {"description": "the batch was written: its receipt"},
-    409: {**_ERROR, "description": "an id already holds different content (frozen)"},
-    413: {**_ERROR, "description": "more than 50,000 rows or 32 MiB"},
+    408: {**_ERROR, "description": "the body did not arrive within the body timeout"},
+    409: {
+        **_ERROR,
+        "description": "an id already holds different content (frozen), or a request with "
+        "this Idempotency-Key is still running",
+    },
+    413: {
+        **_ERROR,
+        "description": "more than 50,000 rows, 32 MiB, 64 segment names or 2,000 columns",
+    },
     415: {**_ERROR, "description": "the body is neither NDJSON nor CSV"},
 }
 INGEST_BODY = {
@@ -86,11 +117,23 @@ INGEST_BODY = {
 
 @dataclass(frozen=True)
 class Settings:
-    """Limits of one server: requests per second per key (and the burst), read timeout."""
+    """Limits of one server: requests per second per key (and the burst), the time a read may
+    compute, and how long a client may take to send its request (slow clients are cut off)."""
 
     rate_per_second: float = 50.0
     burst: int = 100
     read_timeout_seconds: float = 120.0
+    #: A request head (request line and headers) must arrive whole within this many seconds
+    #: of the connection opening or of the previous response (else 408 and the connection is
+    #: closed; ``assay serve`` only, see :mod:`assay.service.limits`).
+    head_timeout_seconds: float = 10.0
+    #: …and hold at most this many bytes (else 431).
+    max_head_bytes: int = 64 * 1024
+    #: The body must arrive whole within this many seconds of the head (else 408): 32 MiB
+    #: in 30 s needs about 1.1 MB/s.
+    body_timeout_seconds: float = 30.0
+    #: An idle keep-alive connection is closed after this many seconds.
+    keep_alive_seconds: int = 5
 
 
 class ApiError(Exception):
@@ -102,19 +145,26 @@ class ApiError(Exception):
         message: str,
         bad_rows: list[BadRow] | None = None,
         headers: dict[str, str] | None = None,
+        total: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.bad_rows = status, message, bad_rows
         self.headers = headers or {}
+        self.total = total
 
     def body(self) -> dict[str, Any]:
         content: dict[str, Any] = {"error": self.message}
         if self.bad_rows is not None:
             content["bad_rows"] = [
-                {"row": b.row, "field": b.column, "value": b.value, "reason": b.reason}
-                for b in self.bad_rows
+                {"row": b.row, "field": b.column, "value": _cut(b.value), "reason": b.reason}
+                for b in self.bad_rows[:MAX_BAD_ROWS]
             ]
+            content["bad_rows_total"] = max(self.total or 0, len(self.bad_rows))
         return content
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= 200 else value[:200] + "…"
 
 
 def json_response(content: Any, status: int = 200, **headers: str) -> Response:
@@ -145,8 +195,29 @@ class RateLimiter:
         return 0.0
 
 
-def _receipt(receipt: IngestReceipt) -> dict[str, Any]:
-    return {**asdict(receipt), "noop": receipt.noop, "message": receipt.describe()}
+def _receipt(receipt: IngestReceipt, batch: Batch) -> dict[str, Any]:
+    content = {**asdict(receipt), "noop": receipt.noop, "message": receipt.describe()}
+    content["notes"] = [*content.get("notes", ()), *batch.notes]
+    return content
+
+
+def _moment(as_of: str | None) -> dt.datetime:
+    """The as-of of a query (a date at the end of time is a 422, not an overflow)."""
+    try:
+        return to_utc(as_of)
+    except OverflowError:
+        raise AssayInputError(
+            f"as_of {as_of!r} is outside the dates this server can hold (years 1 to 9999 UTC)"
+        ) from None
+
+
+#: The HTTP bearer scheme every protected operation declares (generated clients send it).
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="ak_<id>_<secret>",
+    description="An API key (`assay keys create`): `Authorization: Bearer ak_<id>_<secret>`.",
+    auto_error=False,
+)
 
 
 def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -> FastAPI:
@@ -163,6 +234,20 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         version=assay.__version__,
         summary="Does this score deserve belief? Push scores and outcomes; pull calibration.",
     )
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+
+    @app.exception_handler(RequestTimeout)
+    async def body_too_slow(_: Request, error: RequestTimeout) -> Response:
+        return json_response({"error": str(error)}, 408, Connection="close")
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_: Request, __: ClientDisconnect) -> Response:
+        return json_response({"error": "the client disconnected before sending its body"}, 400)
+
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, __: Exception) -> Response:
+        message = "internal error: the request was not completed (the server log has details)"
+        return json_response({"error": message}, 500)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:
@@ -182,10 +267,9 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
     def principal(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         async def check(
-            authorization: Annotated[str | None, Header()] = None,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
         ) -> ApiKey:
-            token = (authorization or "").removeprefix("Bearer ").strip()
-            key = keys.authenticate(token) if token else None
+            key = keys.authenticate(credentials.credentials) if credentials else None
             if key is None:
                 raise ApiError(
                     401, "a valid API key is required (Authorization: Bearer ak_…)",
@@ -222,31 +306,39 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         body = await read_body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         request_sha = hashlib.sha256(f"{kind}\n{content_type}\n".encode() + body).hexdigest()
-        if idempotency_key is not None:
-            stored = store.replay(key.workspace, idempotency_key)
-            if stored is not None:
-                if stored[0] != request_sha:
-                    raise ApiError(422, "this Idempotency-Key was used with a different request")
-                return Response(stored[2], stored[1], media_type="application/json")
-        response = await _ingest(kind, body, content_type, request_sha, key)
-        if idempotency_key is not None and response.status_code < 500:
-            store.remember(
-                key.workspace,
-                idempotency_key,
-                request_sha,
-                response.status_code,
-                bytes(response.body),
-            )
+        if idempotency_key is None:
+            return await _ingest(kind, body, content_type, request_sha, key)
+        scope = (key.workspace, key.key_id, idempotency_key)
+        claimed = store.claim(*scope, request_sha)
+        if claimed is not None:
+            stored_sha, status, stored = claimed
+            if stored_sha != request_sha:
+                raise ApiError(
+                    422,
+                    "Idempotency-Key reused with a different request body; send a new batch "
+                    "under a new key",
+                )
+            if status == 0:
+                raise ApiError(
+                    409,
+                    "a request with this Idempotency-Key is still running; retry when it is done",
+                    headers={"Retry-After": "1"},
+                )
+            return Response(
+                stored, status, media_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )  # fmt: skip
+        try:
+            response = await _ingest(kind, body, content_type, request_sha, key)
+        except BaseException:
+            store.release(*scope)  # a refusal stores nothing: the key may be used again
+            raise
+        store.remember(*scope, response.status_code, bytes(response.body))
         return response
 
     async def _ingest(
         kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
     ) -> Response:
-        original = store.receipt(key.workspace, kind, request_sha)
-        if original is not None:
-            return Response(
-                original, 200, media_type="application/json", headers={"Assay-Replayed": "true"}
-            )
         try:
             if content_type in NDJSON_TYPES:
                 batch = await asyncio.to_thread(parse_ndjson, body, kind)
@@ -256,11 +348,14 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 raise ApiError(
                     415,
                     f"send NDJSON ({NDJSON_TYPES[0]}) or CSV (text/csv), not "
-                    f"{content_type or 'no type'}",
+                    f"{content_type[:100] or 'no type'}",
                 )
         except BatchRejected as rejected:
             raise ApiError(
-                rejected.status, "batch refused, nothing was written", rejected.bad_rows
+                rejected.status,
+                rejected.message or "batch refused, nothing was written",
+                rejected.bad_rows or None,
+                total=rejected.total,
             ) from None
         if key.scorer is not None and kind == "predictions":
             others = (
@@ -274,6 +369,13 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             )
             if others:
                 raise ApiError(403, "batch refused: rows for another scorer", others)
+        # The same body again: its receipt (looked up after the scorer check, so a restricted
+        # key learns nothing about another scorer's batches).
+        original = store.receipt(key.workspace, kind, request_sha)
+        if original is not None:
+            return Response(
+                original, 200, media_type="application/json", headers={"Assay-Replayed": "true"}
+            )
         try:
             receipt = await store.ingest(key.workspace, kind, batch)
         except LedgerIngestError as error:
@@ -281,7 +383,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             raise ApiError(
                 409 if frozen else 422, "batch refused, nothing was written", error.bad_rows
             ) from None
-        content = orjson.dumps(_receipt(receipt))
+        content = orjson.dumps(_receipt(receipt, batch))
         store.save_receipt(key.workspace, kind, request_sha, content.decode())
         return Response(content, 200 if receipt.noop else 201, media_type="application/json")
 
@@ -377,7 +479,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         tolerance: ToleranceQuery = None,
     ) -> Response:
         """The audit of each scorer (or one): verdict, ECE with interval, buckets, cohorts."""
-        moment = to_utc(as_of)
+        moment = _moment(as_of)
         config = AuditConfig(seed=seed, tolerance=tolerance_of(tolerance))
 
         def task(ledger: Ledger) -> dict[str, Any]:
@@ -417,7 +519,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         policy: Policy = "first",
     ) -> Response:
         """Conversion rate per segment: raw beside shrunken toward the overall rate."""
-        moment = to_utc(as_of)
+        moment = _moment(as_of)
 
         def rates(found: Evidence) -> dict[str, Any]:
             return segment_rates(found.labels, found.segment(by)).to_dict()
@@ -435,7 +537,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         policy: Policy = "first",
     ) -> Response:
         """The score above which an action may fire on its own, with its guarantee."""
-        moment = to_utc(as_of)
+        moment = _moment(as_of)
 
         def certified(found: Evidence) -> dict[str, Any]:
             return certify_threshold(
@@ -450,7 +552,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         key: Reader, as_of: AsOf = None, policy: Policy = "first", tolerance: ToleranceQuery = None
     ) -> Response:
         """Scorers side by side on the leads they all scored."""
-        moment = to_utc(as_of)
+        moment = _moment(as_of)
         band = tolerance_of(tolerance)
         result = await read(
             key,
@@ -463,7 +565,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         key: Reader, as_of: AsOf = None, policy: Policy = "first", tolerance: ToleranceQuery = None
     ) -> HTMLResponse:
         """The self-contained HTML report (one file, no script, no external request)."""
-        moment = to_utc(as_of)
+        moment = _moment(as_of)
         config = AuditConfig(tolerance=tolerance_of(tolerance))
 
         def task(ledger: Ledger) -> str:
@@ -471,13 +573,16 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
                 for name in _names(ledger, None)
             ]
+            for item in audits:
+                item.reproducibility["ledger"] = key.workspace  # never reveal server paths
             return render_html(audits, as_of=moment.isoformat())
 
         return HTMLResponse(await read(key, task))
 
     @app.post("/v1/export", tags=["admin"], status_code=201, responses=READ_RESPONSES)
     async def export(key: Annotated[ApiKey, Depends(principal("admin"))]) -> Response:
-        """Write the workspace's tables as Parquet on the server (a consistent backup)."""
+        """Write the workspace's tables as Parquet on the server (a consistent backup); paths
+        are relative to the server's export directory."""
         return json_response(await store.export(key.workspace), 201)
 
     @app.get("/v1/health", tags=["admin"])

@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,15 +33,23 @@ import pyarrow as pa
 from psycopg.types.json import Jsonb
 
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
+from assay.ledger.integrity import seal
 from assay.ledger.parse import BadRow
 from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
-from assay.ledger.store import chain_hash, micros
 from assay.service.batches import Batch
-from assay.service.store import STATE_TABLES
+from assay.service.store import (
+    CLAIM,
+    LOOKUP,
+    RELEASE,
+    REMEMBER,
+    STALE_CLAIM_SECONDS,
+    STATE_TABLES,
+    relative,
+)
 
 T = TypeVar("T")
 
-_TABLES = ("predictions", "outcomes", "batches", "receipts", "idempotency")
+_TABLES = ("predictions", "outcomes", "batches", "receipts", "idempotency_keys")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     workspace TEXT NOT NULL, prediction_id TEXT NOT NULL, entity_id TEXT NOT NULL,
@@ -62,6 +71,11 @@ CREATE TABLE IF NOT EXISTS batches (
     ingested_at TIMESTAMPTZ NOT NULL, ingested_by TEXT, previous_hash TEXT NOT NULL,
     chain_hash TEXT NOT NULL, PRIMARY KEY (workspace, batch_id)
 );
+-- ledger schema v4: history loaded after the fact (the service never backfills)
+ALTER TABLE batches ADD COLUMN IF NOT EXISTS backfill BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE batches ADD COLUMN IF NOT EXISTS meta_sha256 TEXT;
+-- ledger schema v4: the hash of the batch's metadata, in its chain hash
+ALTER TABLE batches ADD COLUMN IF NOT EXISTS meta_sha256 TEXT;
 """ + STATE_TABLES.format(binary="BYTEA")
 _POLICY = """
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
@@ -85,7 +99,7 @@ class PostgresStore:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="assay-pg-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="assay-pg-reader")
         self._con = self._connect()
-        self._exports = Path(tempfile.gettempdir()) / "assay-exports"
+        self.export_root = Path(tempfile.gettempdir()) / "assay-exports"
         with self._con.transaction():
             self._con.execute(_SCHEMA)
             for table in _TABLES:
@@ -139,6 +153,7 @@ class PostgresStore:
                 return IngestReceipt(
                     kind, batch_id, staged.rows, len(fresh), len(ids) - len(fresh),
                     staged.file_sha256, rows_sha256, staged.abstentions,
+                    backfill=staged.backfill, notes=staged.notes,
                 )  # fmt: skip
 
             if not fresh:
@@ -149,12 +164,18 @@ class PostgresStore:
                 "".join(f"{items[k]}\n" for k in fresh).encode()
             ).hexdigest()
             self._copy(table_name, workspace, rows.take(fresh), columns, batch_id)
-            chain = chain_hash(previous, kind, rows_sha256, len(fresh), micros(now))
+            row = {
+                "batch_id": batch_id, "kind": kind, "source_name": "<http>",
+                "file_sha256": staged.file_sha256, "rows_sha256": rows_sha256,
+                "row_count": len(fresh), "ingested_at": now, "ingested_by": "assay serve",
+                "previous_hash": previous, "chain_hash": "", "backfill": staged.backfill,
+            }  # fmt: skip
+            row.update(_sealed(row))
+            names = ", ".join(["workspace", *row])
             self._con.execute(
-                "INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (workspace, batch_id, kind, "<http>", staged.file_sha256, rows_sha256,
-                 len(fresh), now, "assay serve", previous, chain),
-            )  # fmt: skip
+                f"INSERT INTO batches ({names}) VALUES ({', '.join(['%s'] * (len(row) + 1))})",
+                (workspace, *row.values()),
+            )
         return receipt(batch_id, rows_sha256)
 
     @staticmethod
@@ -164,7 +185,7 @@ class PostgresStore:
         first = {value: number for number, value in reversed(list(enumerate(order, start=1)))}
         reason = (
             f"frozen: {id_column} is already in the ledger with different content; "
-            "corrections are new predictions"
+            "corrections are new predictions with their own id"
         )
         return [BadRow(first.get(i, 0), id_column, i, reason) for i in conflicts]
 
@@ -198,6 +219,7 @@ class PostgresStore:
         def run() -> T:
             with Ledger(":memory:") as ledger:
                 self._load(workspace, ledger)
+                ledger.path = Path(workspace)  # reports show the workspace, nothing else
                 return task(ledger)
 
         return await self._on(self._readers, run)
@@ -228,7 +250,7 @@ class PostgresStore:
     async def export(self, workspace: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            target = self._exports / workspace / stamp
+            target = self.export_root / workspace / stamp
             target.mkdir(parents=True)
             files = {}
             with Ledger(":memory:") as ledger:
@@ -237,8 +259,8 @@ class PostgresStore:
                     path = target / f"{table}.parquet"
                     ledger.con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
                     count = ledger.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-                    files[table] = {"path": str(path), "rows": int(count)}
-            return {"directory": str(target), "files": files}
+                    files[table] = {"path": relative(path, self.export_root), "rows": int(count)}
+            return {"directory": relative(target, self.export_root), "files": files}
 
         return await self._on(self._readers, run)
 
@@ -268,25 +290,50 @@ class PostgresStore:
             (workspace, kind, body_sha256, receipt),
         )
 
-    def replay(self, workspace: str, key: str) -> tuple[str, int, bytes] | None:
-        row = self._fetch(
-            workspace,
-            "SELECT request_sha256, status, body FROM idempotency "
-            "WHERE workspace = %s AND key = %s",
-            (workspace, key),
-        )
+    def claim(
+        self, workspace: str, key_id: str, key: str, request_sha256: str
+    ) -> tuple[str, int, bytes] | None:
+        now = int(time.time())
+        with self._connect() as con, con.transaction():
+            self._scope(con, workspace)
+            claimed = con.execute(
+                _pg(CLAIM) + " RETURNING 1",
+                (workspace, key_id, key, request_sha256, b"", now, now - STALE_CLAIM_SECONDS),
+            ).fetchone()
+            if claimed is not None:
+                return None
+            row = con.execute(_pg(LOOKUP), (workspace, key_id, key)).fetchone()
         return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
 
-    def remember(
-        self, workspace: str, key: str, request_sha256: str, status: int, body: bytes
-    ) -> None:
-        self._store(
-            workspace,
-            "INSERT INTO idempotency VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (workspace, key, request_sha256, status, body),
-        )
+    def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
+        self._store(workspace, _pg(REMEMBER), (status, body, workspace, key_id, key))
+
+    def release(self, workspace: str, key_id: str, key: str) -> None:
+        self._store(workspace, _pg(RELEASE), (workspace, key_id, key))
 
     def close(self) -> None:
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._con.close()
+
+
+def _pg(query: str) -> str:
+    """A statement written with ``?`` placeholders (SQLite) in psycopg's ``%s``."""
+    return query.replace("?", "%s")
+
+
+def _sealed(batch: dict[str, Any]) -> dict[str, Any]:
+    """``meta_sha256`` and ``chain_hash`` of a batch row, computed as the DuckDB ledger seals
+    its own (:func:`assay.ledger.integrity.seal`, on the row in a scratch ledger), so the
+    PostgreSQL chain verifies under the ledger's rules."""
+    with Ledger(":memory:") as scratch:
+        scratch.con.execute(
+            f"INSERT INTO batches ({', '.join(batch)}) VALUES ({', '.join('?' * len(batch))})",
+            list(batch.values()),
+        )
+        seal(scratch.con, int(batch["batch_id"]))
+        found = scratch.con.execute(
+            "SELECT meta_sha256, chain_hash FROM batches WHERE batch_id = ?", [batch["batch_id"]]
+        ).fetchall()
+    meta, chain = found[0]
+    return {"meta_sha256": meta, "chain_hash": chain}

@@ -9,7 +9,14 @@ cursor of the same database, so an audit does not hold up ingest.
 
 Receipts (by body sha256) and ``Idempotency-Key`` responses live in SQLite beside the keys.
 Every acknowledged batch is committed before its receipt is written, so after a crash a resend
-of the same body finds its rows present and writes nothing new.
+of the same body finds its rows present and writes nothing new. An ``Idempotency-Key`` is
+scoped to the API key that sent it: the first request *claims* it (one atomic insert, so two
+requests racing with one key cannot both run), its response is stored when it completes, and a
+claim that never completed (the server died) may be taken over after
+:data:`STALE_CLAIM_SECONDS`.
+
+Read tasks get a ledger whose ``path`` is the workspace's name: nothing computed from it can
+show where the server keeps its files.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -27,18 +35,40 @@ from assay.service.batches import Batch
 
 T = TypeVar("T")
 
-#: Receipts by body hash and stored responses by Idempotency-Key (``{binary}``: the
-#: database's byte type), shared by both stores.
+#: Receipts by body hash and stored responses by (API key, Idempotency-Key) (``{binary}``: the
+#: database's byte type), shared by both stores. ``status`` 0 is a claim still running.
+#: (The ``idempotency`` table of earlier versions, keyed by workspace alone, is left unused.)
 STATE_TABLES = """
 CREATE TABLE IF NOT EXISTS receipts (
     workspace TEXT NOT NULL, kind TEXT NOT NULL, body_sha256 TEXT NOT NULL,
     receipt TEXT NOT NULL, PRIMARY KEY (workspace, kind, body_sha256)
 );
-CREATE TABLE IF NOT EXISTS idempotency (
-    workspace TEXT NOT NULL, key TEXT NOT NULL, request_sha256 TEXT NOT NULL,
-    status INTEGER NOT NULL, body {binary} NOT NULL, PRIMARY KEY (workspace, key)
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    workspace TEXT NOT NULL, key_id TEXT NOT NULL, key TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL, status INTEGER NOT NULL, body {binary} NOT NULL,
+    claimed_at BIGINT NOT NULL, PRIMARY KEY (workspace, key_id, key)
 );
 """
+#: A claim this old that never completed (its server died) may be taken over.
+STALE_CLAIM_SECONDS = 15 * 60
+#: Claim an Idempotency-Key (new, or taking over a stale claim); placeholders are ``?``.
+CLAIM = """
+INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, 0, ?, ?)
+ON CONFLICT (workspace, key_id, key) DO UPDATE
+SET request_sha256 = excluded.request_sha256, claimed_at = excluded.claimed_at
+WHERE idempotency_keys.status = 0 AND idempotency_keys.claimed_at < ?
+"""
+LOOKUP = (
+    "SELECT request_sha256, status, body FROM idempotency_keys "
+    "WHERE workspace = ? AND key_id = ? AND key = ?"
+)
+REMEMBER = (
+    "UPDATE idempotency_keys SET status = ?, body = ? "
+    "WHERE workspace = ? AND key_id = ? AND key = ? AND status = 0"
+)
+RELEASE = (
+    "DELETE FROM idempotency_keys WHERE workspace = ? AND key_id = ? AND key = ? AND status = 0"
+)
 
 
 class Store(Protocol):
@@ -54,11 +84,23 @@ class Store(Protocol):
 
     def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None: ...
 
-    def replay(self, workspace: str, key: str) -> tuple[str, int, bytes] | None: ...
+    def claim(
+        self, workspace: str, key_id: str, key: str, request_sha256: str
+    ) -> tuple[str, int, bytes] | None:
+        """Claim ``key`` for API key ``key_id``: None when claimed now, else what it holds
+        (the request's sha256, the status — 0 while running — and the stored response)."""
+        ...
 
-    def remember(
-        self, workspace: str, key: str, request_sha256: str, status: int, body: bytes
-    ) -> None: ...
+    def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
+        """Store the response of a claimed key."""
+        ...
+
+    def release(self, workspace: str, key_id: str, key: str) -> None:
+        """Give up a claim whose request ended without a response to keep."""
+        ...
+
+    #: Where :meth:`export` writes; the paths it returns are relative to it.
+    export_root: Path
 
     def close(self) -> None: ...
 
@@ -77,6 +119,7 @@ class DuckDBStore:
         )
         self._state.execute("PRAGMA journal_mode=WAL")
         self._state.executescript(STATE_TABLES.format(binary="BLOB"))
+        self.export_root = self.root / "exports"
 
     # ------------------------------------------------------------------ the writer thread
     def _ledger(self, workspace: str) -> Ledger:
@@ -99,12 +142,12 @@ class DuckDBStore:
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         ledger = await self._on(self._writer, lambda: self._ledger(workspace))
-        return await self._on(self._readers, lambda: _with_reader(ledger, task))
+        return await self._on(self._readers, lambda: _with_reader(ledger, workspace, task))
 
     async def export(self, workspace: str) -> dict[str, Any]:
         def write() -> dict[str, Any]:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            target = self.root / "exports" / workspace / stamp
+            target = self.export_root / workspace / stamp
             target.mkdir(parents=True)
             con = self._ledger(workspace).con
             files = {}
@@ -112,8 +155,8 @@ class DuckDBStore:
                 path = target / f"{table}.parquet"
                 con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
                 rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-                files[table] = {"path": str(path), "rows": int(rows)}
-            return {"directory": str(target), "files": files}
+                files[table] = {"path": relative(path, self.export_root), "rows": int(rows)}
+            return {"directory": relative(target, self.export_root), "files": files}
 
         return await self._on(self._writer, write)
 
@@ -131,20 +174,23 @@ class DuckDBStore:
             (workspace, kind, body_sha256, receipt),
         )
 
-    def replay(self, workspace: str, key: str) -> tuple[str, int, bytes] | None:
-        row = self._state.execute(
-            "SELECT request_sha256, status, body FROM idempotency WHERE workspace = ? AND key = ?",
-            (workspace, key),
-        ).fetchone()
+    def claim(
+        self, workspace: str, key_id: str, key: str, request_sha256: str
+    ) -> tuple[str, int, bytes] | None:
+        now = int(time.time())
+        cursor = self._state.execute(
+            CLAIM, (workspace, key_id, key, request_sha256, b"", now, now - STALE_CLAIM_SECONDS)
+        )
+        if cursor.rowcount == 1:
+            return None
+        row = self._state.execute(LOOKUP, (workspace, key_id, key)).fetchone()
         return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
 
-    def remember(
-        self, workspace: str, key: str, request_sha256: str, status: int, body: bytes
-    ) -> None:
-        self._state.execute(
-            "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)",
-            (workspace, key, request_sha256, status, body),
-        )
+    def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
+        self._state.execute(REMEMBER, (status, body, workspace, key_id, key))
+
+    def release(self, workspace: str, key_id: str, key: str) -> None:
+        self._state.execute(RELEASE, (workspace, key_id, key))
 
     def close(self) -> None:
         """Finish queued work, then close every ledger (graceful shutdown)."""
@@ -155,9 +201,15 @@ class DuckDBStore:
         self._state.close()
 
 
-def _with_reader(ledger: Ledger, task: Callable[[Ledger], T]) -> T:
+def _with_reader(ledger: Ledger, workspace: str, task: Callable[[Ledger], T]) -> T:
     reader = ledger.reader()
+    reader.path = Path(workspace)  # what reports may show: the workspace, not a server path
     try:
         return task(reader)
     finally:
         reader.close()
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` as answers show it: relative to ``root`` (never a server's absolute path)."""
+    return path.relative_to(root).as_posix()

@@ -1,0 +1,319 @@
+"""Tamper evidence: what ``assay ledger verify`` recomputes, and the chain head that anchors it.
+
+Every batch is checked in batch order and the first failure is named. Per batch:
+
+1. **numbering** — batches are numbered 1, 2, 3, … without a gap;
+2. **rows** — it holds ``row_count`` rows, each row's stored ``row_hash`` is the hash of its
+   content (:mod:`assay.ledger.schema`), and no row carries a batch number that does not record
+   rows of its kind;
+3. **digest** — ``rows_sha256`` is the digest of its stored rows (:func:`batch_digest`);
+4. **metadata** — ``meta_sha256`` is the hash of its metadata (:func:`meta_sql`): *every*
+   column of ``batches`` but the chain's own (:data:`UNCHAINED`), read from the table itself, so
+   a column added later is covered with no change here. The one rule for such a column: add
+   it nullable, without a default (earlier batches then hold NULL, and a NULL column is left out
+   of the hash, so their hashes stay valid);
+5. **chain** — ``previous_hash`` is the chain hash of the batch before (genesis: 64 zeros), and
+   ``chain_hash`` = sha256(previous | kind | rows_sha256 | row_count | ingested_at µs | meta).
+
+Batches written before schema version 4 have ``meta_sha256`` NULL: they keep the chain formula
+without the metadata part, and edits to their metadata cannot be detected. Once one batch
+carries a metadata hash every later batch must (so the hash cannot be dropped to fall back).
+
+A chain still verifies on its own after its last batches were deleted with their rows, or after
+it was recomputed whole (every digest and chain hash). What reveals both is a chain head taken
+earlier, ``N:HASH`` (:class:`ChainHead`): the ledger must still hold batch N, and batch N's chain
+hash must be HASH. ``assay ledger status`` and ``verify`` print the head, ``verify --expect``
+checks one, and every JSON report records the head of the ledger it was computed from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay._validation import AssayInputError, to_utc
+from assay.ledger._db import first_row
+from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item, column_text
+
+#: Columns of ``batches`` outside its metadata hash: the chain itself and the hash.
+UNCHAINED = ("previous_hash", "chain_hash", "meta_sha256")
+
+_HEAD = re.compile(r"(\d{1,18}):([0-9a-fA-F]{64})")
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """A ledger's history in one line: its number of batches and the last one's chain hash.
+
+    >>> head = ChainHead(7, "3f" * 32)
+    >>> ChainHead.parse(str(head)) == head
+    True
+    """
+
+    batches: int
+    chain_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.batches}:{self.chain_hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainHead:
+        """The head written as ``N:HASH`` (as ``assay ledger status`` prints it)."""
+        match = _HEAD.fullmatch(text.strip())
+        if match is None:
+            raise AssayInputError(
+                f"chain head {text[:80]!r} is not N:HASH (a batch count, a colon and 64 hex "
+                "digits, as `assay ledger status` prints it)"
+            )
+        return cls(int(match[1]), match[2].lower())
+
+
+GENESIS_HEAD = ChainHead(0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify`; ``head`` is the chain head as stored."""
+
+    ok: bool
+    batches: int
+    first_bad_batch: int | None = None
+    problem: str | None = None
+    head: ChainHead = field(default=GENESIS_HEAD, kw_only=True)
+
+
+class Digest(NamedTuple):
+    """A batch's digest as recomputed from its stored rows."""
+
+    sha256: str
+    rows: int
+    #: Whether every row's stored ``row_hash`` equals the hash of its content.
+    row_hashes_match: bool
+
+
+class _Batch(NamedTuple):
+    batch_id: int
+    kind: str
+    rows_sha256: str
+    row_count: int
+    ingested_us: int
+    previous_hash: str
+    chain_hash: str
+    meta_sha256: str | None
+    meta_now: str
+
+
+def chain_hash(
+    previous: str, kind: str, rows_sha256: str, rows: int, micros: int, meta: str | None = None
+) -> str:
+    """A batch's chain hash; ``meta`` None is the formula of batches before schema version 4."""
+    tail = "" if meta is None else f"|{meta}"
+    text = f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}{tail}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def meta_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The columns of ``batches`` a metadata hash covers, in table order."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'batches' "
+        "AND database_name = current_database() AND schema_name = 'main' ORDER BY column_index"
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows if r[0] not in UNCHAINED)
+
+
+def meta_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for a batch row's metadata hash: sha256 over ``name=length:text`` of each non-NULL
+    metadata column (the length makes the text unambiguous whatever a value holds)."""
+    items = []
+    for name in meta_columns(con):
+        text = column_text(name)
+        items.append(
+            f"CASE WHEN {name} IS NULL THEN NULL "
+            f"ELSE '{name}=' || length({text}) || ':' || {text} END"
+        )
+    return f"sha256(concat_ws('|', {', '.join(items)}))"
+
+
+def batch_digest(con: duckdb.DuckDBPyConnection, kind: str, batch_id: int) -> Digest:
+    """sha256 over the lines ``row_hash | recorded_at`` of a batch's rows in id order.
+
+    The row hash is recomputed from the stored columns (and compared with ``row_hash``, never
+    trusted), and the Arrow string buffers stream into the digest without Python strings.
+    """
+    table, id_column, row_hash, _ = KINDS[kind]
+    reader = con.sql(
+        f"SELECT {batch_item('h')} || chr(10) AS item, h = row_hash AS same FROM ("
+        f"SELECT {row_hash} AS h, row_hash, recorded_at, {id_column} FROM {table} "
+        f"WHERE batch_id = {int(batch_id)}) ORDER BY {id_column}"
+    ).to_arrow_reader(1 << 16)
+    digest, rows, match = hashlib.sha256(), 0, True
+    for chunk in reader:
+        digest.update(_string_bytes(chunk.column(0)))
+        rows += chunk.num_rows
+        match = match and pc.all(pc.fill_null(chunk.column(1), False)).as_py() is not False
+    return Digest(digest.hexdigest(), rows, match)
+
+
+def seal(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    """Write a new batch's ``meta_sha256`` and ``chain_hash`` from its stored row.
+
+    Called inside the ingest transaction, right after the batch row is inserted; computing
+    both from the stored row is what :func:`verify` repeats.
+    """
+    row = first_row(
+        con.execute(
+            "SELECT kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
+            f"{meta_sql(con)} FROM batches WHERE batch_id = ?",
+            [batch_id],
+        )
+    )
+    assert row is not None
+    kind, rows_sha256, rows, micros, previous, meta = row
+    con.execute(
+        "UPDATE batches SET meta_sha256 = ?, chain_hash = ? WHERE batch_id = ?",
+        [meta, chain_hash(previous, kind, rows_sha256, rows, micros, meta), batch_id],
+    )
+
+
+def chain_head(con: duckdb.DuckDBPyConnection) -> ChainHead:
+    """The stored chain head: the number of batches and the last batch's chain hash."""
+    row = first_row(con.execute("SELECT count(*), arg_max(chain_hash, batch_id) FROM batches"))
+    assert row is not None
+    return ChainHead(int(row[0]), str(row[1])) if row[0] else GENESIS_HEAD
+
+
+def ingested_at(con: duckdb.DuckDBPyConnection, batch: int) -> dt.datetime | None:
+    """When batch number ``batch`` was ingested (None when the ledger holds no such batch)."""
+    row = first_row(con.execute("SELECT ingested_at FROM batches WHERE batch_id = ?", [batch]))
+    return None if row is None else to_utc(row[0])
+
+
+def verify(con: duckdb.DuckDBPyConnection, expect: ChainHead | None = None) -> VerifyResult:
+    """Check every batch by the module's rules; with ``expect``, also that the history holds
+    that head. The first failure is named with its batch."""
+    batches = [
+        _Batch(*row)
+        for row in con.execute(
+            "SELECT batch_id, kind, rows_sha256, row_count, epoch_us(ingested_at), "
+            f"previous_hash, chain_hash, meta_sha256, {meta_sql(con)} FROM batches "
+            "ORDER BY batch_id"
+        ).fetchall()
+    ]
+    head = ChainHead(len(batches), batches[-1].chain_hash) if batches else GENESIS_HEAD
+    found = _first_problem(con, batches)
+    if found is None and expect is not None:
+        found = _missing(expect, batches)
+    if found is None:
+        return VerifyResult(True, len(batches), head=head)
+    number, problem = found
+    return VerifyResult(False, len(batches), number, problem, head=head)
+
+
+def _first_problem(con: duckdb.DuckDBPyConnection, batches: list[_Batch]) -> tuple[int, str] | None:
+    strays = _stray_rows(con)
+    previous, sealed_since = GENESIS_HASH, None
+    for number, batch in enumerate(batches, start=1):
+        if batch.batch_id != number:
+            return number, f"batch {number} is missing (batch {batch.batch_id} follows it)"
+        if batch.kind not in KINDS:
+            return number, f"batch {number}: its kind {batch.kind!r} is none of {', '.join(KINDS)}"
+        problem = strays.pop(number, None) or _batch_problem(con, batch, previous, sealed_since)
+        if problem:
+            return number, f"batch {number} ({batch.kind}): {problem}"
+        previous = batch.chain_hash
+        if sealed_since is None and batch.meta_sha256 is not None:
+            sealed_since = number
+    if strays:
+        number = min(strays)
+        return number, f"batch {number}: {strays[number]}, but no batch {number} is recorded"
+    return None
+
+
+def _batch_problem(
+    con: duckdb.DuckDBPyConnection, batch: _Batch, previous: str, sealed_since: int | None
+) -> str | None:
+    digest = batch_digest(con, batch.kind, batch.batch_id)
+    if digest.rows != batch.row_count:
+        return f"holds {digest.rows} rows; {batch.row_count} were written"
+    if not digest.row_hashes_match:
+        return _first_bad_row(con, batch)
+    if digest.sha256 != batch.rows_sha256:
+        return "its rows no longer match the digest taken when it was written"
+    if batch.meta_sha256 is None and sealed_since is not None:
+        return f"it lacks the metadata hash every batch since batch {sealed_since} carries"
+    if batch.meta_sha256 is not None and batch.meta_sha256 != batch.meta_now:
+        columns = ", ".join(meta_columns(con))
+        return f"its metadata ({columns}) no longer match the hash taken when it was written"
+    if batch.previous_hash != previous:
+        return "its previous_hash is not the chain hash of the batch before (the chain is broken)"
+    expected = chain_hash(
+        previous, batch.kind, batch.rows_sha256, batch.row_count, batch.ingested_us,
+        batch.meta_sha256,
+    )  # fmt: skip
+    if batch.chain_hash != expected:
+        return "its chain_hash does not match its contents (the chain is broken)"
+    return None
+
+
+def _first_bad_row(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str:
+    table, id_column, row_hash, _ = KINDS[batch.kind]
+    row = first_row(
+        con.execute(
+            f"SELECT {id_column} FROM {table} WHERE batch_id = ? "
+            f"AND row_hash IS DISTINCT FROM {row_hash} ORDER BY {id_column} LIMIT 1",
+            [batch.batch_id],
+        )
+    )
+    assert row is not None
+    return f"{id_column} {row[0]!r}: its stored row_hash does not match its content"
+
+
+def _stray_rows(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    """Per batch number, rows that carry it though that batch records no rows of their kind."""
+    strays: dict[int, str] = {}
+    for kind, (table, *_) in KINDS.items():
+        rows = con.execute(
+            f"SELECT t.batch_id, count(*) FROM {table} t LEFT JOIN batches b "
+            "ON b.batch_id = t.batch_id AND b.kind = ? WHERE b.batch_id IS NULL "
+            "GROUP BY t.batch_id",
+            [kind],
+        ).fetchall()
+        for number, count in rows:
+            strays.setdefault(int(number), f"{count} {table} rows carry its number")
+    return strays
+
+
+def _missing(expect: ChainHead, batches: list[_Batch]) -> tuple[int, str] | None:
+    """Does the history hold ``expect``? (Run after every batch verified.)"""
+    if expect.batches == 0 and expect.chain_hash == GENESIS_HASH:
+        return None
+    if expect.batches > len(batches):
+        return len(batches) + 1, (
+            f"the ledger holds {len(batches)} batches, but the expected head {expect} is batch "
+            f"{expect.batches}: batches after {len(batches)} were removed"
+        )
+    found = batches[expect.batches - 1].chain_hash if expect.batches else GENESIS_HASH
+    if found != expect.chain_hash:
+        return expect.batches, (
+            f"batch {expect.batches}'s chain hash is {found}, not {expect.chain_hash} as the "
+            f"expected head {expect} says: the history up to it was rewritten"
+        )
+    return None
+
+
+def _string_bytes(items: pa.Array) -> memoryview:
+    """The concatenated UTF-8 bytes of a null-free Arrow string array (no copies)."""
+    width = np.int64 if pa.types.is_large_string(items.type) else np.int32
+    _, offsets_buffer, data = items.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[
+        items.offset : items.offset + len(items) + 1
+    ]
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
