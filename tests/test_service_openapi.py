@@ -36,3 +36,24 @@ def test_the_api_honours_its_own_openapi(case: schemathesis.Case) -> None:
         headers={"Authorization": f"Bearer {TOKEN}"},
         excluded_checks=[schemathesis.checks.positive_data_acceptance],
     )
+
+
+def test_the_ingest_bodies_declare_the_one_ingest_schema() -> None:
+    """The OpenAPI row schema, the service's field allow-list and the ledger's validation all
+    come from assay.ledger.columns: every declared column but recorded_at, required alike."""
+    from assay.ledger.columns import INPUT
+    from assay.service.batches import FIELDS
+
+    document = APP.openapi()
+    for kind, declared in INPUT.items():
+        body = document["paths"][f"/v1/{kind}"]["post"]["requestBody"]["content"]
+        rows = body["application/x-ndjson"]["x-item-schema"]
+        client = [c for c in declared if c.name != "recorded_at"]
+        assert set(rows["properties"]) == set(FIELDS[kind])
+        assert set(FIELDS[kind]) - {"segments"} == {c.name for c in client}
+        assert rows["required"] == [c.name for c in client if c.required]
+        assert rows["properties"]["entity_id"]["maxLength"] == 512
+    horizon = document["paths"]["/v1/predictions"]["post"]["requestBody"]["content"][
+        "application/x-ndjson"
+    ]["x-item-schema"]["properties"]["horizon_days"]["anyOf"][0]
+    assert (horizon["minimum"], horizon["maximum"]) == (1, 3650)

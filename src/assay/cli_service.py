@@ -13,6 +13,7 @@ from rich.table import Table
 
 from assay._validation import AssayInputError
 from assay.cli_ledger import user_errors
+from assay.safe_text import terminal_text
 from assay.service.keys import SCOPES, KeyStore
 from assay.service.store import DuckDBStore, Store
 
@@ -81,7 +82,9 @@ def create_key(
     """Create a key; the token is printed once and only its hash is kept."""
     with user_errors():
         token, key = keystore(store, keys).create(workspace, scope, scorer=scorer, label=label)
-    console.print(f"key {key.key_id} for workspace {key.workspace} ({' '.join(key.scopes)})")
+    console.print(
+        terminal_text(f"key {key.key_id} for workspace {key.workspace} ({' '.join(key.scopes)})")
+    )
     typer.echo(token)
 
 
@@ -99,9 +102,11 @@ def list_keys(
     for column in ("workspace", "scopes", "scorer", "label", "created", "revoked"):
         table.add_column(column, overflow="fold")
     for key in found:
-        table.add_row(
-            key.key_id, key.workspace, " ".join(key.scopes), key.scorer or "", key.label or "",
-            key.created_at[:10], (key.revoked_at or "")[:10],
+        table.add_row(  # stored names are data, never Rich markup
+            *map(terminal_text, (
+                key.key_id, key.workspace, " ".join(key.scopes), key.scorer or "",
+                key.label or "", key.created_at[:10], (key.revoked_at or "")[:10],
+            ))
         )  # fmt: skip
     console.print(table)
 
@@ -115,7 +120,7 @@ def revoke_key(
     """Revoke a key; the running server refuses it from its next request."""
     with user_errors():
         key = keystore(store, keys).revoke(key_id)
-    console.print(f"revoked {key.key_id} ({key.workspace}) at {key.revoked_at}")
+    console.print(terminal_text(f"revoked {key.key_id} ({key.workspace}) at {key.revoked_at}"))
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -160,6 +160,29 @@ OUTCOME_INPUT: tuple[Column, ...] = (
 INPUT = {"predictions": PREDICTION_INPUT, "outcomes": OUTCOME_INPUT}
 
 
+def client_columns(kind: str) -> tuple[str, ...]:
+    """The columns a service client may send: all but ``recorded_at`` (the server's clock)."""
+    return tuple(c.name for c in INPUT[kind] if c.name != "recorded_at")
+
+
+def row_schema(kind: str) -> dict[str, object]:
+    """One NDJSON line of ``kind`` as a JSON Schema object (the service's OpenAPI body)."""
+    columns = [c for c in INPUT[kind] if c.name in client_columns(kind)]
+    properties: dict[str, object] = {c.name: c.json_schema() for c in columns}
+    if kind == "predictions":
+        properties["segments"] = {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": 'segment attributes, e.g. {"industry": "retail"}',
+        }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [c.name for c in columns if c.required],
+        "additionalProperties": False,
+    }
+
+
 def column(kind: str, name: str) -> Column:
     """The declared column ``name`` of ``kind`` ("predictions" or "outcomes")."""
     return next(c for c in INPUT[kind] if c.name == name)

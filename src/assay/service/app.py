@@ -46,6 +46,7 @@ from assay.audit import evidence as find_evidence
 from assay.compare import compare
 from assay.decisions import certify_threshold
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
+from assay.ledger.columns import client_columns, row_schema
 from assay.ledger.parse import BadRow
 from assay.report.document import report_document
 from assay.report.html import render_html
@@ -104,15 +105,29 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     415: {**_ERROR, "description": "the body is neither NDJSON nor CSV"},
 }
-INGEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
-        },
+
+
+def ingest_body(kind: str) -> dict[str, Any]:
+    """The request body of ``POST /v1/{kind}``: NDJSON lines of the declared row schema
+    (:func:`assay.ledger.columns.row_schema`), or a CSV with those columns as its header."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "one JSON object per line"},
+                    "x-item-schema": row_schema(kind),
+                },
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "a header row naming these columns, then one row each: "
+                        + ", ".join(client_columns(kind)),
+                    }
+                },
+            },
+        }
     }
-}
 
 
 @dataclass(frozen=True)
@@ -391,11 +406,10 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
     ingest_route: dict[str, Any] = {
         "status_code": 201, "tags": ["ingest"], "responses": INGEST_RESPONSES,
-        "openapi_extra": INGEST_BODY,
     }  # fmt: skip
     read_route: dict[str, Any] = {"tags": ["reports"], "responses": READ_RESPONSES}
 
-    @app.post("/v1/predictions", **ingest_route)
+    @app.post("/v1/predictions", **ingest_route, openapi_extra=ingest_body("predictions"))
     async def post_predictions(
         request: Request,
         key: Annotated[ApiKey, Depends(principal("predictions:write"))],
@@ -404,7 +418,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         """Append predictions (NDJSON or CSV, ≤ 50,000 rows, ≤ 32 MiB), all or nothing."""
         return await ingest("predictions", request, key, idempotency_key)
 
-    @app.post("/v1/outcomes", **ingest_route)
+    @app.post("/v1/outcomes", **ingest_route, openapi_extra=ingest_body("outcomes"))
     async def post_outcomes(
         request: Request,
         key: Annotated[ApiKey, Depends(principal("outcomes:write"))],
@@ -487,7 +501,8 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
                 for name in _names(ledger, scorer)
             ]
-            document = report_document(audits, as_of=moment.isoformat())
+            head = ledger.chain_head()
+            document = report_document(audits, as_of=moment.isoformat(), ledger_head=head)
             for item in document["audits"]:
                 item["reproducibility"]["ledger"] = key.workspace  # never reveal server paths
             return document

@@ -44,7 +44,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.ledger.columns import MAX_TEXT
+from assay.ledger.columns import MAX_TEXT, client_columns
 from assay.ledger.csvtext import (
     DELIMITERS,
     MAX_COLUMNS,
@@ -67,11 +67,11 @@ MAX_SEGMENT_VALUE = MAX_TEXT
 #: A refusal's answer lists at most this many bad rows (and says how many there were).
 MAX_BAD_ROWS = 1_000
 
-PREDICTION_FIELDS = (
-    "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
-    "scored_at", "horizon_days", "target_event", "input_hash", "seed", "source", "segments",
-)  # fmt: skip
-OUTCOME_FIELDS = ("outcome_id", "entity_id", "event", "occurred_at", "source")
+#: What a client may send: the declared ingest columns (:mod:`assay.ledger.columns`) but
+#: ``recorded_at``, which the server stamps itself; predictions carry their segments as one
+#: object.
+PREDICTION_FIELDS = (*client_columns("predictions"), "segments")
+OUTCOME_FIELDS = client_columns("outcomes")
 FIELDS = {"predictions": PREDICTION_FIELDS, "outcomes": OUTCOME_FIELDS}
 #: Fields whose floats orjson reads exactly as the ledger will (the value is a double).
 _FLOAT_FIELDS = frozenset({"score"})
