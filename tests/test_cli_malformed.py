@@ -5,6 +5,9 @@ reaches a user")."""
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,42 @@ def test_malformed_input_is_one_sentence_and_writes_nothing(
     after = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     assert after == before, f"written: {set(after) ^ set(before)}"
     assert not os.path.exists(tmp_path / "new.duckdb")
+
+
+def _assay(args: list[str], *, memory_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``assay ARGS`` in a child process, optionally under an address-space ceiling."""
+
+    def limit() -> None:
+        if memory_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    command = [sys.executable, "-c", "from assay.cli import app; app()", *args]
+    return subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, check=False)
+
+
+def test_a_million_column_file_is_refused_within_a_memory_ceiling(tmp_path: Path) -> None:
+    """A ~10 MB file with a million columns took 7.7 GB; the header is now refused first."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n" + "1," * 999_999 + "1\n")
+    assert wide.stat().st_size > 9_000_000
+    done = _assay(
+        ["ingest", "predictions", str(wide), "--ledger", str(tmp_path / "l.duckdb")],
+        memory_bytes=1_500_000_000,  # the interpreter, NumPy, Arrow and DuckDB fit in this
+    )
+    assert done.returncode == 1, done.stderr
+    assert "at most 2,000 columns" in " ".join(done.stdout.split())
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "l.duckdb").exists()
+
+
+def test_a_second_writer_gets_one_sentence(tmp_path: Path) -> None:
+    """The ledger file is locked by one writing process; another one is told so, not traced."""
+    from assay.ledger import Ledger
+
+    csv = tmp_path / "p.csv"
+    csv.write_text(PREDICTION_HEADER + "a,v,0.5,2024-01-01T00:00:00Z,30,won\n")
+    with Ledger(tmp_path / "l.duckdb"):
+        done = _assay(["ingest", "predictions", str(csv), "--ledger", str(tmp_path / "l.duckdb")])
+    output = " ".join(done.stdout.split())
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "cannot open the ledger" in output and "another assay" in output
