@@ -137,8 +137,9 @@ _ADVICE = {
         "their export time as scored_at (--scored-at), never a modification date"
     ),
     "unmatched": (
-        "{n} outcome(s) match no prediction's entity_id; check that both files use the same "
-        "id column (e.g. HubSpot Record ID in both) and the same id format"
+        "{n} outcome(s) match no prediction's entity_id: leads never scored, left out at "
+        "ingest (already converted at a snapshot), or ids written differently — check that "
+        "both files use the same id column (e.g. HubSpot Record ID in both)"
     ),
     "unknown_event": (
         "{n} outcome(s) have an event that is no prediction's target_event, so they never "
