@@ -307,18 +307,18 @@ def test_segment_names_and_values_are_bounded(service: Service, segments: Any, r
     assert reason in bad["bad_rows"][0]["reason"]
 
 
-def test_a_segment_name_per_row_costs_linear_time_and_memory() -> None:
+def test_a_segment_name_per_row_costs_linear_memory() -> None:
+    """A segment name per row was n² memory; the batch is refused within a linear ceiling
+    (speed is measured in benchmarks/, not here)."""
     rows = 20_000
     body = b"\n".join(orjson.dumps(one(f"p{i}", segments={f"s{i}": "x"})) for i in range(rows))
     tracemalloc.start()
-    started = time.perf_counter()
     with pytest.raises(BatchRejected) as refused:
         parse_ndjson(body, "predictions")
-    elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert refused.value.status == 413
-    assert elapsed < 5 and peak < 20 * len(body) + 50 * 2**20, (elapsed, peak)
+    assert peak < 20 * len(body) + 50 * 2**20, peak
 
 
 def test_unknown_fields_on_every_row_give_a_bounded_answer(service: Service) -> None:
