@@ -1,4 +1,4 @@
-"""``assay.calibration`` at growing n: time split into binning, posterior and noise floor.
+"""``assay.stats.calibration`` at growing n: time split into binning, posterior and noise floor.
 
 The posterior works on per-bin sums, so its cost should not grow with n; binning is one pass
 over the rows; the noise floor resamples rows exactly up to 1e5 and uses per-bin sums beyond.
@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 import assay
-from assay.binning import bin_edges
-from assay.binstats import BinStats
-from assay.posterior import calibration_posterior
-from assay.uncertainty import noise_floor
+from assay.stats.binning import bin_edges
+from assay.stats.binstats import BinStats
+from assay.stats.posterior import calibration_posterior
+from assay.stats.uncertainty import noise_floor
 from benchmarks._timing import best_time
 
 
@@ -38,7 +38,9 @@ def row(n: int) -> list[str]:
 
 
 def run(console: Console) -> None:
-    table = Table(title="assay.calibration: seconds by stage (15 equal-mass bins, 4000 draws)")
+    table = Table(
+        title="assay.stats.calibration: seconds by stage (15 equal-mass bins, 4000 draws)"
+    )
     for column in ("n", "binning", "posterior", "noise floor", "whole call"):
         table.add_column(column, justify="right")
     for n in (10**4, 10**6, 10**7):

@@ -6,8 +6,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from assay.eprocess import log_likelihood_ratio, logit_of
-from assay.monitor import Monitor
+from assay.audit.monitor import Monitor
+from assay.stats.eprocess import log_likelihood_ratio, logit_of
 from benchmarks._timing import best_time
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 
-from assay.recalibration import CALIBRATORS, VennAbersCalibrator
+from assay.stats.recalibration import CALIBRATORS, VennAbersCalibrator
 from benchmarks._timing import best_time
 
 

@@ -6,7 +6,7 @@ of ten files with 1e7 outcomes. Every stage runs in a fresh process so its peak 
 memory (ru_maxrss) is its own; times are the best of two runs (Spark and 1e8: one).
 
 Stages on the 1e7 × 1e6 data:
-* assay.remote.binstats through Ibis on DuckDB, fixed edges (target < 5 s on this machine);
+* assay.pushdown.binstats through Ibis on DuckDB, fixed edges (target < 5 s on this machine);
 * the same with equal-mass edges (one extra pass for the exact score histogram);
 * peer: the same join and sums hand-written as one DuckDB SQL statement;
 * the rows-out shape: labels pulled into Arrow, then BinStats in NumPy;
@@ -62,8 +62,8 @@ PRED, OUT = "{dir}/predictions/*.parquet", "{dir}/outcomes/*.parquet"
 """
 
 REMOTE = """
-from assay.binning import uniform_edges
-from assay.remote import binstats, open_source
+from assay.stats.binning import uniform_edges
+from assay.pushdown import binstats, open_source
 source = open_source(PRED, outcomes=OUT)
 t0 = time.perf_counter()
 stats = binstats(source.predictions, outcomes=source.outcomes, as_of=AS_OF, edges={edges})
@@ -97,8 +97,8 @@ stats = rows
 ROWS_OUT = """
 import numpy as np, pyarrow.compute as pc
 from assay import BinStats
-from assay.binning import uniform_edges
-from assay.remote import labelled, open_source
+from assay.stats.binning import uniform_edges
+from assay.pushdown import labelled, open_source
 source = open_source(PRED, outcomes=OUT)
 t0 = time.perf_counter()
 table = labelled(source.predictions, source.outcomes, as_of=AS_OF).to_pyarrow()
@@ -111,9 +111,9 @@ stats = BinStats.accumulate(
 SPARK = """
 from pyspark.sql import SparkSession
 import ibis
-from assay.binning import uniform_edges
-from assay.remote import binstats
-from assay.remote.sources import conform
+from assay.stats.binning import uniform_edges
+from assay.pushdown import binstats
+from assay.pushdown.sources import conform
 spark = (SparkSession.builder.master("local[2]").config("spark.sql.session.timeZone", "UTC")
          .config("spark.ui.enabled", "false").config("spark.driver.memory", "6g").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
@@ -166,7 +166,7 @@ def run(console: Console) -> None:
     with tempfile.TemporaryDirectory() as directory:
         _make(directory, 10_000_000, 1)
         stages = {
-            "assay.remote.binstats, Ibis on DuckDB, 15 fixed bins": REMOTE.format(
+            "assay.pushdown.binstats, Ibis on DuckDB, 15 fixed bins": REMOTE.format(
                 edges="uniform_edges(15)"
             ),
             "the same, equal-mass edges (exact histogram first)": REMOTE.format(edges="None"),
@@ -187,7 +187,7 @@ def run(console: Console) -> None:
         _make(directory, 10_000_000, 10)
         data = _stage(REMOTE.format(edges="uniform_edges(15)"), directory, repeat=1)
         table.add_row(
-            "1e8 × 1e7 (10 files)", "assay.remote.binstats, Ibis on DuckDB, 15 fixed bins",
+            "1e8 × 1e7 (10 files)", "assay.pushdown.binstats, Ibis on DuckDB, 15 fixed bins",
             f"{data['seconds']:.1f}", f"{data['peak_mb']:,.0f}", "",
         )  # fmt: skip
     console.print(table)

@@ -55,8 +55,8 @@ def _port() -> int:
 
 def _serve(store: str, keys: Path, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from assay.cli import app; app()", "serve", "--port", str(port),
-         "--store", store, "--keys", str(keys), "--rate", "1000"],
+        [sys.executable, "-c", "from assay.cli.main import app; app()", "serve",
+         "--port", str(port), "--store", store, "--keys", str(keys), "--rate", "1000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     for _ in range(600):

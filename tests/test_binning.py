@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import assay
-from assay.binning import assign_bins, quantile_edges, uniform_edges
+from assay.stats.binning import assign_bins, quantile_edges, uniform_edges
 
 
 def test_decimal_scores_land_in_their_own_bin():

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import assay
 from assay import AssayInputError, BinStats
-from assay.binning import uniform_edges
-from assay.metrics import brier_from_stats
+from assay.stats.binning import uniform_edges
+from assay.stats.metrics import brier_from_stats
 
 EDGES = uniform_edges(10)
 
@@ -56,7 +56,7 @@ def test_merge_refuses_different_edges():
 def test_chunked_accumulation_matches_one_pass(monkeypatch, scores):
     y, p = scores
     whole = BinStats.from_arrays(y, p)
-    monkeypatch.setattr("assay.binstats.CHUNK_ROWS", 257)
+    monkeypatch.setattr("assay.stats.binstats.CHUNK_ROWS", 257)
     assert_stats_close(BinStats.from_arrays(y, p), whole)
 
 

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import build_small_ledger
 from typer.testing import CliRunner
 
-from assay.cli import app
+from assay.cli.main import app
 
 AS_OF = "2024-05-01T00:00:00Z"
 PREDICTION_HEADER = "entity_id,scorer,score,scored_at,horizon_days,target_event\n"
@@ -128,7 +128,7 @@ def _assay(args: list[str], *, memory_bytes: int | None = None) -> subprocess.Co
         if memory_bytes is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
-    command = [sys.executable, "-c", "from assay.cli import app; app()", *args]
+    command = [sys.executable, "-c", "from assay.cli.main import app; app()", *args]
     return subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, check=False)
 
 

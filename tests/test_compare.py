@@ -7,11 +7,11 @@ import pytest
 from scipy.special import expit, logit
 from scipy.stats import beta
 
-from assay.binning import assign_bins, bin_edges
-from assay.calibration import audit_bin_count
-from assay.compare import _bin_design, _debiased_ce2, _pairs, compare, compare_arrays
-from assay.metrics.ece import debiased_calibration_error
-from assay.tolerance import Tolerance
+from assay.stats.binning import assign_bins, bin_edges
+from assay.stats.calibration import audit_bin_count
+from assay.stats.compare import _bin_design, _debiased_ce2, _pairs, compare, compare_arrays
+from assay.stats.metrics.ece import debiased_calibration_error
+from assay.stats.tolerance import Tolerance
 
 
 @pytest.fixture(scope="module")
@@ -117,16 +117,16 @@ def test_leads_scored_by_only_some_scorers(tmp_path):
 
 def recorded_tolerances(monkeypatch):
     """Replace the calibration that compare calls by one recording its ``tolerance`` keyword."""
-    import assay.compare
+    import assay.stats.compare
 
     seen = []
-    real = assay.compare.calibration
+    real = assay.stats.compare.calibration
 
     def recording(*args, **kwargs):
         seen.append(kwargs.get("tolerance", "not passed"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(assay.compare, "calibration", recording)
+    monkeypatch.setattr(assay.stats.compare, "calibration", recording)
     return seen
 
 

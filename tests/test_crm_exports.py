@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assay.cli import app
+from assay.cli.main import app
 from assay.ledger import Ledger
 
 CRM = Path(__file__).parent / "fixtures" / "crm"

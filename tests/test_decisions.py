@@ -217,8 +217,8 @@ def test_cli_threshold_and_report_section(tmp_path):
     from tests.conftest import build_small_ledger
     from typer.testing import CliRunner
 
-    from assay.audit import AuditConfig, audit
-    from assay.cli import app
+    from assay.audit.scorer import AuditConfig, audit
+    from assay.cli.main import app
     from assay.report.html import render_html
 
     path = tmp_path / "small.duckdb"

@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from assay import AssayInputError
-from assay.audit import audit, evidence
-from assay.cli import app
-from assay.derive import apply_calibrator
+from assay.audit.derive import apply_calibrator
+from assay.audit.scorer import audit, evidence
+from assay.cli.main import app
 from assay.ledger import Ledger
-from assay.recalibration import (
+from assay.stats.recalibration import (
     PlattCalibrator,
     VennAbersCalibrator,
     load_calibrator,

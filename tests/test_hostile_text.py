@@ -18,9 +18,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import assay.cli
-import assay.cli_ledger
-from assay.cli import app
+import assay.cli.ledger
+import assay.cli.main
+from assay.cli.main import app
 from assay.ledger import Ledger
 
 AS_OF = "2024-05-01T00:00:00+00:00"
@@ -97,8 +97,8 @@ def terminal():  # type: ignore[no-untyped-def]
 
 
 def _run(monkeypatch, console, arguments):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(assay.cli, "console", console)
-    monkeypatch.setattr(assay.cli_ledger, "console", console)
+    monkeypatch.setattr(assay.cli.main, "console", console)
+    monkeypatch.setattr(assay.cli.ledger, "console", console)
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, (result.output, result.exception)
     raw = result.output
@@ -145,9 +145,9 @@ def test_a_stored_link_is_never_a_live_terminal_link(hostile, monkeypatch, termi
 
 
 def test_charts_draw_hostile_text_literally(hostile):
-    from assay.audit import AuditConfig, audit
-    from assay.compare import compare
+    from assay.audit.scorer import AuditConfig, audit
     from assay.report.html import render_comparison_html, render_html
+    from assay.stats.compare import compare
 
     with Ledger(hostile, read_only=True) as ledger:
         found = audit(ledger, scorer=LINK, as_of=AS_OF, config=AuditConfig(segment_by="kind"))
@@ -195,7 +195,7 @@ def test_verify_differences_are_printed_literally(hostile, monkeypatch, terminal
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     report.write_text(report.read_text().replace('"scorer": "[/]"', f'"scorer": "{LINK}"', 1))
-    monkeypatch.setattr(assay.cli, "console", terminal)
+    monkeypatch.setattr(assay.cli.main, "console", terminal)
     result = runner.invoke(app, ["verify", str(report), "--ledger", str(hostile)])
     assert result.exit_code == 1, (result.output, result.exception)
     assert OSC8 not in result.output
@@ -233,7 +233,7 @@ def test_errors_csv_neutralises_formulas(tmp_path):
 
 
 def test_visible_controls_and_terminal_text():
-    from assay.safe_text import terminal_text, visible_controls
+    from assay.report.safe_text import terminal_text, visible_controls
 
     assert visible_controls("a\u202eb\u2066c\x1b[31md\x00\u200b\ne") == (
         "a<U+202E>b<U+2066>c<U+001B>[31md<U+0000><U+200B><U+000A>e"
@@ -248,7 +248,7 @@ def test_plot_text_renders_literally():
     import matplotlib.pyplot as plt
 
     from assay.report.plots import to_svg
-    from assay.safe_text import plot_text
+    from assay.report.safe_text import plot_text
 
     figure, axis = plt.subplots()
     for i, value in enumerate((MATH_BAD, MATH, r"\$x$", "$5 and $6", RLO)):
@@ -259,7 +259,7 @@ def test_plot_text_renders_literally():
 
 
 def test_csv_cell_rule():
-    from assay.safe_text import csv_cell
+    from assay.report.safe_text import csv_cell
 
     for formula in ("=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1", "-", "-cmd", "-.5e"):
         assert csv_cell(formula) == f"'{formula}", formula

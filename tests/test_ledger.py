@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assay import AssayInputError
-from assay.cli import app
+from assay.cli.main import app
 from assay.ledger import Ledger, LedgerIngestError
 
 UTC = dt.UTC
@@ -460,7 +460,7 @@ def test_default_path_from_environment(tmp_path, monkeypatch):
 def test_cli_reports_a_missing_ledger_without_a_traceback(tmp_path):
     from typer.testing import CliRunner
 
-    from assay.cli import app
+    from assay.cli.main import app
 
     missing = tmp_path / "nowhere.duckdb"
     for command in (["ledger", "status"], ["ledger", "verify"]):

@@ -15,7 +15,9 @@ from scipy.special import expit, logit
 
 import assay
 from assay import AssayInputError
-from assay.eprocess import (
+from assay.audit.monitor import MIN_LEADS, Monitor
+from assay.ledger import Ledger
+from assay.stats.eprocess import (
     GATED,
     StreamConfig,
     StreamState,
@@ -25,9 +27,7 @@ from assay.eprocess import (
     logit_of,
     null_band,
 )
-from assay.ledger import Ledger
-from assay.monitor import MIN_LEADS, Monitor
-from assay.simulate import simulate_scores
+from assay.stats.simulate import simulate_scores
 
 UTC = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400_000_000
@@ -336,9 +336,9 @@ def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
 def test_cli_monitor_continues_its_stored_state_and_the_report_shows_it(tmp_path):
     from typer.testing import CliRunner
 
-    from assay.cli import app
-    from assay.monitor import monitor_summary
-    from assay.report.document import report_document, verify_document
+    from assay.audit.document import report_document, verify_document
+    from assay.audit.monitor import monitor_summary
+    from assay.cli.main import app
     from assay.report.html import render_html
 
     path = tmp_path / "stream.duckdb"
@@ -365,7 +365,7 @@ def test_cli_monitor_continues_its_stored_state_and_the_report_shows_it(tmp_path
         assert sum(row.observed for row in summary.months) == int(summary.path.outcome.sum())
         html = render_html([], as_of="2025-03-01T00:00:00Z", monitors=[summary])
         assert "Standing evidence" not in html  # no audit for the scorer, no section
-        from assay.audit import audit
+        from assay.audit.scorer import audit
 
         audited = audit(ledger, scorer="vendor", as_of="2025-03-01T00:00:00Z")
         html = render_html([audited], as_of="2025-03-01T00:00:00Z", monitors=[summary])

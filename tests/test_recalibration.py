@@ -13,7 +13,7 @@ from sklearn.isotonic import IsotonicRegression
 
 import assay
 from assay import AssayInputError
-from assay.recalibration import (
+from assay.stats.recalibration import (
     CALIBRATORS,
     BetaCalibrator,
     IsotonicCalibrator,
@@ -210,7 +210,7 @@ def test_cli_recalibrate_and_apply_as_a_derived_scorer(tmp_path):
     from tests.conftest import build_small_ledger
     from typer.testing import CliRunner
 
-    from assay.cli import app
+    from assay.cli.main import app
     from assay.ledger import Ledger
 
     path = tmp_path / "small.duckdb"

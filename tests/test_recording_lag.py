@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from assay.audit import audit, evidence
+from assay.audit.monitor import Monitor
+from assay.audit.scorer import audit, evidence
 from assay.ledger import Ledger
-from assay.monitor import Monitor
 
 UTC = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400_000_000

@@ -1,4 +1,4 @@
-"""In-engine labels and BinStats (assay.remote) against independent in-memory references."""
+"""In-engine labels and BinStats (assay.pushdown) against independent in-memory references."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from typer.testing import CliRunner
 
 from assay import BinStats
 from assay._validation import AssayInputError
-from assay.binning import quantile_edges, uniform_edges
-from assay.cli import app
-from assay.remote import (
+from assay.cli.main import app
+from assay.pushdown import (
     DIALECTS,
     binstats,
     equal_mass_edges,
@@ -33,8 +32,9 @@ from assay.remote import (
     open_source,
     stats_from_rows,
 )
-from assay.remote import stats as remote_stats
-from assay.remote.expressions import bin_sums_sql
+from assay.pushdown import stats as remote_stats
+from assay.pushdown.expressions import bin_sums_sql
+from assay.stats.binning import quantile_edges, uniform_edges
 
 GOLDEN_SQL = Path(__file__).parent / "golden" / "sql"
 

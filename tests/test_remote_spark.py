@@ -17,9 +17,9 @@ from tests.conftest import (
 )
 
 from assay import BinStats
-from assay.binning import quantile_edges, uniform_edges
-from assay.remote import binstats, labelled
-from assay.remote.sources import conform
+from assay.pushdown import binstats, labelled
+from assay.pushdown.sources import conform
+from assay.stats.binning import quantile_edges, uniform_edges
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="install assay[spark] for the Spark check")
 ibis = pytest.importorskip("ibis")

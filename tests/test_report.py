@@ -13,9 +13,9 @@ from tests.conftest import beta_scores, build_small_ledger
 from tests.fixtures.make_golden_report import AS_OF, golden
 from typer.testing import CliRunner
 
-from assay.audit import AuditConfig, audit, audit_arrays
-from assay.cli import app
-from assay.report.document import dumps, report_document, verify_document
+from assay.audit.document import dumps, report_document, verify_document
+from assay.audit.scorer import AuditConfig, audit, audit_arrays
+from assay.cli.main import app
 from assay.report.html import render_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -173,7 +173,7 @@ def test_audit_arrays_matches_calibration():
 
 
 def test_synthetic_demo_recovers_the_known_truth(tmp_path):
-    from assay.demo import build_synthetic_demo
+    from assay.demo.build import build_synthetic_demo
 
     result = build_synthetic_demo(tmp_path / "demo", n=3000)
     verdicts = {a.scorer: a.verdict for a in result.audits}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
-from assay.segments import M_CAP, segment_calibration, segment_rates
-from assay.tolerance import Tolerance
+from assay.stats.segments import M_CAP, segment_calibration, segment_rates
+from assay.stats.tolerance import Tolerance
 
 
 def simulate(seed: int, j: int = 40) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
@@ -133,7 +133,7 @@ def test_segment_calibration_finds_the_miscalibrated_segment():
 def test_funnel_limits_exact_and_overdispersed():
     from scipy.stats import binom
 
-    from assay.segments import funnel_limits
+    from assay.stats.segments import funnel_limits
 
     labels = np.repeat(["a", "b", "c", "d"], [100, 400, 1600, 6400])
     rng = np.random.default_rng(9)
@@ -153,8 +153,8 @@ def test_funnel_limits_exact_and_overdispersed():
 def test_cli_segments_on_the_ledger(tmp_path):
     from typer.testing import CliRunner
 
-    from assay.cli import app
-    from assay.demo import build_synthetic_demo
+    from assay.cli.main import app
+    from assay.demo.build import build_synthetic_demo
 
     result = build_synthetic_demo(tmp_path / "demo", n=2000)
     assert "Segments by" in result.html.read_text()

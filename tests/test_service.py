@@ -12,15 +12,15 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from assay.audit import AuditConfig, audit, evidence
+from assay.audit.scorer import AuditConfig, audit, evidence
 from assay.ledger import Ledger
-from assay.segments import segment_rates
 from assay.service.app import Settings, create_app
 from assay.service.batches import MAX_ROWS, parse_ndjson
 from assay.service.keys import KeyStore
 from assay.service.pgstore import PostgresStore
 from assay.service.store import DuckDBStore, Store
-from assay.tolerance import Tolerance
+from assay.stats.segments import segment_rates
+from assay.stats.tolerance import Tolerance
 
 WRITE = ["predictions:write", "outcomes:write"]
 NDJSON = "application/x-ndjson"
@@ -424,7 +424,7 @@ def test_postgres_rows_are_isolated_by_row_level_security_and_chain_like_duckdb(
 def test_keys_command_line_creates_lists_and_revokes(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from assay.cli import app
+    from assay.cli.main import app
 
     store = ["--store", f"duckdb:{tmp_path}"]
     runner = CliRunner()

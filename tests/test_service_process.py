@@ -20,7 +20,7 @@ import pytest
 from assay.ledger import Ledger
 from assay.service.keys import KeyStore
 
-SERVE = "from assay.cli import app; app()"
+SERVE = "from assay.cli.main import app; app()"
 
 
 def free_port() -> int:

@@ -17,17 +17,17 @@ import pytest
 from tests.conftest import build_small_ledger
 from typer.testing import CliRunner
 
-import assay.cli
-import assay.cli_ledger
-import assay.report.document
-from assay.audit import AuditConfig
-from assay.cli import app
-from assay.eprocess import StreamConfig
+import assay.audit.document
+import assay.cli.ledger
+import assay.cli.main
+from assay.audit.scorer import AuditConfig
+from assay.cli.main import app
 from assay.ledger import Ledger
 from assay.ledger.integrity import ChainHead, chain_hash, meta_columns, meta_sql
 from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
 from assay.report import settings
-from assay.tolerance import Tolerance
+from assay.stats.eprocess import StreamConfig
+from assay.stats.tolerance import Tolerance
 
 UTC = dt.UTC
 DAY = [dt.datetime(2024, 3, d, tzinfo=UTC) for d in (1, 2, 3)]
@@ -68,7 +68,7 @@ def ledger(tmp_path: Path) -> Ledger:
 @pytest.fixture(autouse=True)
 def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wide consoles: each message on its own line, unwrapped (so "one line" is testable)."""
-    for console in (assay.cli.console, assay.cli_ledger.console):
+    for console in (assay.cli.main.console, assay.cli.ledger.console):
         monkeypatch.setattr(console, "_width", 2000)
 
 
@@ -418,8 +418,8 @@ def test_absurd_settings_are_refused_before_computing(report, monkeypatch, path,
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("verification computed before checking the settings")
 
-    monkeypatch.setattr(assay.report.document, "audit", never)
-    monkeypatch.setattr(assay.report.document, "replay_summary", never)
+    monkeypatch.setattr(assay.audit.document, "audit", never)
+    monkeypatch.setattr(assay.audit.document, "replay_summary", never)
     code, shown = _verify(ledger_path, target)
     assert code == 1 and shown.count("\n") == 1, shown
     assert shown.startswith("error: report setting ") and refusal in shown, shown

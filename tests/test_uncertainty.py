@@ -10,9 +10,9 @@ from scipy.special import expit, logit, logsumexp
 from scipy.stats import binom, norm
 
 import assay
-from assay.binning import assign_bins
-from assay.posterior import PosteriorSettings
-from assay.uncertainty import expected_noise_floor
+from assay.stats.binning import assign_bins
+from assay.stats.posterior import PosteriorSettings
+from assay.stats.uncertainty import expected_noise_floor
 
 
 def generate(n: int, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Verdicts on data shaped like lead scoring: low base rates, known truth, the whole error table.
 
-The leads come from :func:`assay.simulate.simulate_scores` (true log-odds t ~ N(m, 1), mean
+The leads come from :func:`assay.stats.simulate.simulate_scores` (true log-odds t ~ N(m, 1), mean
 true probability = the base rate): calibrated, a multiple of the truth (1.5× over-promises,
 ÷1.5 under-promises), a logit stretch (×k > 1 over-confident), a shift (±0.5) or a
 non-monotone wiggle. Run ``pytest -s -m slow tests/test_verdicts.py`` to print the tables.
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import assay
-from assay.binning import assign_bins, bin_edges
-from assay.calibration import audit_bin_count
-from assay.simulate import simulate_scores
+from assay.stats.binning import assign_bins, bin_edges
+from assay.stats.calibration import audit_bin_count
+from assay.stats.simulate import simulate_scores
 
-#: Named cases of the issue: (distortion, amount) for :func:`assay.simulate.simulate_scores`.
+#: Named cases of the issue: (distortion, amount) for :func:`assay.stats.simulate.simulate_scores`.
 CASES = {
     "calibrated": ("calibrated", 1.0),
     "over x1.5": ("multiple", 1.5),

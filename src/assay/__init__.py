@@ -1,9 +1,10 @@
 """assay: does this score deserve belief? Calibration measured honestly, with its evidence."""
 
 from assay._validation import AssayInputError
-from assay.binstats import BinStats
-from assay.calibration import CalibrationReport, calibration, calibration_from_stats
-from assay.decisions import (
+from assay.audit.monitor import Monitor
+from assay.stats.binstats import BinStats
+from assay.stats.calibration import CalibrationReport, calibration, calibration_from_stats
+from assay.stats.decisions import (
     CertifiedThreshold,
     NetBenefit,
     RiskCoverage,
@@ -11,7 +12,7 @@ from assay.decisions import (
     net_benefit,
     risk_coverage,
 )
-from assay.metrics import (
+from assay.stats.metrics import (
     BrierDecomposition,
     CalibrationLine,
     CorpDecomposition,
@@ -31,9 +32,13 @@ from assay.metrics import (
     spiegelhalter_test,
     sweep_calibration_error,
 )
-from assay.monitor import Monitor
-from assay.posterior import CalibrationPosterior, EcePosterior, LevelPosterior, PosteriorSettings
-from assay.recalibration import (
+from assay.stats.posterior import (
+    CalibrationPosterior,
+    EcePosterior,
+    LevelPosterior,
+    PosteriorSettings,
+)
+from assay.stats.recalibration import (
     BetaCalibrator,
     HistogramCalibrator,
     IsotonicCalibrator,
@@ -43,9 +48,9 @@ from assay.recalibration import (
     load_calibrator,
     recalibrate,
 )
-from assay.reliability import ReliabilityTable, reliability_table
-from assay.tolerance import Tolerance
-from assay.uncertainty import NoiseFloor
+from assay.stats.reliability import ReliabilityTable, reliability_table
+from assay.stats.tolerance import Tolerance
+from assay.stats.uncertainty import NoiseFloor
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,7 @@ L_e is the recording lag waited for event e: 0 in the plain rule of DESIGN §6
 (``Ledger.labels``), the measured lag (:mod:`assay.ledger.lag`) for the labels a scorer is
 judged on (``Ledger.judged_labels``).
 
-The rule is defined once, as an Ibis expression (``assay.remote.expressions.labelled``); the
+The rule is defined once, as an Ibis expression (``assay.pushdown.expressions.labelled``); the
 ledger runs its DuckDB compilation, and warehouses, Parquet lakes and Spark run the same rule.
 
 Because every row the rule reads is filtered on ``recorded_at ≤ T``, a later re-run as of the
@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from assay.ledger._db import first_row
 from assay.ledger.lag import RecordingLag
-from assay.remote.expressions import LABEL_ORDER, compile_sql, labelled, ledger_tables
+from assay.pushdown.expressions import LABEL_ORDER, compile_sql, labelled, ledger_tables
 
 
 @dataclass(frozen=True)

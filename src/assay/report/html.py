@@ -1,7 +1,7 @@
 """The self-contained HTML report (Jinja2; charts inlined as SVG, no network, no scripts).
 
 Every ``{{ … }}`` value passes :func:`_finalize` (stored text gets its invisible controls made
-visible, :func:`assay.safe_text.html_text`) before autoescaping; HTML built here in Python
+visible, :func:`assay.report.safe_text.html_text`) before autoescaping; HTML built here in Python
 escapes stored text with ``escape(html_text(…))``.
 """
 
@@ -15,11 +15,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 import assay
-from assay.audit import Audit, Bucket, audit_arrays
-from assay.compare import Comparison
-from assay.monitor import MonitorSummary
+from assay.audit.monitor import MonitorSummary
+from assay.audit.scorer import Audit, Bucket, audit_arrays
 from assay.report import plots
-from assay.safe_text import html_text
+from assay.report.safe_text import html_text
+from assay.stats.compare import Comparison
 
 TrueCurve = Callable[[Any], Any]
 

@@ -3,8 +3,8 @@
 Byte stability: a fixed ``svg.hashsalt``, no date in the metadata, text kept as text
 (``svg.fonttype = "none"``), and the Agg-free SVG backend.
 
-Stored text (scorer names, segment labels) is drawn through :func:`assay.safe_text.plot_text`,
-never as mathtext.
+Stored text (scorer names, segment labels) is drawn through
+:func:`assay.report.safe_text.plot_text`, never as mathtext.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from assay.audit import Audit
-from assay.compare import Comparison
-from assay.isotonic import isotonic_fit
-from assay.monitor import MonitorSummary
-from assay.safe_text import plot_text
-from assay.segments import SegmentRates, funnel_limits
+from assay.audit.monitor import MonitorSummary
+from assay.audit.scorer import Audit
+from assay.report.safe_text import plot_text
+from assay.stats.compare import Comparison
+from assay.stats.isotonic import isotonic_fit
+from assay.stats.segments import SegmentRates, funnel_limits
 
 STYLE: Any = {  # matplotlib types rcParams keys as literals
     "svg.hashsalt": "assay",

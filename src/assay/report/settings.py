@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from assay._validation import AssayInputError, to_utc
+from assay.audit.monitor import STATE_VERSION
 from assay.ledger.integrity import ChainHead
-from assay.monitor import STATE_VERSION
 
 #: More bins than this is no longer a reliability diagram.
 MAX_BINS = 1_000
@@ -100,7 +100,7 @@ TOLERANCE = Record(
     {name: POSITIVE for name in ("ratio", "slope", "curve", "curve_floor", "curve_cap")},
     exact=True,
 )
-#: Every field of :class:`assay.audit.AuditConfig`.
+#: Every field of :class:`assay.audit.scorer.AuditConfig`.
 AUDIT_CONFIG = Record(
     {
         "n_bins": _optional(_whole(1, MAX_BINS)),
@@ -134,7 +134,7 @@ AUDIT = Record(
         )
     }
 )
-#: Every field of :class:`assay.eprocess.StreamConfig`.
+#: Every field of :class:`assay.stats.eprocess.StreamConfig`.
 STREAM_CONFIG = Record(
     {
         "alpha": FRACTION,

@@ -7,14 +7,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from assay.audit import Audit, Bucket
-from assay.calibration import CalibrationReport
-from assay.compare import Comparison
-from assay.decisions import CertifiedThreshold
-from assay.monitor import Monitor, format_e
-from assay.recalibration import Recalibration
-from assay.safe_text import terminal_text
-from assay.segments import SegmentRates
+from assay.audit.monitor import Monitor, format_e
+from assay.audit.scorer import Audit, Bucket
+from assay.report.safe_text import terminal_text
+from assay.stats.calibration import CalibrationReport
+from assay.stats.compare import Comparison
+from assay.stats.decisions import CertifiedThreshold
+from assay.stats.recalibration import Recalibration
+from assay.stats.segments import SegmentRates
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
 

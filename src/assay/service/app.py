@@ -40,17 +40,14 @@ from starlette.requests import ClientDisconnect
 
 import assay
 from assay._validation import AssayInputError, to_utc
-from assay.audit import AuditConfig, Evidence
-from assay.audit import audit as run_audit
-from assay.audit import evidence as find_evidence
-from assay.compare import compare
-from assay.decisions import certify_threshold
+from assay.audit.document import report_document
+from assay.audit.scorer import AuditConfig, Evidence
+from assay.audit.scorer import audit as run_audit
+from assay.audit.scorer import evidence as find_evidence
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import client_columns, row_schema
 from assay.ledger.parse import BadRow
-from assay.report.document import report_document
 from assay.report.html import render_html
-from assay.segments import segment_rates
 from assay.service.batches import (
     MAX_BAD_ROWS,
     MAX_BYTES,
@@ -62,7 +59,10 @@ from assay.service.batches import (
 from assay.service.keys import ApiKey, KeyStore
 from assay.service.limits import BodyDeadline, RequestTimeout
 from assay.service.store import Store
-from assay.tolerance import Tolerance
+from assay.stats.compare import compare
+from assay.stats.decisions import certify_threshold
+from assay.stats.segments import segment_rates
+from assay.stats.tolerance import Tolerance
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 

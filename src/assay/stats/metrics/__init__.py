@@ -1,6 +1,6 @@
 """Calibration metrics as plain functions on arrays (scikit-learn argument conventions)."""
 
-from assay.metrics.ece import (
+from assay.stats.metrics.ece import (
     debiased_calibration_error,
     expected_calibration_error,
     maximum_calibration_error,
@@ -8,7 +8,7 @@ from assay.metrics.ece import (
     smooth_calibration_error,
     sweep_calibration_error,
 )
-from assay.metrics.scores import (
+from assay.stats.metrics.scores import (
     BrierDecomposition,
     CorpDecomposition,
     brier_decomposition,
@@ -18,7 +18,7 @@ from assay.metrics.scores import (
     log_loss,
     roc_auc,
 )
-from assay.metrics.significance import (
+from assay.stats.metrics.significance import (
     CalibrationLine,
     TestResult,
     calibration_slope_intercept,

@@ -1,8 +1,8 @@
-"""``assay.calibration``: one immutable answer to "does this score deserve belief?".
+"""``assay.stats.calibration``: one immutable answer to "does this score deserve belief?".
 
 It carries the posterior of every level of the calibration hierarchy (observed/expected in
-the large, the slope, the ECE of the curve; :mod:`assay.posterior`) with their tolerances
-(:class:`assay.Tolerance`), the verdict with its direction in words (:mod:`assay.verdict`),
+the large, the slope, the ECE of the curve; :mod:`assay.stats.posterior`) with their tolerances
+(:class:`assay.Tolerance`), the verdict with its direction in words (:mod:`assay.stats.verdict`),
 the plug-in ECE and MCE on the audit binning (labelled as plug-in: the headline is the
 posterior median), the noise floor a perfectly calibrated score would show here, scores of
 exactly 0 or 1 that outcomes contradicted, and the companion metrics.
@@ -16,22 +16,22 @@ from typing import Any
 import numpy as np
 
 from assay._validation import FloatArray, check_binary_inputs, check_choice
-from assay.binning import STRATEGIES, BinSpec, bin_edges
-from assay.binstats import BinStats
-from assay.metrics.ece import debiased_from_stats, smooth_ece_of
-from assay.metrics.scores import brier_from_stats, log_loss
-from assay.metrics.significance import spiegelhalter_test
-from assay.metrics.sorted_scores import SortedScores
-from assay.posterior import (
+from assay.stats.binning import STRATEGIES, BinSpec, bin_edges
+from assay.stats.binstats import BinStats
+from assay.stats.metrics.ece import debiased_from_stats, smooth_ece_of
+from assay.stats.metrics.scores import brier_from_stats, log_loss
+from assay.stats.metrics.significance import spiegelhalter_test
+from assay.stats.metrics.sorted_scores import SortedScores
+from assay.stats.posterior import (
     CalibrationPosterior,
     EcePosterior,
     PosteriorSettings,
     calibration_posterior,
 )
-from assay.reliability import ReliabilityTable
-from assay.tolerance import Tolerance
-from assay.uncertainty import NoiseFloor, noise_floor
-from assay.verdict import hierarchy_verdict, thin_data_reason
+from assay.stats.reliability import ReliabilityTable
+from assay.stats.tolerance import Tolerance
+from assay.stats.uncertainty import NoiseFloor, noise_floor
+from assay.stats.verdict import hierarchy_verdict, thin_data_reason
 
 RESULT_SCHEMA_VERSION = 2
 
@@ -227,7 +227,7 @@ def calibration(
 
     ``n_bins=None`` uses the audit binning B = clamp(⌊n/40⌋, 2, 15) on ``strategy`` (equal-mass
     by default). ``tolerance`` is a :class:`Tolerance` (None: the defaults; a bare number is
-    the first version's absolute ECE tolerance). The verdict follows :mod:`assay.verdict`:
+    the first version's absolute ECE tolerance). The verdict follows :mod:`assay.stats.verdict`:
     "not yet" below 100 rows or 10 of either outcome; "miscalibrated" when some level lies
     outside its tolerance with probability ≥ ``probability``; "calibrated" when all lie within
     jointly with that probability; else "not yet".

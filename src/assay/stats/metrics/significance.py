@@ -11,8 +11,8 @@ from scipy.special import expit, logit
 from scipy.stats import chi2, norm
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_positive_int
-from assay.binning import quantile_edges
-from assay.binstats import BinStats
+from assay.stats.binning import quantile_edges
+from assay.stats.binstats import BinStats
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from assay._validation import FloatArray, IntArray
-from assay.binning import BinSpec
-from assay.binstats import BinStats
+from assay.stats.binning import BinSpec
+from assay.stats.binstats import BinStats
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,7 +76,7 @@ def reliability_table(
     strategy: str = "uniform",
     sample_weight: Any = None,
 ) -> ReliabilityTable:
-    """Reliability table of a binary score on the given binning (see :mod:`assay.binning`)."""
+    """Reliability table of a binary score on the given binning (see :mod:`assay.stats.binning`)."""
     return ReliabilityTable.from_stats(
         BinStats.from_arrays(
             y_true, y_prob, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight

@@ -1,6 +1,6 @@
 """BinStats computed inside the engine that holds the rows; only the per-bin sums come back.
 
-The label join and the per-bin sums (``assay.remote.expressions``) run where the data lives —
+The label join and the per-bin sums (``assay.pushdown.expressions``) run where the data lives —
 DuckDB over a Parquet glob, a warehouse, Spark — and return one small row per
 (scorer, model version, cohort[, segment], bin). Each row group becomes a :class:`BinStats`
 on the same edges, and groups merge by addition (``BinStats.__add__``), as do partitions or
@@ -9,7 +9,7 @@ engines that each hold part of the leads.
 Equal-mass bins at scale: when the usable scores take few distinct values (lead scores
 usually do; at most ``EXACT_DISTINCT_LIMIT``) their exact histogram (n and Σy per distinct
 score) comes back in one pass; the edges are the order statistics p_(⌊j·n/B⌋), identical to
-:func:`assay.binning.quantile_edges` on all the rows, and the BinStats follow from the same
+:func:`assay.stats.binning.quantile_edges` on all the rows, and the BinStats follow from the same
 histogram. Otherwise the engine's approximate quantiles (a sketch) give the interior edges
 and a second pass sums on them.
 """
@@ -26,10 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay._validation import AssayInputError, FloatArray, IntArray, check_positive_int
-from assay.binning import assign_bins, explicit_edges
-from assay.binstats import BinStats
-from assay.calibration import audit_bin_count
-from assay.remote.expressions import (
+from assay.pushdown.expressions import (
     GROUP_KEYS,
     INVALID_BIN,
     bin_sums,
@@ -38,6 +35,9 @@ from assay.remote.expressions import (
     score_quantiles,
     usable_count,
 )
+from assay.stats.binning import assign_bins, explicit_edges
+from assay.stats.binstats import BinStats
+from assay.stats.calibration import audit_bin_count
 
 #: Above this many distinct usable scores, equal-mass edges come from the engine's sketch.
 EXACT_DISTINCT_LIMIT = 100_000

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from assay._validation import AssayInputError, to_utc
-from assay.audit import Audit, AuditConfig, audit
+from assay.audit.monitor import Monitor, MonitorSummary, replay_summary
+from assay.audit.scorer import Audit, AuditConfig, audit
 from assay.ledger import Ledger
 from assay.ledger.integrity import ChainHead, ingested_at
-from assay.monitor import Monitor, MonitorSummary, replay_summary
 from assay.report.settings import check_settings
-from assay.tolerance import Tolerance
+from assay.stats.tolerance import Tolerance
 
 REPORT_SCHEMA_VERSION = 1
 #: The fields a faithful re-run may change: where the ledger file lives is not evidence.

@@ -13,18 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from assay._validation import AssayInputError, to_utc
-from assay.audit import AuditConfig, Evidence, evidence
-from assay.audit import audit as run_audit
-from assay.cli_ledger import LedgerOption, ingest_app, ledger_app, user_errors
-from assay.cli_remote import audit_command, sql_command
-from assay.cli_service import keys_app, serve_command
-from assay.compare import compare
-from assay.decisions import certify_threshold
-from assay.demo import build_demo, build_synthetic_demo
-from assay.ledger import Ledger
-from assay.monitor import Monitor
-from assay.recalibration import recalibrate
-from assay.report.document import (
+from assay.audit.document import (
     dumps,
     frozen_as_of,
     read_document,
@@ -32,7 +21,16 @@ from assay.report.document import (
     report_document,
     verify_document,
 )
+from assay.audit.monitor import Monitor
+from assay.audit.scorer import AuditConfig, Evidence, evidence
+from assay.audit.scorer import audit as run_audit
+from assay.cli.ledger import LedgerOption, ingest_app, ledger_app, user_errors
+from assay.cli.remote import audit_command, sql_command
+from assay.cli.service import keys_app, serve_command
+from assay.demo.build import build_demo, build_synthetic_demo
+from assay.ledger import Ledger
 from assay.report.html import render_comparison_html, render_html
+from assay.report.safe_text import terminal_text
 from assay.report.terminal import (
     print_audit,
     print_comparison,
@@ -41,9 +39,11 @@ from assay.report.terminal import (
     print_segments,
     print_threshold,
 )
-from assay.safe_text import terminal_text
-from assay.segments import segment_rates
-from assay.tolerance import Tolerance
+from assay.stats.compare import compare
+from assay.stats.decisions import certify_threshold
+from assay.stats.recalibration import recalibrate
+from assay.stats.segments import segment_rates
+from assay.stats.tolerance import Tolerance
 
 ScorersOption = Annotated[
     list[str] | None, typer.Option("--scorer", help="Scorer (repeatable; default: all).")

@@ -33,7 +33,7 @@ NUMERIC = (
 
 def load_bank_marketing() -> pa.Table:
     """The 41,188 calls as an Arrow table (checksum verified), with ``y`` as 0/1 int."""
-    raw = gzip.decompress(resources.files("assay.data").joinpath(BANK_FILE).read_bytes())
+    raw = gzip.decompress(resources.files("assay.demo.data").joinpath(BANK_FILE).read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
     if digest != BANK_SHA256:
         raise RuntimeError(

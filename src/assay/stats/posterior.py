@@ -46,8 +46,8 @@ from scipy.special import expit, logit, logsumexp
 from scipy.stats import beta as beta_dist
 
 from assay._validation import FloatArray
-from assay.binstats import BinStats
-from assay.tolerance import Tolerance
+from assay.stats.binstats import BinStats
+from assay.stats.tolerance import Tolerance
 
 #: Guard for logit(p̄_b) when every score in a bin is exactly 0 or 1.
 _LOGIT_EPS = 1e-9

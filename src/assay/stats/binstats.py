@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from assay._validation import AssayInputError, FloatArray, IntArray, check_binary_inputs
-from assay.binning import BinSpec, assign_bins, bin_edges
+from assay.stats.binning import BinSpec, assign_bins, bin_edges
 
 #: Rows processed per chunk when accumulating; keeps temporaries small and cache-friendly.
 CHUNK_ROWS = 1 << 16

@@ -67,8 +67,8 @@ from assay._validation import (
     check_choice,
     check_same_length,
 )
-from assay.calibration import calibration
-from assay.tolerance import Tolerance
+from assay.stats.calibration import calibration
+from assay.stats.tolerance import Tolerance
 
 METHODS = ("grid", "mle", "moments")
 M_CAP = 1e6
@@ -464,7 +464,7 @@ def segment_calibration(
     O_j ~ Poisson(λ_j E_j) with E_j = Σp over the segment and λ_j ~ Gamma(a, a) (mean 1): the
     shrunken O/E ratio is the posterior mean (a + O_j)/(a + E_j), with its Gamma interval; a is
     fitted by maximum marginal (negative-binomial) likelihood. Segments with at least 100 leads
-    also get their own ECE and calibration verdict from :func:`assay.calibration`.
+    also get their own ECE and calibration verdict from :func:`assay.stats.calibration`.
     """
     y, p, _ = check_binary_inputs(y_true, y_prob)
     labels, _ = normalise_labels(segments)

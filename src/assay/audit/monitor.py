@@ -1,13 +1,13 @@
 """Calibration as a standing property: an anytime-valid monitor fed by matured leads.
 
-``Monitor`` keeps the e-processes of :mod:`assay.eprocess` for one scorer (and optionally one
+``Monitor`` keeps the e-processes of :mod:`assay.stats.eprocess` for one scorer (and optionally one
 model version). ``update(ledger, as_of=T)`` consumes the leads that matured in
 (last as-of, T], each labelled as of its own maturity (see :mod:`assay.ledger.maturity`), so a
 lead whose conversion window is still open is never read as a negative. ``replay`` rebuilds
 the state from scratch and gives the same bytes as any sequence of updates to the same T.
 
 The null hypothesis is "calibrated within tolerance" — the report's tolerance on
-observed/expected conversions and on the slope (:mod:`assay.eprocess`) — so a scorer the
+observed/expected conversions and on the slope (:mod:`assay.stats.eprocess`) — so a scorer the
 report calls calibrated does not alarm on the same leads.
 
 Verdicts, in words: "not yet" under ``MIN_LEADS`` matured leads; "drifted" when the e-CUSUM
@@ -37,9 +37,16 @@ from assay._validation import (
     check_probabilities,
     to_utc,
 )
-from assay.eprocess import SLOPE_GATE, StreamConfig, StreamPath, StreamState, audit_log_e, consume
 from assay.ledger import Ledger
-from assay.tolerance import Tolerance
+from assay.stats.eprocess import (
+    SLOPE_GATE,
+    StreamConfig,
+    StreamPath,
+    StreamState,
+    audit_log_e,
+    consume,
+)
+from assay.stats.tolerance import Tolerance
 
 STATE_VERSION = 2
 MIN_LEADS = 100

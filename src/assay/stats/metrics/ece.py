@@ -1,7 +1,7 @@
 """The expected-calibration-error family.
 
 Notation: bin b holds n_b rows, ȳ_b is its observed rate and p̄_b its *mean* score (never the
-bin midpoint); r_i = y_i − p_i. Bins follow :mod:`assay.binning` (left-closed, last bin
+bin midpoint); r_i = y_i − p_i. Bins follow :mod:`assay.stats.binning` (left-closed, last bin
 closed, exact for decimal scores). Empty bins contribute nothing.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from assay._validation import AssayInputError, FloatArray, check_choice
-from assay.binning import BinSpec, bin_edges
-from assay.binstats import BinStats
-from assay.metrics.multiclass import binary_views
-from assay.metrics.sorted_scores import SortedScores
+from assay.stats.binning import BinSpec, bin_edges
+from assay.stats.binstats import BinStats
+from assay.stats.metrics.multiclass import binary_views
+from assay.stats.metrics.sorted_scores import SortedScores
 
 NORMS = ("l1", "l2", "max")
 

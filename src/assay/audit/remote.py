@@ -15,12 +15,12 @@ from typing import Any
 import ibis
 
 from assay._validation import AssayInputError
-from assay.audit import AuditConfig, Bucket, bucket_rows
-from assay.binstats import BinStats
-from assay.calibration import CalibrationReport, calibration_from_stats
-from assay.remote.expressions import labelled
-from assay.remote.sources import Source
-from assay.remote.stats import equal_mass_stats, total_binstats
+from assay.audit.scorer import AuditConfig, Bucket, bucket_rows
+from assay.pushdown.expressions import labelled
+from assay.pushdown.sources import Source
+from assay.pushdown.stats import equal_mass_stats, total_binstats
+from assay.stats.binstats import BinStats
+from assay.stats.calibration import CalibrationReport, calibration_from_stats
 
 REMOTE_SCHEMA_VERSION = 1
 

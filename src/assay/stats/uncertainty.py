@@ -3,7 +3,7 @@
 Resample y* ~ Bernoulli(p) and recompute (consistency resampling, Bröcker & Smith 2007).
 Exact up to ``EXACT_RESAMPLING_ROWS`` rows; beyond, each bin's Σy* is drawn from the normal
 with mean Σp and variance Σp − Σp², which needs only BinStats. The posterior of the
-calibration error lives in :mod:`assay.posterior`, the verdict in :mod:`assay.verdict`.
+calibration error lives in :mod:`assay.stats.posterior`, the verdict in :mod:`assay.stats.verdict`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from assay._validation import FloatArray
-from assay.binning import assign_bins
-from assay.binstats import BinStats
+from assay.stats.binning import assign_bins
+from assay.stats.binstats import BinStats
 
 EXACT_RESAMPLING_ROWS = 100_000
 

@@ -1,6 +1,6 @@
 """The verdict on a score's calibration, with its direction, in words a sales manager reads.
 
-**Rule** (one rule for audits, cohorts and everything built on :func:`assay.calibration`):
+**Rule** (one rule for audits, cohorts and everything built on :func:`assay.stats.calibration`):
 
 * "not yet" when the data are too thin for any verdict (``thin_data_reason``);
 * "miscalibrated" when some level of the hierarchy lies outside its tolerance with posterior
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assay.posterior import CalibrationPosterior, LevelPosterior
-from assay.reliability import ReliabilityTable
+from assay.stats.posterior import CalibrationPosterior, LevelPosterior
+from assay.stats.reliability import ReliabilityTable
 
 MIN_ROWS = 100
 MIN_CLASS_COUNT = 10

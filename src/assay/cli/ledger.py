@@ -15,13 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from assay._validation import AssayInputError
-from assay.derive import apply_calibrator
+from assay.audit.derive import apply_calibrator
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import SCORE_KINDS, help_text
 from assay.ledger.integrity import ChainHead
 from assay.ledger.store import ABSTENTION_TOKENS, ledger_path
-from assay.recalibration import load_calibrator
-from assay.safe_text import csv_cell, terminal_text
+from assay.report.safe_text import csv_cell, terminal_text
+from assay.stats.recalibration import load_calibrator
 
 console = Console()
 ingest_app = typer.Typer(help="Append predictions or outcomes to the ledger (all or nothing).")

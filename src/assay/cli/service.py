@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from assay._validation import AssayInputError
-from assay.cli_ledger import user_errors
-from assay.safe_text import terminal_text
+from assay.cli.ledger import user_errors
+from assay.report.safe_text import terminal_text
 from assay.service.keys import SCOPES, KeyStore
 from assay.service.store import DuckDBStore, Store
 

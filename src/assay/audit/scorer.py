@@ -21,10 +21,13 @@ from scipy.stats import beta
 
 import assay
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
-from assay.binning import quantile_edges
-from assay.binstats import BinStats
-from assay.calibration import CalibrationReport, calibration
-from assay.decisions import (
+from assay.ledger import InSample, LabelSet, RecordingLag
+from assay.ledger.checks import EvidenceWarning, closest
+from assay.ledger.lag import LAG_QUANTILE
+from assay.stats.binning import quantile_edges
+from assay.stats.binstats import BinStats
+from assay.stats.calibration import CalibrationReport, calibration
+from assay.stats.decisions import (
     CertifiedThreshold,
     NetBenefit,
     RiskCoverage,
@@ -32,13 +35,10 @@ from assay.decisions import (
     net_benefit,
     risk_coverage,
 )
-from assay.ledger import InSample, LabelSet, RecordingLag
-from assay.ledger.checks import EvidenceWarning, closest
-from assay.ledger.lag import LAG_QUANTILE
-from assay.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
-from assay.reliability import ReliabilityTable
-from assay.segments import SegmentRates, segment_rates
-from assay.tolerance import Tolerance
+from assay.stats.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
+from assay.stats.reliability import ReliabilityTable
+from assay.stats.segments import SegmentRates, segment_rates
+from assay.stats.tolerance import Tolerance
 
 AUDIT_SCHEMA_VERSION = 1
 

@@ -10,15 +10,15 @@ import typer
 from rich.console import Console
 
 from assay._validation import AssayInputError, to_utc
-from assay.audit import AuditConfig, bucket_rows
-from assay.binning import explicit_edges, uniform_edges
-from assay.calibration import calibration_from_stats
-from assay.cli_ledger import user_errors
-from assay.remote.audit import audit_source, remote_document
-from assay.remote.expressions import DIALECTS, bin_sums_sql
-from assay.remote.sources import open_source
-from assay.remote.stats import stats_from_rows
+from assay.audit.remote import audit_source, remote_document
+from assay.audit.scorer import AuditConfig, bucket_rows
+from assay.cli.ledger import user_errors
+from assay.pushdown.expressions import DIALECTS, bin_sums_sql
+from assay.pushdown.sources import open_source
+from assay.pushdown.stats import stats_from_rows
 from assay.report.terminal import bucket_table, print_verdict
+from assay.stats.binning import explicit_edges, uniform_edges
+from assay.stats.calibration import calibration_from_stats
 
 console = Console()
 

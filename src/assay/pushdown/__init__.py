@@ -1,8 +1,8 @@
 """Compute where the data lives: the label join and BinStats as Ibis expressions."""
 
-from assay.remote.expressions import DIALECTS, compile_sql, labelled, ledger_tables
-from assay.remote.sources import Source, open_source
-from assay.remote.stats import binstats, equal_mass_edges, grouped_binstats, stats_from_rows
+from assay.pushdown.expressions import DIALECTS, compile_sql, labelled, ledger_tables
+from assay.pushdown.sources import Source, open_source
+from assay.pushdown.stats import binstats, equal_mass_edges, grouped_binstats, stats_from_rows
 
 __all__ = [
     "DIALECTS",

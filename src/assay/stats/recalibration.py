@@ -18,7 +18,7 @@ state ends in ``_``; ``predict_proba`` gives an (n, 2) matrix for binary problem
   a, b ≥ 0 (a coefficient fitted negative is dropped and the model refitted); a = b is Platt
   on logit p.
 * ``VennAbersCalibrator`` (inductive; Vovk, Petej & Fedorova 2015): ``predict_interval`` gives
-  p₀ ≤ p₁, the isotonic fits with the test point labelled 0 and 1 (see ``assay.venn_abers``);
+  p₀ ≤ p₁, the isotonic fits with the test point labelled 0 and 1 (see ``assay.stats.venn_abers``);
   ``predict_proba`` merges them as p = p₁ / (1 − p₀ + p₁), the log-loss-minimax choice.
 
 Scores may be 1-D or a single column (n, 1), as scikit-learn's meta-estimators pass them.
@@ -30,7 +30,7 @@ pickle) with a sha256 fingerprint over everything else in the file.
 **Fit cut-off.** ``fitted_as_of_`` is the as-of T of the ledger outcomes a calibrator was
 fitted on (``recalibrate(..., fitted_as_of=T)``; ``assay recalibrate`` passes its as-of). The
 leads scored by T may have taught it, so a derived scorer is judged only on leads scored after
-T (:mod:`assay.derive`). The JSON records it as ``fitted_as_of`` under version 2, inside the
+T (:mod:`assay.audit.derive`). The JSON records it as ``fitted_as_of`` under version 2, inside the
 fingerprint; a file without it is version 1 (written before assay recorded the cut-off), loads
 as before, and cannot be applied to a ledger.
 """
@@ -57,11 +57,11 @@ from assay._validation import (
     check_binary_labels,
     to_utc,
 )
-from assay.binning import assign_bins, quantile_edges
-from assay.calibration import calibration
-from assay.isotonic import isotonic_fit
-from assay.metrics.scores import brier_score, log_loss
-from assay.venn_abers import VennAbersTable, venn_abers_table
+from assay.stats.binning import assign_bins, quantile_edges
+from assay.stats.calibration import calibration
+from assay.stats.isotonic import isotonic_fit
+from assay.stats.metrics.scores import brier_score, log_loss
+from assay.stats.venn_abers import VennAbersTable, venn_abers_table
 
 #: JSON version with the fit cut-off; version 1 files have none.
 SERIAL_VERSION = 2

@@ -27,13 +27,13 @@ import pyarrow as pa
 from scipy.special import expit, logit
 
 from assay._validation import FloatArray
-from assay.audit import Audit, AuditConfig, audit
-from assay.compare import Comparison, compare
-from assay.datasets import score_bank_calls
+from assay.audit.document import dumps, report_document
+from assay.audit.monitor import monitor_summary
+from assay.audit.scorer import Audit, AuditConfig, audit
+from assay.demo.datasets import score_bank_calls
 from assay.ledger import Ledger
-from assay.monitor import monitor_summary
-from assay.report.document import dumps, report_document
 from assay.report.html import render_comparison_html, render_html
+from assay.stats.compare import Comparison, compare
 
 CAMPAIGN_START = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
 CAMPAIGN_END = dt.datetime(2010, 11, 30, tzinfo=dt.UTC)

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
-from assay.binning import BinSpec
-from assay.binstats import BinStats
-from assay.isotonic import isotonic_fit
-from assay.metrics.sorted_scores import SortedScores
+from assay.stats.binning import BinSpec
+from assay.stats.binstats import BinStats
+from assay.stats.isotonic import isotonic_fit
+from assay.stats.metrics.sorted_scores import SortedScores
 
 
 def _weighted_mean(values: FloatArray, weight: FloatArray | None) -> float:

@@ -6,7 +6,7 @@ Definitions (precise, because vendors will read them):
   a probability (not an abstention). Summaries on the common set are the fair comparison; each
   scorer's summary on its own full set is shown beside, so a vendor cannot win by scoring only
   easy leads.
-* **Per scorer**: n, ECE with its credible interval and verdict (:func:`assay.calibration`),
+* **Per scorer**: n, ECE with its credible interval and verdict (:func:`assay.stats.calibration`),
   Brier score, log loss, AUC with a Bayesian-bootstrap interval, Cox calibration slope and
   intercept, and the abstention rate.
 * **Paired comparison** of scorers A and B on the common set. Every scorer gets the same
@@ -68,12 +68,12 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs
-from assay.binning import assign_bins, bin_edges
-from assay.calibration import audit_bin_count, calibration
-from assay.metrics.scores import brier_score, log_loss, roc_auc
-from assay.metrics.significance import calibration_slope_intercept
-from assay.segments import MIN_VERDICT_SIZE
-from assay.tolerance import Tolerance
+from assay.stats.binning import assign_bins, bin_edges
+from assay.stats.calibration import audit_bin_count, calibration
+from assay.stats.metrics.scores import brier_score, log_loss, roc_auc
+from assay.stats.metrics.significance import calibration_slope_intercept
+from assay.stats.segments import MIN_VERDICT_SIZE
+from assay.stats.tolerance import Tolerance
 
 DRAWS = 1000
 #: Bootstrap draws generated at once (bounds the memory of the weights at CHUNK × n).
@@ -328,7 +328,7 @@ def compare_arrays(
 
     ``scored[name]`` (default: every lead) marks the leads a scorer made a prediction for at
     all; leads it never scored are neither abstentions nor part of the common set.
-    ``tolerance`` goes to each scorer's :func:`assay.calibration` (None: its default).
+    ``tolerance`` goes to each scorer's :func:`assay.stats.calibration` (None: its default).
     """
     if len(scores) < 1:
         raise AssayInputError("compare needs at least one scorer")
@@ -375,7 +375,7 @@ def compare(
 ) -> Comparison:
     """Compare scorers in the ledger on their matured predictions as of T (leads = entities).
 
-    ``tolerance`` goes to each scorer's :func:`assay.calibration` (None: its default).
+    ``tolerance`` goes to each scorer's :func:`assay.stats.calibration` (None: its default).
     """
     names = scorers or ledger.scorers()
     for name in names:

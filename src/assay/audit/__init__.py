@@ -1,0 +1,1 @@
+"""The one layer that joins storage and statistics: evidence, audits, monitors, reports."""

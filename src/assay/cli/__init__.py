@@ -1,0 +1,1 @@
+"""The command line: Typer commands that call the audit layer and print through the renderers."""

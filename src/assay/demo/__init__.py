@@ -1,0 +1,1 @@
+"""The demo: bundled real data, a synthetic ledger, and the report built from them."""

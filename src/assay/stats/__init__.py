@@ -1,0 +1,1 @@
+"""Statistics on arrays: pure NumPy/SciPy, no storage, no rendering."""
