@@ -11,13 +11,16 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MODULES = [
+    "benchmarks.bench_startup",
     "benchmarks.bench_metrics",
     "benchmarks.bench_calibration",
+    "benchmarks.bench_compare",
     "benchmarks.bench_recalibration",
     "benchmarks.bench_monitor",
     "benchmarks.bench_ledger",
     "benchmarks.bench_remote",
     "benchmarks.bench_service",
+    "benchmarks.bench_report",
 ]
 
 

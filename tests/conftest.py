@@ -1,7 +1,8 @@
-"""Shared generators for the test suite."""
+"""Shared generators and fixtures for the test suite."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -10,9 +11,44 @@ import pyarrow as pa
 import pytest
 from tests.pgcluster import PostgresCluster, postgres_bin
 
-from assay import BinStats
+import assay.stats.calibration
+from assay import BinStats, PosteriorSettings
+
+#: Scripts that regenerate fixtures (run by hand; relplot is only in the bench extra).
+collect_ignore_glob = ["fixtures/make_*.py"]
 
 AS_OF = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class FastPosteriorSettings(PosteriorSettings):
+    """Coarser grids and a tenth of the draws: what plumbing tests default to.
+
+    Tests of the CLI, report files, ``verify``, the service and hostile text check that
+    numbers travel intact (same bytes, same fields, printed literally), not what the
+    posterior says; statistical tests and the golden report keep :class:`PosteriorSettings`.
+    """
+
+    tau_points: int = 8
+    hyper_points: int = 9
+    spike_points: int = 21
+    quadrature_nodes: int = 5
+    draws: int = 400
+
+
+@pytest.fixture
+def fast_posterior(monkeypatch: pytest.MonkeyPatch) -> type[PosteriorSettings]:
+    """Audits and reports in this test default to :class:`FastPosteriorSettings`.
+
+    ``calibration`` and ``calibration_from_stats`` build ``PosteriorSettings()`` when given
+    none; that default is replaced here. Settings passed explicitly are used as given, and the
+    report records whichever settings it used. Use it with
+    ``pytestmark = pytest.mark.usefixtures("fast_posterior")``.
+    """
+    monkeypatch.setattr(assay.stats.calibration, "PosteriorSettings", FastPosteriorSettings)
+    return FastPosteriorSettings
+
+
 DAY_US = 86_400_000_000
 UTC = pa.timestamp("us", tz="UTC")
 

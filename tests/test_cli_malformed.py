@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 
 from assay.cli.main import app
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 AS_OF = "2024-05-01T00:00:00Z"
 PREDICTION_HEADER = "entity_id,scorer,score,scored_at,horizon_days,target_event\n"
 
@@ -132,6 +135,7 @@ def _assay(args: list[str], *, memory_bytes: int | None = None) -> subprocess.Co
     return subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, check=False)
 
 
+@pytest.mark.integration
 def test_a_million_column_file_is_refused_within_a_memory_ceiling(tmp_path: Path) -> None:
     """A ~10 MB file with a million columns took 7.7 GB; the header is now refused first."""
     wide = tmp_path / "wide.csv"
@@ -147,6 +151,7 @@ def test_a_million_column_file_is_refused_within_a_memory_ceiling(tmp_path: Path
     assert not (tmp_path / "l.duckdb").exists()
 
 
+@pytest.mark.integration
 def test_a_second_writer_gets_one_sentence(tmp_path: Path) -> None:
     """The ledger file is locked by one writing process; another one is told so, not traced."""
     from assay.ledger import Ledger

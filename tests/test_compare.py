@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from scipy.special import expit, logit
-from scipy.stats import beta
+from scipy.stats import beta, ks_2samp
+from sklearn.metrics import roc_auc_score
 
+import assay.stats.compare as compare_module
 from assay.stats.binning import assign_bins, bin_edges
 from assay.stats.calibration import audit_bin_count
-from assay.stats.compare import _bin_design, _debiased_ce2, _pairs, compare, compare_arrays
+from assay.stats.compare import (
+    _bootstrap,
+    _debiased_ce2,
+    _distinct_rows,
+    _Levels,
+    _pairs,
+    compare,
+    compare_arrays,
+)
 from assay.stats.metrics.ece import debiased_calibration_error
 from assay.stats.tolerance import Tolerance
 
@@ -137,7 +149,8 @@ def test_tolerance_reaches_every_calibration(monkeypatch, tolerance):
     p = rng.beta(2, 5, 300)
     y = (rng.random(300) < p).astype(int)
     compare_arrays(y, {"a": p, "b": np.clip(p + 0.05, 0, 1)}, tolerance=tolerance)
-    assert seen == ["not passed" if tolerance is None else tolerance] * 4  # own + common, each
+    # Each scorer's own set is the common set here: one calibration serves both summaries.
+    assert seen == ["not passed" if tolerance is None else tolerance] * 2
 
 
 def test_compare_passes_tolerance_on(monkeypatch, tmp_path):
@@ -194,12 +207,15 @@ def over(scorer):
 
 
 def winner_rates(world, n, replicates, seed):
-    """Per pair: the share of datasets where A, and where B, was declared better calibrated."""
-    rng = np.random.default_rng(seed)
+    """Per pair: the share of datasets where A, and where B, was declared better calibrated.
+
+    Datasets and bootstrap draws come from separate streams, so the datasets stay the same
+    whatever the bootstrap consumes."""
+    data, draws = np.random.default_rng(seed).spawn(2)
     wins = {}
     for _ in range(replicates):
-        y, scores = world(n, rng)
-        for p in _pairs(y, scores, 0.90, rng):
+        y, scores = world(n, data)
+        for p in _pairs(y, scores, 0.90, _bootstrap(y, scores, draws, paired=True)):
             counts = wins.setdefault((p.a, p.b), np.zeros(2))
             counts += [p.verdict == f"{name} is better calibrated" for name in (p.a, p.b)]
     return {key: counts / replicates for key, counts in wins.items()}
@@ -209,7 +225,8 @@ def test_identical_scores_cannot_be_told_apart():
     rng = np.random.default_rng(2)
     p = rng.beta(2, 5, 500)
     y = (rng.random(500) < p).astype(np.float64)
-    (twins,) = _pairs(y, {"a": p, "b": p.copy()}, 0.90, rng)
+    scores = {"a": p, "b": p.copy()}
+    (twins,) = _pairs(y, scores, 0.90, _bootstrap(y, scores, rng, paired=True))
     assert twins.prob_a_lower_ece == 0.5
     assert twins.verdict == "cannot tell apart"
 
@@ -221,9 +238,12 @@ def test_draws_with_unit_weights_are_kumar_minus_one_more_correction():
     n = 1200
     p = rng.beta(2, 5, n)
     y = (rng.random(n) < np.clip(p + 0.1, 0, 1)).astype(np.float64)
-    design, leads = _bin_design(y, p)
-    draw = _debiased_ce2(np.ones((1, n)) @ design.toarray(), leads, n)[0]
-    bins = assign_bins(p, bin_edges(p, audit_bin_count(n), "quantile"))
+    edges = bin_edges(p, audit_bin_count(n), "quantile")
+    levels = _Levels.build(y, p, np.ones(n), edges)
+    outcomes = levels.outcomes(np.ones((1, n)))
+    draw = _debiased_ce2(*levels.bin_sums(outcomes), levels.leads, n)[0]
+    leads = levels.leads
+    bins = assign_bins(p, edges)
     kumar = correction = 0.0
     for b in np.unique(bins):
         yb, pb = y[bins == b], p[bins == b]
@@ -232,6 +252,118 @@ def test_draws_with_unit_weights_are_kumar_minus_one_more_correction():
         kumar += m / n * ((rate - pb.mean()) ** 2 - rate * (1 - rate) / (m - 1))
     assert kumar == pytest.approx(debiased_calibration_error(y, p, n_bins=len(leads)) ** 2)
     assert draw == pytest.approx(kumar - correction)
+
+
+def tied_leads(n, rng):
+    """Lead scores as CRMs write them: to two decimals, and a noisy copy in whole percent, so
+    that many leads share one (outcome, score A, score B) row."""
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < p).astype(np.float64)
+    noisy = np.clip(p + rng.normal(0, 0.05, n), 0, 1)
+    return y, {"a": np.round(p, 2), "b": np.round(100 * noisy) / 100}
+
+
+def lead_level(y, scores, weights):
+    """Statistics per draw with one weight per lead and draw (draws × n, rows summing to n),
+    every lead its own row: AUC, debiased CE² and Brier score per scorer."""
+    n = len(y)
+    found = {}
+    for name, p in scores.items():
+        levels = _Levels.build(y, p, np.ones(n), bin_edges(p, audit_bin_count(n), "quantile"))
+        outcomes = levels.outcomes(weights)
+        ce2 = _debiased_ce2(*levels.bin_sums(outcomes), levels.leads, n)
+        found[name] = (levels.auc(outcomes), ce2, levels.squared_error(outcomes) / n)
+    return found
+
+
+def test_collapsed_rows_give_the_lead_level_statistics_for_any_weights():
+    """For a fixed weight per lead, summing the weights within each distinct row and working on
+    the rows gives the lead-level weighted AUC (scikit-learn), Brier score and CE² draw (by
+    hand) to rounding: nothing the statistics need is lost in the collapse."""
+    rng = np.random.default_rng(7)
+    n = 6000
+    y, scores = tied_leads(n, rng)
+    rows, counts = _distinct_rows([y, *scores.values()])
+    key = {(y[r], scores["a"][r], scores["b"][r]): k for k, r in enumerate(rows)}
+    row_of = np.array([key[(y[i], scores["a"][i], scores["b"][i])] for i in range(n)])
+    assert len(key) == len(rows) < n / 2  # distinct rows, and far fewer than leads
+    np.testing.assert_array_equal(np.bincount(row_of), counts)
+    w = rng.exponential(size=n)
+    w *= n / w.sum()
+    row_weights = np.bincount(row_of, weights=w)[None, :]
+    for p in scores.values():
+        edges = bin_edges(p, audit_bin_count(n), "quantile")
+        levels = _Levels.build(y[rows], p[rows], counts, edges)
+        outcomes = levels.outcomes(row_weights)
+        auc = levels.auc(outcomes)[0]
+        assert auc == pytest.approx(roc_auc_score(y, p, sample_weight=w), rel=1e-12)
+        brier = levels.squared_error(outcomes)[0] / n
+        assert brier == pytest.approx(np.average((p - y) ** 2, weights=w), rel=1e-12)
+        bins = assign_bins(p, edges)
+        expected = 0.0
+        for b in np.unique(bins):
+            inside = bins == b
+            rate = np.average(y[inside], weights=w[inside])
+            gap = rate - np.average(p[inside], weights=w[inside])
+            noise = rate * (1 - rate) / max(inside.sum() - 1, 1)
+            expected += w[inside].sum() / n * (gap**2 - 2 * noise)
+        ce2 = _debiased_ce2(*levels.bin_sums(outcomes), levels.leads, n)[0]
+        assert ce2 == pytest.approx(expected, rel=1e-10, abs=1e-15)
+
+
+def test_row_draws_match_the_lead_level_bootstrap_in_distribution():
+    """Gamma(count) weights per distinct row against the first version's bootstrap (an Exp(1)
+    weight per lead and draw): over 4,000 draws each, the AUC, the paired CE² difference and
+    the Brier difference agree in mean and spread within Monte-Carlo error, and a two-sample
+    Kolmogorov–Smirnov test does not tell them apart."""
+    rng = np.random.default_rng(8)
+    n = 2000
+    y, scores = tied_leads(n, rng)
+    rows = [_bootstrap(y, scores, np.random.default_rng(seed), paired=True) for seed in range(4)]
+    weights = rng.exponential(size=(4 * compare_module.DRAWS, n))
+    leads = lead_level(y, scores, weights * (n / weights.sum(axis=1, keepdims=True)))
+    collapsed = {
+        "AUC of a": np.concatenate([d.auc["a"] for d in rows]),
+        "CE² a − b": np.concatenate([d.ce2["a"] - d.ce2["b"] for d in rows]),
+        "Brier a − b": np.concatenate([d.brier["a"] - d.brier["b"] for d in rows]),
+    }
+    reference = {
+        "AUC of a": leads["a"][0],
+        "CE² a − b": leads["a"][1] - leads["b"][1],
+        "Brier a − b": leads["a"][2] - leads["b"][2],
+    }
+    for what, new in collapsed.items():
+        old = reference[what]
+        assert len(new) == len(old) == 4000
+        error = np.sqrt(new.var() / len(new) + old.var() / len(old))
+        assert abs(new.mean() - old.mean()) < 4 * error, what
+        assert new.std() / old.std() == pytest.approx(1, abs=0.07), what  # ±4 s.e. of the ratio
+        assert ks_2samp(new, old).pvalue > 0.001, what
+
+
+@pytest.mark.slow  # long: every chunking of the draws
+def test_draws_do_not_depend_on_the_chunking_and_never_hold_draws_by_leads(monkeypatch):
+    """Weights are drawn a chunk at a time, at most WEIGHT_BUDGET numbers (never draws × n),
+    and the random streams are read in the same order whatever the chunk: the draws agree to
+    rounding. Continuous scores: every lead is its own row, the worst case for memory."""
+    rng = np.random.default_rng(9)
+    n = 20_000
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < p).astype(np.float64)
+    scores = {"a": p, "b": expit(logit(p) + rng.normal(0, 0.3, n))}
+    whole = _bootstrap(y, scores, np.random.default_rng(1), paired=True)
+    monkeypatch.setattr(compare_module, "WEIGHT_BUDGET", 2**16)
+    tracemalloc.start()
+    try:
+        chunked = _bootstrap(y, scores, np.random.default_rng(1), paired=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for name in scores:
+        np.testing.assert_allclose(chunked.auc[name], whole.auc[name], rtol=1e-12)
+        np.testing.assert_allclose(chunked.ce2[name], whole.ce2[name], rtol=1e-9)
+        np.testing.assert_allclose(chunked.brier[name], whole.brier[name], rtol=1e-12)
+    assert peak < 8 * 2**20, peak  # draws × n weights alone would be 160 MB
 
 
 def test_resolution_alone_does_not_crown_a_scorer():
@@ -281,6 +413,10 @@ def test_paired_calibration_error_table():
         right, wrong = (a_wins, b_wins) if best == a else (b_wins, a_wins)
         assert wrong <= 0.02, (label, a, b, n)
         if over(a) != over(b) and n == 5000:
-            assert right >= 0.90, (label, a, b, n)
+            # At the low base rate the power is about 0.90 (0.895–0.92 on 200 datasets, the
+            # same for a weight per lead and a weight per distinct row), so 100 datasets need
+            # a floor three standard errors below it.
+            floor = 0.80 if label.startswith("Beta(0.6,15)") else 0.90
+            assert right >= floor, (label, a, b, n)
         if label == "Beta(2,5) +0.05" and a.split()[0] == b.split()[0]:
             assert right >= 0.50, (label, a, b, n)  # same resolution, n = 1,000 and 5,000

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 from assay.cli.main import app
 from assay.ledger import Ledger
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 CRM = Path(__file__).parent / "fixtures" / "crm"
 EXPORT = "2024-06-30T20:05:00Z"  # the HubSpot export moment (16:05 in New York)
 NEW_YORK = ("--assume-timezone", "America/New_York")

@@ -213,10 +213,12 @@ def test_risk_coverage_with_ties_is_order_independent():
     assert perfect.e_aurc == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.usefixtures("fast_posterior")  # plumbing (tests/conftest.py)
 def test_cli_threshold_and_report_section(tmp_path):
     from tests.conftest import build_small_ledger
     from typer.testing import CliRunner
 
+    from assay.audit.report import Report
     from assay.audit.scorer import AuditConfig, audit
     from assay.cli.main import app
     from assay.report.html import render_html
@@ -242,6 +244,6 @@ def test_cli_threshold_and_report_section(tmp_path):
         cost_per_action=2,
     )
     assert report.decisions.threshold.to_dict() == expected.to_dict()
-    html = render_html([report], as_of="2024-05-01T00:00:00+00:00")
+    html = render_html(Report(as_of="2024-05-01T00:00:00+00:00", audits=[report]))
     assert "When may an action fire on its own?" in html
     assert expected.rule in html.replace("&#39;", "'")

@@ -25,6 +25,9 @@ from assay.stats.recalibration import (
     recalibrate,
 )
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 UTC = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400_000_000
 FITTED = dt.datetime(2024, 5, 15, tzinfo=dt.UTC)  # the recalibration's as-of
@@ -190,3 +193,41 @@ def test_cli_recalibrate_records_its_as_of_and_apply_names_the_cut_off(tmp_path)
     assert "only on leads scored after 2024-05-15 00:00 UTC" in applied.output
     report = runner.invoke(app, ["report", "--scorer", "vendor+platt", "--ledger", str(path)])
     assert report.exit_code == 1 and "in-sample" in report.output
+
+
+def test_every_method_is_named_as_the_cli_names_it_and_an_unknown_one_is_refused():
+    from assay.audit.derive import method_name
+    from assay.stats.recalibration import CALIBRATORS
+
+    assert {method: method_name(kind()) for method, kind in CALIBRATORS.items()} == {
+        "platt": "platt", "temperature": "temperature", "isotonic": "isotonic",
+        "histogram": "histogram", "beta": "beta", "venn-abers": "vennabers",
+    }  # fmt: skip
+
+    class Tuned(VennAbersCalibrator):  # the class name would have been "+tuned"
+        pass
+
+    assert method_name(Tuned()) == "vennabers"
+    with pytest.raises(AssayInputError, match="not a calibrator assay can record; use one of"):
+        method_name(object())
+
+
+def test_cli_venn_abers_calibrator_derives_scorer_vennabers(tmp_path):
+    path = tmp_path / "venn.duckdb"
+    with Ledger(path) as store:
+        _ingest(store, _leads("a", 800, "2024-01-01", 110, seed=3), FITTED)
+    out = tmp_path / "venn-abers.json"
+    runner = CliRunner()
+    fitted = runner.invoke(
+        app, ["recalibrate", "--scorer", "vendor", "--out", str(out), "--method", "venn-abers",
+              "--as-of", "2024-05-15T00:00:00Z", "--ledger", str(path)],
+    )  # fmt: skip
+    assert fitted.exit_code == 0, fitted.output
+    applied = runner.invoke(
+        app, ["ingest", "apply-calibrator", str(out), "--scorer", "vendor", "--ledger", str(path)]
+    )
+    assert applied.exit_code == 0, applied.output
+    with Ledger(path, read_only=True) as store:
+        assert store.scorers() == ["vendor", "vendor+vennabers"]
+        ids = store.labels(scorer="vendor+vennabers", policy="all").table["prediction_id"]
+    assert sorted(ids.to_pylist())[:2] == ["a0+vennabers", "a1+vennabers"]

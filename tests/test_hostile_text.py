@@ -23,6 +23,9 @@ import assay.cli.main
 from assay.cli.main import app
 from assay.ledger import Ledger
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 AS_OF = "2024-05-01T00:00:00+00:00"
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 UTC = pa.timestamp("us", tz="UTC")
@@ -145,18 +148,19 @@ def test_a_stored_link_is_never_a_live_terminal_link(hostile, monkeypatch, termi
 
 
 def test_charts_draw_hostile_text_literally(hostile):
-    from assay.audit.scorer import AuditConfig, audit
+    from assay.audit.report import build_report
+    from assay.audit.scorer import AuditConfig
     from assay.report.html import render_comparison_html, render_html
-    from assay.stats.compare import compare
 
     with Ledger(hostile, read_only=True) as ledger:
-        found = audit(ledger, scorer=LINK, as_of=AS_OF, config=AuditConfig(segment_by="kind"))
-        comparison = compare(ledger, as_of=AS_OF)
-    report = render_html([found], as_of=AS_OF)  # raised ValueError drawing $\cmd$
-    funnel = next(svg for svg in re.findall(r"<svg.*?</svg>", report, re.DOTALL) if MATH in svg)
+        report = build_report(ledger, as_of=AS_OF, config=AuditConfig(segment_by="kind"))
+    html = render_html(report)  # raised ValueError drawing $\cmd$
+    funnel = next(svg for svg in re.findall(r"<svg.*?</svg>", html, re.DOTALL) if MATH in svg)
     assert MATH_BAD in funnel and "&lt;U+202E&gt;evil" in funnel
-    page = render_comparison_html(comparison, as_of=AS_OF)
-    assert f"{MATH_BAD} &lt;U+202E&gt;evil" in page and "\u202e" not in page
+    assert report.comparison is not None
+    page = render_comparison_html(report.comparison, as_of=AS_OF)
+    for shown in (html, page):  # the report's comparison section and the comparison page
+        assert f"{MATH_BAD} &lt;U+202E&gt;evil" in shown and "\u202e" not in shown
 
 
 def test_segments_command_shows_hostile_segments_literally(hostile, monkeypatch, terminal):
@@ -245,15 +249,15 @@ def test_visible_controls_and_terminal_text():
 
 
 def test_plot_text_renders_literally():
-    import matplotlib.pyplot as plt
-
-    from assay.report.plots import to_svg
+    from assay.report.plots import draw
     from assay.report.safe_text import plot_text
 
-    figure, axis = plt.subplots()
-    for i, value in enumerate((MATH_BAD, MATH, r"\$x$", "$5 and $6", RLO)):
-        axis.text(0.1, 0.1 * i, plot_text(value))
-    svg = to_svg(figure)  # raises ValueError on unescaped $\cmd$
+    def paint(figure):  # type: ignore[no-untyped-def]
+        axis = figure.subplots()
+        for i, value in enumerate((MATH_BAD, MATH, r"\$x$", "$5 and $6", RLO)):
+            axis.text(0.1, 0.1 * i, plot_text(value))
+
+    svg = draw((6.4, 4.8), paint)  # raises ValueError on unescaped $\cmd$
     for shown in (MATH_BAD, MATH, r"\$x$", "$5 and $6", "&lt;U+202E&gt;evil"):
         assert shown in svg, shown
 

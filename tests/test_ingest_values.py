@@ -8,7 +8,7 @@ clear sentence").
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from assay import AssayInputError
 from assay.ledger import Ledger, LedgerIngestError
 from assay.ledger.columns import MAX_HORIZON_DAYS, OUTCOME_INPUT, PREDICTION_INPUT
 from assay.ledger.csvtext import MAX_COLUMNS, CsvShapeError, read_csv_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 NOW = dt.datetime(2024, 12, 31, tzinfo=dt.UTC)
 HEADER = "entity_id,scorer,score,scored_at,horizon_days,target_event"
@@ -250,6 +253,7 @@ _TEXT = st.text(
 ).filter(lambda s: s.strip() == s and s.strip())
 
 
+@pytest.mark.slow  # long: 60 generated ledgers
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

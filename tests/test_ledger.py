@@ -344,6 +344,7 @@ def test_cli_ingest_status_verify(tmp_path):
     assert "probabilities must lie in [0, 1]" in errors and "no time zone" in errors
 
 
+@pytest.mark.integration
 def test_sigkill_during_ingest_leaves_all_or_nothing(tmp_path):
     n = 2_000_000
     rng = np.random.default_rng(0)
@@ -468,3 +469,136 @@ def test_cli_reports_a_missing_ledger_without_a_traceback(tmp_path):
         assert result.exit_code == 1
         assert "no ledger at" in result.output and "Traceback" not in result.output
         assert not missing.exists()
+
+
+# ---------------------------------------------------------------------- one schema declaration
+def _same_type(stored: object, declared: object) -> bool:
+    """Ibis types equal up to a timestamp's precision (DuckDB reports microseconds)."""
+    import ibis.expr.datatypes as dt_types
+
+    if isinstance(stored, dt_types.Timestamp) and isinstance(declared, dt_types.Timestamp):
+        return (stored.timezone, stored.nullable) == (declared.timezone, declared.nullable)
+    return stored == declared
+
+
+def test_the_ledger_tables_the_label_rule_and_the_allow_list_share_one_declaration(tmp_path):
+    """DuckDB's tables as Ibis reads them back (its own type mapping) hold the declared columns
+    in order with the declared nullability; the label rule's Ibis schemas are those tables
+    without the chain's bookkeeping; a service client may send exactly the ingest columns but
+    ``recorded_at``, plus the segments object."""
+    import ibis
+
+    from assay.ledger.columns import INPUT
+    from assay.ledger.rules import LEDGER_OUTCOMES, LEDGER_PREDICTIONS
+    from assay.ledger.schema import TABLES, client_fields
+    from assay.service.batches import FIELDS
+
+    Ledger(tmp_path / "schema.duckdb").close()
+    con = ibis.duckdb.connect(str(tmp_path / "schema.duckdb"))
+    for table in TABLES:
+        stored = con.table(table.name).schema()
+        assert stored.names == tuple(c.name for c in table.columns)
+        assert [stored[c.name].nullable for c in table.columns] == [
+            c.nullable for c in table.columns
+        ]
+    for name, rule in (("predictions", LEDGER_PREDICTIONS), ("outcomes", LEDGER_OUTCOMES)):
+        stored = con.table(name).schema()
+        assert rule.names == tuple(n for n in stored.names if n not in ("batch_id", "row_hash"))
+        assert all(_same_type(stored[n], rule[n]) for n in rule.names), (stored, rule)
+        assert FIELDS[name] == client_fields(name)
+        assert set(FIELDS[name]) - {"segments"} == {c.name for c in INPUT[name]} - {"recorded_at"}
+        assert ("segments" in FIELDS[name]) == (name == "predictions")
+    con.disconnect()
+
+
+#: The DuckDB type each PostgreSQL type of the service's store stands for.
+_PG_TYPES = {
+    "text": "VARCHAR", "double precision": "DOUBLE", "boolean": "BOOLEAN", "integer": "INTEGER",
+    "bigint": "BIGINT", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "jsonb": "MAP(VARCHAR, VARCHAR)",
+}  # fmt: skip
+
+
+@pytest.mark.integration
+def test_the_postgresql_store_keeps_the_ledger_tables_per_workspace(postgres, tmp_path):
+    """The service's PostgreSQL tables are the ledger's shared tables, column for column (type
+    and nullability), with the workspace first in every row and key."""
+    import psycopg
+
+    from assay.service.pgstore import PostgresStore
+
+    dsn = postgres.fresh_database()
+    PostgresStore(dsn).close()
+    with Ledger(tmp_path / "pg.duckdb") as store:
+        duck = store.con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
+            "WHERE table_name IN ('predictions', 'outcomes', 'batches') "
+            "ORDER BY table_name, column_index"
+        ).fetchall()
+    with psycopg.connect(dsn) as con:
+        found = con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable = 'YES' "
+            "FROM information_schema.columns WHERE table_name IN "
+            "('predictions', 'outcomes', 'batches') ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        keys = con.execute(
+            "SELECT t.relname, array_agg(a.attname ORDER BY k.ord) FROM pg_index i "
+            "JOIN pg_class t ON t.oid = i.indrelid "
+            "CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+            "WHERE i.indisprimary AND t.relname IN ('predictions', 'outcomes', 'batches') "
+            "GROUP BY t.relname"
+        ).fetchall()
+    workspace = {(t, "workspace", "VARCHAR", False) for t in ("predictions", "outcomes", "batches")}
+    pg = [(t, c, _PG_TYPES[kind], null) for t, c, kind, null in found]
+    assert [row for row in pg if row not in workspace] == [tuple(row) for row in duck]
+    assert sorted(row[:2] for row in pg if row in workspace) == [
+        ("batches", "workspace"), ("outcomes", "workspace"), ("predictions", "workspace"),
+    ]  # fmt: skip
+    assert dict(keys) == {
+        "predictions": ["workspace", "prediction_id"],
+        "outcomes": ["workspace", "outcome_id"],
+        "batches": ["workspace", "batch_id"],
+    }
+
+
+def test_labels_read_only_the_columns_asked_for(ledger):
+    full = ledger.labels(as_of=day(3, 5), policy="all")
+    few = ledger.labels(as_of=day(3, 5), policy="all", columns=["probability"])
+    assert few.table.column_names == ["probability", "label", "matured"]
+    assert few.counts == full.counts
+    assert few.table.equals(full.table.select(["probability", "label", "matured"]))
+    judged = ledger.judged_labels(as_of=day(3, 5), scorer="vendor", columns=["scored_at"])
+    assert judged.table.column_names == ["scored_at", "label", "matured"]
+    assert judged.counts == ledger.judged_labels(as_of=day(3, 5), scorer="vendor").counts
+    with pytest.raises(AssayInputError, match="no prediction column probabilty"):
+        ledger.labels(as_of=day(3, 5), columns=["probabilty"])
+
+
+def test_one_memory_limit_for_the_ledger_and_a_lake(ledger, tmp_path, monkeypatch):
+    """ASSAY_MEMORY_LIMIT caps the ledger's DuckDB and the one reading a Parquet lake alike;
+    unset, both use the one default."""
+    import duckdb
+
+    from assay.ledger.session import DEFAULT_MEMORY_LIMIT
+    from assay.pushdown.sources import open_source
+
+    for table, name in (("predictions", "p"), ("outcomes", "o")):
+        ledger.con.execute(f"COPY {table} TO '{tmp_path / name}.parquet' (FORMAT parquet)")
+
+    def limits() -> tuple[str, str]:
+        with Ledger(tmp_path / "limit.duckdb") as store:
+            ledger_limit = store.con.execute("SELECT current_setting('memory_limit')").fetchall()
+        source = open_source(str(tmp_path / "p.parquet"), outcomes=str(tmp_path / "o.parquet"))
+        lake = source.predictions.get_backend().raw_sql("SELECT current_setting('memory_limit')")
+        return ledger_limit[0][0], lake.fetchall()[0][0]
+
+    def shown(limit: str) -> str:
+        with duckdb.connect() as con:
+            con.execute(f"SET memory_limit = '{limit}'")
+            return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    monkeypatch.delenv("ASSAY_MEMORY_LIMIT", raising=False)
+    assert limits() == (shown(DEFAULT_MEMORY_LIMIT),) * 2
+    monkeypatch.setenv("ASSAY_MEMORY_LIMIT", "300MB")
+    assert limits() == (shown("300MB"),) * 2 != (shown(DEFAULT_MEMORY_LIMIT),) * 2

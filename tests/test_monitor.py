@@ -65,6 +65,7 @@ def _enumerate(
     return np.array(weights), np.array(finals)
 
 
+@pytest.mark.slow
 def test_every_component_is_an_exact_martingale_by_enumeration():
     """Σ_y P(y) E_12(y) = 1 over all 4,096 outcome vectors, with every bettor refitting after
     every lead and no gate closed, so each bet really depends on the past."""
@@ -91,6 +92,7 @@ def test_every_component_is_an_exact_martingale_by_enumeration():
     assert weights @ np.array(peeking) > 1.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edge", ["centre", "upper", "lower"])
 def test_within_tolerance_every_component_is_a_supermartingale(edge):
     """The composite null "calibrated within tolerance": for truths anywhere in the band (its
@@ -333,11 +335,13 @@ def test_label_delay_keeps_the_false_alarm_rate(tmp_path):
     assert naive >= streams - 2
 
 
+@pytest.mark.usefixtures("fast_posterior")  # plumbing (tests/conftest.py)
 def test_cli_monitor_continues_its_stored_state_and_the_report_shows_it(tmp_path):
     from typer.testing import CliRunner
 
-    from assay.audit.document import report_document, verify_document
+    from assay.audit.document import verify_document
     from assay.audit.monitor import monitor_summary
+    from assay.audit.report import Report, build_report
     from assay.cli.main import app
     from assay.report.html import render_html
 
@@ -357,20 +361,38 @@ def test_cli_monitor_continues_its_stored_state_and_the_report_shows_it(tmp_path
         incremental = ledger.monitor_state(key)
     rebuilt = runner.invoke(app, [*base, "--as-of", "2025-03-01T00:00:00Z", "--replay"])
     assert rebuilt.exit_code == 0, rebuilt.output
+    as_of = "2025-03-01T00:00:00+00:00"
     with Ledger(path) as ledger:
         assert ledger.monitor_state(key) == incremental
-        summary = monitor_summary(ledger, scorer="vendor", as_of="2025-03-01T00:00:00Z")
+        summary = monitor_summary(ledger, scorer="vendor", as_of=as_of)
         assert summary.monitor.to_json() == incremental
         assert sum(row.leads for row in summary.months) == summary.monitor.matured
         assert sum(row.observed for row in summary.months) == int(summary.path.outcome.sum())
-        html = render_html([], as_of="2025-03-01T00:00:00Z", monitors=[summary])
+        # The drawn gap is the running sum of expected minus observed conversions.
+        gap = np.cumsum(summary.path.probability) - np.cumsum(summary.path.outcome)
+        np.testing.assert_allclose(summary.chart.gap, gap, atol=1e-9)
+        html = render_html(Report(as_of=as_of, audits=[], monitors=[summary]))
         assert "Standing evidence" not in html  # no audit for the scorer, no section
-        from assay.audit.scorer import audit
-
-        audited = audit(ledger, scorer="vendor", as_of="2025-03-01T00:00:00Z")
-        html = render_html([audited], as_of="2025-03-01T00:00:00Z", monitors=[summary])
-        assert "Standing evidence" in html and "Evidence meter" in html
-        document = report_document([audited], as_of="2025-03-01T00:00:00+00:00", monitors=[summary])
-        assert verify_document(json.loads(json.dumps(document)), ledger) == []
+        # The report finds the stored monitor itself and replays it to the same state.
+        report = build_report(ledger, as_of=as_of)
+    assert [m.monitor.to_json() for m in report.monitors] == [incremental]
+    html, js = tmp_path / "report.html", tmp_path / "report.json"
+    shown = runner.invoke(
+        app, ["report", "--ledger", str(path), "--as-of", as_of, "--html", str(html),
+              "--json", str(js)],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "evidence E = " in shown.output and "new)" not in shown.output
+    assert "Standing evidence" in html.read_text() and "Evidence meter" in html.read_text()
+    document = json.loads(js.read_text())
+    assert document["monitors"][0]["monitor"] == json.loads(incremental)
+    verified = runner.invoke(app, ["verify", str(js), "--ledger", str(path)])
+    assert verified.exit_code == 0 and "identical" in verified.output, verified.output
+    with Ledger(path, read_only=True) as ledger:
+        assert verify_document(document, ledger) == []
         document["monitors"][0]["months"][0]["observed"] += 1
-        assert verify_document(document, ledger) != []
+        assert verify_document(document, ledger) == [
+            f"monitors[0].months[0].observed: recorded "
+            f"{document['monitors'][0]['months'][0]['observed']}, now "
+            f"{document['monitors'][0]['months'][0]['observed'] - 1}"
+        ]

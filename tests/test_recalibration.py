@@ -20,6 +20,7 @@ from assay.stats.recalibration import (
     PlattCalibrator,
     TemperatureCalibrator,
     VennAbersCalibrator,
+    _method_result,
     load_calibrator,
     recalibrate,
 )
@@ -129,6 +130,7 @@ def _venn_abers_by_definition(scores, labels, s):
     return pair
 
 
+@pytest.mark.slow  # long: a brute-force reference
 def test_venn_abers_equals_its_definition_by_brute_force():
     rng = np.random.default_rng(9)
     for _ in range(60):
@@ -237,3 +239,53 @@ def test_cli_recalibrate_and_apply_as_a_derived_scorer(tmp_path):
         # Recorded now: an audit as of the original date cannot see the derived scorer.
         before = ledger.labels(scorer=derived[0], as_of=dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
         assert before.table.num_rows == 0
+
+
+@pytest.mark.parametrize(("n", "seed"), [(80, 1), (3000, 2)])
+def test_table_rows_are_the_calibration_report_numbers(n, seed):
+    """The table's ECE and interval come from the posterior alone, equal to what the full
+    ``assay.calibration`` report says of the same out-of-fold probabilities (None under 100
+    rows), and its scores equal the public log loss and Brier score."""
+    y, p = miscalibrated(n, seed)
+    q = VennAbersCalibrator().fit(p[::2], y[::2]).predict_proba(p)[:, 1]
+    row = _method_result("venn-abers", y.astype(float), q, seed)
+    report = assay.calibration(y, q, seed=seed)
+    assert row.ece == report.ece
+    if report.posterior is None:
+        assert row.ece_lower is None and row.ece_upper is None
+    else:
+        assert (row.ece_lower, row.ece_upper) == (report.posterior.lower, report.posterior.upper)
+    assert row.log_loss == assay.log_loss(y, q)
+    assert row.brier == assay.brier_score(y, q)
+
+
+def test_venn_abers_held_out_predictions_equal_fit_then_predict():
+    """Bridging only the held-out positions gives the full table's answers bit for bit,
+    at ties, gaps and scores beyond either end of the calibration scores."""
+    y, p = miscalibrated(6000, 8)
+    p = np.round(p, 3)  # ties with the calibration scores
+    held_out = np.concatenate((np.round(np.random.default_rng(9).random(2000), 4), [0.0, 1.0]))
+    full = VennAbersCalibrator().fit(p, y).predict_proba(held_out)[:, 1]
+    assert np.array_equal(VennAbersCalibrator()._out_of_fold(p, y, held_out), full)
+
+
+def test_newton_logistic_fits_solve_the_score_equations():
+    """Platt (smoothed targets) and beta (0/1 outcomes) sit where the log-likelihood's
+    gradient vanishes, and beta equals scikit-learn's unpenalised logistic regression on
+    (ln p, −ln(1 − p))."""
+    from sklearn.linear_model import LogisticRegression
+
+    y, p = miscalibrated(20_000, 10)
+    platt = PlattCalibrator().fit(p, y)
+    positives, negatives = y.sum(), len(y) - y.sum()
+    t = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    x = logit(p)
+    residual = t - expit(platt.a_ * x + platt.b_)
+    assert abs(residual @ x) / len(y) < 1e-10 and abs(residual.sum()) / len(y) < 1e-10
+    beta = BetaCalibrator().fit(p, y)
+    features = np.column_stack((np.log(p), -np.log(1 - p)))
+    reference = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(features, y)
+    assert beta.a_ > 0 and beta.b_ > 0
+    np.testing.assert_allclose(
+        [beta.a_, beta.b_, beta.c_], [*reference.coef_[0], reference.intercept_[0]], rtol=1e-6
+    )

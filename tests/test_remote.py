@@ -36,6 +36,9 @@ from assay.pushdown import stats as remote_stats
 from assay.pushdown.expressions import bin_sums_sql
 from assay.stats.binning import quantile_edges, uniform_edges
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 GOLDEN_SQL = Path(__file__).parent / "golden" / "sql"
 
 
@@ -248,6 +251,55 @@ def test_sql_run_elsewhere_feeds_back_as_binstats(tmp_path: Path) -> None:
     assert BinStats.from_dict(json.loads(out.read_text())["binstats"]) == stats_from_rows(
         rows, edges
     )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("policy", ["first", "last"])
+def test_the_postgresql_sql_runs_there_and_gives_the_ledgers_binstats(
+    postgres, tmp_path: Path, policy: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The printed PostgreSQL SQL, run by PostgreSQL on the ledger's rows (in the service's
+    tables, :func:`assay.ledger.schema.postgres_ddl`), gives the BinStats of the DuckDB SQL
+    run on the ledger itself."""
+    import psycopg
+
+    from assay.ledger.schema import PREDICTION_COLUMNS, postgres_ddl
+
+    ledger = build_small_ledger(tmp_path / "ledger.duckdb")
+    ledger.ingest_predictions(  # an abstained first emission, and a later one that scored
+        pa.table({
+            "prediction_id": ["x-1", "x-2"], "entity_id": ["x", "x"], "scorer": ["beta"] * 2,
+            "score": ["", "0.9"], "scored_at": ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"],
+            "horizon_days": ["21", "21"], "target_event": ["won", "won"],
+        }),
+        now=AS_OF,
+    )  # fmt: skip
+    edges = uniform_edges(10)
+    want = ledger.con.sql(bin_sums_sql("duckdb", as_of=AS_OF, edges=edges, policy=policy))
+    columns = [c for c in PREDICTION_COLUMNS if c != "segments"]  # none carry segments here
+    tables = {
+        "predictions": ledger.con.sql(f"SELECT {', '.join(columns)} FROM predictions").fetchall(),
+        "outcomes": ledger.con.sql(
+            "SELECT outcome_id, entity_id, event, occurred_at, recorded_at FROM outcomes"
+        ).fetchall(),
+    }
+    wanted = stats_from_rows(want.to_arrow_table(), edges)
+    ledger.close()
+    names = {"predictions": columns, "outcomes": ["outcome_id", "entity_id", "event",
+                                                  "occurred_at", "recorded_at"]}  # fmt: skip
+    with psycopg.connect(postgres.fresh_database(), options="-c timezone=UTC") as con:
+        con.execute(postgres_ddl())
+        for table, rows in tables.items():
+            with con.cursor().copy(
+                f"COPY {table} (workspace, batch_id, row_hash, {', '.join(names[table])}) "
+                "FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(("w", 1, "-", *row))
+        cursor = con.execute(bin_sums_sql("postgres", as_of=AS_OF, edges=edges, policy=policy))
+        keys = [d.name for d in cursor.description or ()]
+        found = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+    assert_same_stats(stats_from_rows(found, edges), wanted)
 
 
 # ---------------------------------------------------------------- the command line

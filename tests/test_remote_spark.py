@@ -23,7 +23,10 @@ from assay.stats.binning import quantile_edges, uniform_edges
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="install assay[spark] for the Spark check")
 ibis = pytest.importorskip("ibis")
-pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java"),
+    pytest.mark.integration,  # a JVM: minutes of start-up
+]
 
 
 def test_spark_labels_and_binstats_equal_the_references(tmp_path: Path) -> None:

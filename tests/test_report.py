@@ -14,8 +14,10 @@ from tests.fixtures.make_golden_report import AS_OF, golden
 from typer.testing import CliRunner
 
 from assay.audit.document import dumps, report_document, verify_document
-from assay.audit.scorer import AuditConfig, audit, audit_arrays
+from assay.audit.report import build_report
+from assay.audit.scorer import AuditConfig, audit_arrays
 from assay.cli.main import app
+from assay.ledger import Ledger
 from assay.report.html import render_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,9 +48,9 @@ def assert_close(expected, actual, path="$"):
 def small(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "small.duckdb"
     ledger = build_small_ledger(path)
-    audits = [audit(ledger, scorer=name, as_of=AS_OF) for name in ("alpha", "beta")]
+    report = build_report(ledger, as_of=AS_OF)
     ledger.close()
-    return path, audits
+    return path, report
 
 
 def test_json_equals_the_committed_expectation():
@@ -57,7 +59,8 @@ def test_json_equals_the_committed_expectation():
 
 
 def test_audit_counts_and_verdicts(small):
-    _, (alpha, beta) = small
+    _, report = small
+    alpha, beta = report.audits
     assert alpha.counts.resolved + alpha.counts.pending == 800
     assert alpha.counts.pending > 0
     assert beta.verdict == "miscalibrated"
@@ -68,9 +71,12 @@ def test_audit_counts_and_verdicts(small):
 
 
 def test_html_is_self_contained_and_shows_the_numbers(small):
-    _, audits = small
-    html = render_html(audits, as_of=AS_OF)
-    beta = audits[1]
+    _, report = small
+    html = render_html(report)
+    beta = report.audits[1]
+    assert report.comparison is not None and "Scorers compared on the same leads" in html
+    pair = report.comparison.comparison.pairs[0]
+    assert f"{pair.prob_a_lower_ece:.3f}" in html
     assert beta.calibration.reason in html.replace("&#39;", "'")
     assert f"{100 * beta.calibration.ece:.1f} pts" in html
     assert f"{100 * beta.calibration.noise_floor.median:.1f} pts" in html
@@ -81,22 +87,20 @@ def test_html_is_self_contained_and_shows_the_numbers(small):
 
 
 def test_report_bytes_are_reproducible(small):
-    _, audits = small
-    assert render_html(audits, as_of=AS_OF) == render_html(audits, as_of=AS_OF)
-    path, _ = small
-    from assay.ledger import Ledger
-
+    path, report = small
+    assert render_html(report) == render_html(report)
     with Ledger(path, read_only=True) as ledger:
-        again = [audit(ledger, scorer=n, as_of=AS_OF) for n in ("alpha", "beta")]
-    assert render_html(again, as_of=AS_OF) == render_html(audits, as_of=AS_OF)
-    assert dumps(report_document(again, as_of=AS_OF)) == dumps(report_document(audits, as_of=AS_OF))
+        again = build_report(ledger, as_of=AS_OF)
+    assert render_html(again) == render_html(report)
+    assert dumps(report_document(again)) == dumps(report_document(report))
 
 
 def test_verify_passes_fresh_and_fails_after_a_changed_score(small, tmp_path):
-    path, audits = small
+    path, report = small
     copy = tmp_path / "copy.duckdb"
     shutil.copy(path, copy)
-    document = json.loads(dumps(report_document(audits, as_of=AS_OF)))
+    document = json.loads(dumps(report_document(report)))
+    assert {"ledger_head", "comparison"} <= set(document)
     runner = CliRunner()
     report_json = tmp_path / "report.json"
     report_json.write_text(json.dumps(document))
@@ -107,11 +111,15 @@ def test_verify_passes_fresh_and_fails_after_a_changed_score(small, tmp_path):
 
     with duckdb.connect(str(copy)) as con:
         con.execute("UPDATE predictions SET probability = 0.97 WHERE prediction_id = 'beta-10'")
-    from assay.ledger import Ledger
-
+    refused = runner.invoke(app, ["verify", str(report_json), "--ledger", str(copy)])
+    assert refused.exit_code == 1 and "no longer holds the history" in refused.output
+    # Without a head to anchor, the recomputation itself finds the changed score.
+    del document["ledger_head"]
     with Ledger(copy, read_only=True) as ledger:
         differences = verify_document(document, ledger)
-    assert any("snapshot_sha256" in d for d in differences)
+    assert any("audits[1].reproducibility.snapshot_sha256" in d for d in differences)
+    assert any(d.startswith("comparison.") for d in differences)
+    report_json.write_text(json.dumps(document))
     changed = runner.invoke(app, ["verify", str(report_json), "--ledger", str(copy)])
     assert changed.exit_code == 1 and "numbers differ" in changed.output
 
@@ -123,9 +131,14 @@ def test_cli_report_writes_html_and_json(small, tmp_path):
     arguments = ["report", "--ledger", str(path), "--as-of", AS_OF, "--html", str(html)]
     result = runner.invoke(app, [*arguments, "--json", str(js)])
     assert result.exit_code == 0, result.output
-    assert "MISCALIBRATED" in result.output
-    assert json.loads(js.read_text())["schema_version"] == 1
+    assert "MISCALIBRATED" in result.output and "Leaderboard on" in result.output
+    document = json.loads(js.read_text())
+    assert document["schema_version"] == 1
+    assert [s["scorer"] for s in document["comparison"]["common"]] == ["alpha", "beta"]
     assert html.read_text().startswith("<!DOCTYPE html>")
+    assert "Scorers compared on the same leads" in html.read_text()
+    verified = runner.invoke(app, ["verify", str(js), "--ledger", str(path)])
+    assert verified.exit_code == 0 and "identical" in verified.output, verified.output
 
 
 def test_cli_tolerance_changes_the_verdict_and_is_recorded(small, tmp_path):
@@ -172,29 +185,31 @@ def test_audit_arrays_matches_calibration():
     assert sum(b.n for b in result.deciles) == 2000
 
 
+@pytest.mark.integration
 def test_synthetic_demo_recovers_the_known_truth(tmp_path):
     from assay.demo.build import build_synthetic_demo
 
     result = build_synthetic_demo(tmp_path / "demo", n=3000)
-    verdicts = {a.scorer: a.verdict for a in result.audits}
+    verdicts = {a.scorer: a.verdict for a in result.report.audits}
     assert verdicts["vendor-b"] == "miscalibrated"
     assert verdicts["vendor-a"] != "miscalibrated"
     html = result.html.read_text()
     assert "true curve (simulation)" in html
     # Early converters of leads whose window is still open are not counted, so the calibrated
     # vendor's promised and observed rates agree on the matured leads.
-    vendor_a = next(a for a in result.audits if a.scorer == "vendor-a")
+    vendor_a = next(a for a in result.report.audits if a.scorer == "vendor-a")
     assert abs(vendor_a.scores["mean_score"] - vendor_a.scores["base_rate"]) < 0.02
     assert vendor_a.counts.pending > 0
 
 
+@pytest.mark.integration
 def test_report_in_a_real_browser(small, tmp_path):
     """Headless Chromium loads the file: no console error, no request leaves it, verdict shown."""
     from playwright.sync_api import sync_playwright
 
-    _, audits = small
+    _, report = small
     page_path = tmp_path / "report.html"
-    page_path.write_text(render_html(audits, as_of=AS_OF))
+    page_path.write_text(render_html(report))
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as driver:
@@ -217,3 +232,67 @@ def test_report_in_a_real_browser(small, tmp_path):
     assert errors == []
     assert outside == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_min_cohort_decides_which_months_are_judged(monkeypatch):
+    """A month under ``AuditConfig.min_cohort`` resolved predictions is reported (its counts
+    and plug-in ECE), not judged: "not yet", and no posterior runs for it."""
+    import numpy as np
+
+    import assay.stats.calibration as calibration_module
+    from assay import calibration
+
+    y, p = beta_scores(1500, 5)
+    months = np.repeat(["2024-01-15", "2024-02-15", "2024-03-15"], [900, 450, 150])
+    runs: list[int] = []
+    posterior = calibration_module.calibration_posterior
+
+    def counted(stats, **options):
+        runs.append(stats.total_count)
+        return posterior(stats, **options)
+
+    monkeypatch.setattr(calibration_module, "calibration_posterior", counted)
+    result = audit_arrays(y, p, scored_at=months, config=AuditConfig(min_cohort=400))
+    assert sorted(runs) == [450, 900, 1500]  # the whole set and the two judged months
+    cohorts = {c.month: c for c in result.cohorts}
+    assert [cohorts[m].n for m in ("2024-01", "2024-02", "2024-03")] == [900, 450, 150]
+    assert cohorts["2024-02"].median is not None
+    march = cohorts["2024-03"]
+    assert (march.verdict, march.median, march.lower, march.upper) == ("not yet", None, None, None)
+    assert march.reason == "not yet: only 150 resolved predictions; at least 400 are needed"
+    assert march.positives == int(y[1350:].sum())
+    assert march.ece == calibration(y[1350:], p[1350:]).ece  # the same bins, the same number
+    # With no minimum, every month the statistics can judge (100 rows, 10 of each) is judged.
+    loose = audit_arrays(y, p, scored_at=months, config=AuditConfig(min_cohort=0))
+    assert {c.month: c.median is not None for c in loose.cohorts} == {
+        "2024-01": True, "2024-02": True, "2024-03": True,
+    }  # fmt: skip
+
+
+def test_snapshot_hash_is_the_sha256_of_the_lines():
+    """Hashed from Arrow buffers, it equals the definition on any chunking, slice or text."""
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    from assay.audit.scorer import snapshot_hash
+
+    rng = np.random.default_rng(3)
+    n = 500
+    table = pa.table({
+        "prediction_id": [f"p-{i}-ü\u202e|" for i in range(n)],
+        "probability": pa.array([None if i % 7 == 0 else float(rng.random()) for i in range(n)]),
+        "label": rng.choice(["positive", "negative"], n).tolist(),
+    })  # fmt: skip
+
+    def defined(t: pa.Table) -> str:
+        rows = zip(*(t[c].to_pylist() for c in t.column_names), strict=True)
+        lines = [
+            f"{i}|{'-' if p is None else pa.scalar(p).cast(pa.string())}|{y}" for i, p, y in rows
+        ]
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    pieces = pa.concat_tables([table.slice(0, 100), table.slice(100, 0), table.slice(100)])
+    for shown in (table, pieces, table.slice(1, 250), table.slice(0, 1), table.slice(0, 0)):
+        assert snapshot_hash(shown) == defined(shown)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from scipy.stats import beta
 
-from assay.stats.segments import M_CAP, segment_calibration, segment_rates
+from assay.stats.segments import (
+    M_CAP,
+    _pool_small,
+    normalise_labels,
+    segment_calibration,
+    segment_rates,
+)
 from assay.stats.tolerance import Tolerance
 
 
@@ -105,6 +112,59 @@ def test_labels_are_normalised_with_a_note():
     assert any("merged ' saas', 'SaaS' into 'saas'" in note for note in result.notes)
 
 
+SPELLINGS = [
+    "SaaS", " saas", "Retail", "retail ", "Straße", "STRASSE", "ǅemal", "ǆEMAL", "日本", " 日本\t",
+    "", "  ", "(Missing)", "Other", "other", "a b", 7, 7.0, True,
+]  # fmt: skip
+
+
+def reference_labels(values: list) -> tuple[list[str], list[str]]:
+    """The first version, label by label: None is "(missing)", anything else str(v) stripped
+    and casefolded; a note for every label that several distinct spellings became."""
+    cleaned = ["(missing)" if v is None else str(v).strip().casefold() for v in values]
+    spellings: dict[str, set[str]] = {}
+    for value, label in zip(values, cleaned, strict=True):
+        if value is not None:
+            spellings.setdefault(label, set()).add(str(value))
+    notes = [
+        f"merged {', '.join(repr(s) for s in sorted(spellings[label]))} into {label!r}"
+        for label in sorted(spellings)
+        if len(spellings[label]) > 1
+    ]
+    return cleaned, notes
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_encoded_labels_equal_the_label_by_label_cleaning(seed):
+    """Random labels (unicode case folding, whitespace, None, numbers) as a list, a NumPy array,
+    an Arrow string, chunked or dictionary array: every lead gets the reference's label, the
+    names come sorted by code point as np.unique sorted them, and the notes are the same."""
+    rng = np.random.default_rng(seed)
+    pool = [*SPELLINGS[: rng.integers(2, len(SPELLINGS) + 1)], None]
+    values = [pool[i] for i in rng.integers(0, len(pool), rng.integers(1, 400))]
+    cleaned, notes = reference_labels(values)
+    text = [None if v is None else str(v) for v in values]
+    half = len(text) // 2
+    inputs = [values, np.array(values, dtype=object), pa.array(text)]
+    inputs += [pa.chunked_array([text[:half], text[half:]], pa.string())]
+    inputs += [pa.array(text).dictionary_encode()]
+    for given in inputs:
+        labels = normalise_labels(given)
+        assert [labels.names[c] for c in labels.codes] == cleaned
+        assert labels.names == sorted(set(cleaned)) == list(np.unique(cleaned))
+        assert labels.notes == notes
+    pooled, small = _pool_small(normalise_labels(values), 5)
+    counts = {label: cleaned.count(label) for label in set(cleaned)}
+    tiny = sorted(label for label, count in counts.items() if count < 5)
+    if 0 < len(tiny) < len(counts):
+        assert small == tiny
+        assert [pooled.names[c] for c in pooled.codes] == [
+            "other" if label in tiny else label for label in cleaned
+        ]
+    else:
+        assert small == [] and pooled.codes.tolist() == normalise_labels(values).codes.tolist()
+
+
 def test_verdicts_and_reasons():
     rng = np.random.default_rng(3)
     labels = np.repeat(["high", "low", "mid", "small"], [2000, 2000, 2000, 12])
@@ -150,6 +210,7 @@ def test_funnel_limits_exact_and_overdispersed():
     assert wide.adjusted and wide.overdispersion > 10
 
 
+@pytest.mark.integration
 def test_cli_segments_on_the_ledger(tmp_path):
     from typer.testing import CliRunner
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ from assay.service.pgstore import PostgresStore
 from assay.service.store import DuckDBStore, Store
 from assay.stats.segments import segment_rates
 from assay.stats.tolerance import Tolerance
+
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
 
 WRITE = ["predictions:write", "outcomes:write"]
 NDJSON = "application/x-ndjson"
@@ -80,7 +84,7 @@ class Service:
         return sum(s["rows"] for s in result["scorers"])
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
     """The same behavioural suite on both stores."""
     store: Store | None = None
@@ -167,14 +171,18 @@ def test_reads_match_the_library_on_the_same_rows(service: Service, tmp_path: Pa
     ]
     assert service.post("predictions", ndjson(rows), key).status_code == 201
     assert service.post("outcomes", ndjson(outcomes), key).status_code == 201
-    as_of = "2030-01-01T00:00:00Z"  # the server stamps recorded_at with its own clock
+    # The server stamps recorded_at with its own clock, and a report is frozen (as of a time
+    # no later than now): the reads are as of just after the ingest, the mirror's rows
+    # recorded then too.
+    moment = dt.datetime.now(dt.UTC)
+    as_of = moment.isoformat()
     served = service.client.get("/v1/audit", params={"as_of": as_of}, headers=key).json()
     assert served["audits"][0]["reproducibility"]["ledger"] == "acme"  # no server path
     mirror = Ledger(tmp_path / "mirror.duckdb")
     mirror.ingest_predictions(
-        parse_ndjson(ndjson(rows), "predictions").table, segments=["industry"]
+        parse_ndjson(ndjson(rows), "predictions").table, segments=["industry"], now=moment
     )
-    mirror.ingest_outcomes(parse_ndjson(ndjson(outcomes), "outcomes").table)
+    mirror.ingest_outcomes(parse_ndjson(ndjson(outcomes), "outcomes").table, now=moment)
     local = audit(mirror, scorer="vendor-a", as_of=as_of)
     found = evidence(mirror, scorer="vendor-a", as_of=as_of)
     expected_segments = segment_rates(found.labels, found.segment("industry")).to_dict()
@@ -383,6 +391,7 @@ def test_unsupported_media_type(service: Service) -> None:
     assert result.status_code == 415
 
 
+@pytest.mark.integration
 def test_postgres_rows_are_isolated_by_row_level_security_and_chain_like_duckdb(
     postgres: Any, tmp_path: Path
 ) -> None:

@@ -33,6 +33,9 @@ from assay.service.batches import (
     parse_ndjson,
 )
 
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
+
 #: The behavioural fixture of tests/test_service.py: a Service on DuckDB, then on PostgreSQL.
 service = shared.service
 CSV_HEADER = b"prediction_id,entity_id,scorer,score,scored_at,horizon_days,target_event"
@@ -370,8 +373,11 @@ def test_a_horizon_beyond_32_bits_is_refused_and_the_workspace_stays_readable(
     result = service.post("predictions", ndjson([one("p1", horizon_days=2**31)]), key)
     assert assert_one_json_error(result, 422)["bad_rows"][0]["field"] == "horizon_days"
     assert service.client.get("/v1/status", headers=key).status_code == 200
-    as_of = {"as_of": "2030-01-01T00:00:00Z"}
-    assert service.client.get("/v1/report.html", params=as_of, headers=key).status_code == 200
+    assert service.client.get("/v1/report.html", headers=key).status_code == 200
+    # a report of the future is refused like the CLI's, not computed on what is not yet known
+    future = {"as_of": "2999-01-01T00:00:00Z"}
+    refused = service.client.get("/v1/report.html", params=future, headers=key)
+    assert "later than now" in assert_one_json_error(refused, 422)["error"]
 
 
 @pytest.mark.parametrize(
@@ -457,6 +463,7 @@ def slow_server(tmp_path: Path) -> Iterator[Server]:
         found.stop(signal.SIGKILL)
 
 
+@pytest.mark.integration
 def test_slowloris_connections_are_closed_in_time_and_others_are_served(
     slow_server: Server,
 ) -> None:

@@ -20,6 +20,8 @@ import pytest
 from assay.ledger import Ledger
 from assay.service.keys import KeyStore
 
+pytestmark = pytest.mark.integration  # a real server process
+
 SERVE = "from assay.cli.main import app; app()"
 
 

@@ -20,14 +20,17 @@ from typer.testing import CliRunner
 import assay.audit.document
 import assay.cli.ledger
 import assay.cli.main
+from assay.audit import settings
 from assay.audit.scorer import AuditConfig
 from assay.cli.main import app
 from assay.ledger import Ledger
 from assay.ledger.integrity import ChainHead, chain_hash, meta_columns, meta_sql
 from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
-from assay.report import settings
 from assay.stats.eprocess import StreamConfig
 from assay.stats.tolerance import Tolerance
+
+# plumbing: audits here default to coarse posterior grids (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_posterior")
 
 UTC = dt.UTC
 DAY = [dt.datetime(2024, 3, d, tzinfo=UTC) for d in (1, 2, 3)]
@@ -418,8 +421,7 @@ def test_absurd_settings_are_refused_before_computing(report, monkeypatch, path,
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("verification computed before checking the settings")
 
-    monkeypatch.setattr(assay.audit.document, "audit", never)
-    monkeypatch.setattr(assay.audit.document, "replay_summary", never)
+    monkeypatch.setattr(assay.audit.document, "build_report", never)
     code, shown = _verify(ledger_path, target)
     assert code == 1 and shown.count("\n") == 1, shown
     assert shown.startswith("error: report setting ") and refusal in shown, shown

@@ -36,6 +36,7 @@ def true_binned_ece(report: assay.CalibrationReport, p: np.ndarray, truth: np.nd
     return float(np.sum(count[keep] / len(p) * np.abs(gap)))
 
 
+@pytest.mark.slow  # long: a brute-force reference
 def test_posterior_matches_a_brute_force_grid():
     """The whole model (line + wiggle, spike at τ = 0) on dense grids over μ, β, τ and every
     δ_b, sampled directly: the same ECE, O/E and slope posteriors."""
@@ -121,6 +122,43 @@ def test_noise_floor_matches_closed_form(n):
     assert from_stats.noise_floor.median == pytest.approx(expected, rel=0.05)
 
 
+def test_normal_noise_floor_changes_nothing_but_the_floor():
+    """``noise_floor="normal"`` skips the row resampling; every other number is the same, and
+    the approximation agrees with the exact floor and the closed form."""
+    y, p, _ = generate(3000, 4, "slope")
+    exact = assay.calibration(y, p, seed=2)
+    normal = assay.calibration(y, p, seed=2, noise_floor="normal")
+    assert (exact.noise_floor.method, normal.noise_floor.method) == ("exact", "normal")
+    a, b = exact.to_dict(), normal.to_dict()
+    a.pop("noise_floor"), b.pop("noise_floor")
+    assert a == b
+    assert normal.noise_floor.median == pytest.approx(exact.noise_floor.median, rel=0.1)
+    assert normal.noise_floor.median == pytest.approx(expected_noise_floor(exact.stats), rel=0.05)
+    with pytest.raises(assay.AssayInputError, match="noise_floor"):
+        assay.calibration(y, p, noise_floor="none")
+
+
+def test_monthly_cohorts_skip_the_row_resampling(monkeypatch):
+    """An audit resamples rows for its overall noise floor only: its months judge their
+    calibration without a floor they would not show."""
+    from assay.audit.scorer import audit_arrays
+    from assay.stats import calibration as calibration_module
+
+    rows_passed: list[bool] = []
+    real = calibration_module.noise_floor
+
+    def recording(stats, observed, *, prob=None, seed=0):
+        rows_passed.append(prob is not None)
+        return real(stats, observed, prob=prob, seed=seed)
+
+    monkeypatch.setattr(calibration_module, "noise_floor", recording)
+    y, p, _ = generate(3000, 5, "calibrated")
+    months = np.repeat(np.array(["2024-01-15", "2024-02-15", "2024-03-15"], "datetime64[D]"), 1000)
+    audit = audit_arrays(y, p, scored_at=months)
+    assert len(audit.cohorts) == 3
+    assert rows_passed == [True, False, False, False]
+
+
 def test_noise_floor_pvalue_flags_a_miscalibrated_score():
     y, p, _ = generate(2000, 4, "slope")
     assert assay.calibration(y, p).noise_floor.pvalue < 0.01
@@ -155,6 +193,7 @@ def test_report_records_binning_and_conventions():
     assert sum(data["bins"]["n"]) == 250
 
 
+@pytest.mark.slow  # seeded simulations: six seeds per case
 @pytest.mark.parametrize(
     ("kind", "n", "seeds"), [("calibrated", 1000, range(6)), ("slope", 300, range(6))]
 )

@@ -21,7 +21,34 @@ ROW_SUM_TOLERANCE = 1e-6
 
 
 class AssayInputError(ValueError):
-    """Raised when an input cannot be used as given; the message says what, where and how to fix."""
+    """Raised when an input cannot be used as given; the message says what, where and how to fix.
+
+    Every public function validates its inputs and raises this error instead of clipping,
+    squashing or dropping anything silently. The message names the argument, the first
+    offending index and value, how many values offend, and the usual fix. It is a
+    ``ValueError``, as scikit-learn's input checks raise, so ``except ValueError`` catches it.
+    Its only argument is that message.
+
+    References
+    ----------
+    .. [1] L. Buitinck, G. Louppe, M. Blondel, F. Pedregosa, A. Mueller, O. Grisel et al.,
+       "API design for machine learning software: experiences from the scikit-learn
+       project", ECML PKDD Workshop on Languages for Data Mining and Machine Learning,
+       2013, pp. 108–122.
+
+    Examples
+    --------
+    Scores written as percents are refused with the fix, not clipped:
+
+    >>> from assay import AssayInputError, brier_score
+    >>> issubclass(AssayInputError, ValueError)
+    True
+    >>> brier_score([0, 1, 1], [0.2, 80, 95])  # doctest: +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+        ...
+    assay._validation.AssayInputError: y_prob[1] is 80.0; probabilities must lie in [0, 1]
+    (2 values offend); rescale percents with / 100 or convert raw scores with a calibrator
+    """
 
 
 def _to_numpy(values: Any, name: str) -> NDArray[Any]:
@@ -125,7 +152,7 @@ def check_same_length(*pairs: tuple[str, NDArray[Any]]) -> int:
 
 
 def check_sample_weight(values: Any, n: int) -> FloatArray | None:
-    """Optional non-negative finite weights, one per row, not all zero."""
+    """Check optional weights: non-negative, finite, one per row, not all zero."""
     if values is None:
         return None
     arr = as_float_array(values, "sample_weight")
@@ -170,7 +197,7 @@ def check_binary_inputs(
 
 
 def check_choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
-    """A string option must be one of ``allowed``."""
+    """Check that a string option is one of ``allowed``; return it."""
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
         raise AssayInputError(f"{name}={value!r} is not supported; choose one of {options}")
@@ -178,14 +205,14 @@ def check_choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """An integer option with a lower bound."""
+    """Check an integer option against its lower bound; return it as int."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise AssayInputError(f"{name}={value!r}; it must be an integer >= {minimum}")
     return int(value)
 
 
 def to_utc(moment: dt.datetime | str | None) -> dt.datetime:
-    """A timezone-aware UTC datetime; naive values are refused (say the zone)."""
+    """Return a timezone-aware UTC datetime (now for None); naive values are refused."""
     if moment is None:
         return dt.datetime.now(dt.UTC)
     if isinstance(moment, str):

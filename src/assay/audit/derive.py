@@ -16,37 +16,44 @@ refused: set ``calibrator.fitted_as_of_`` to the as-of of the outcomes it learne
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError
-from assay.ledger import IngestReceipt, Ledger
+from assay.stats.recalibration import CALIBRATORS
 
-#: Short method names used in derived scorer names.
-METHOD_NAMES = {
-    "PlattCalibrator": "platt",
-    "TemperatureCalibrator": "temperature",
-    "IsotonicCalibrator": "isotonic",
-    "HistogramCalibrator": "histogram",
-    "BetaCalibrator": "beta",
-    "VennAbersCalibrator": "vennabers",
-}
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from assay.ledger import IngestReceipt, Ledger
 
 
 def method_name(calibrator: Any) -> str:
-    """The METHOD of a derived scorer ``NAME+METHOD`` (e.g. "platt", "vennabers")."""
-    kind = type(calibrator).__name__
-    return METHOD_NAMES.get(kind, kind.lower())
+    """Return the METHOD of a derived scorer ``NAME+METHOD``.
+
+    The calibrator's name in :data:`assay.stats.recalibration.CALIBRATORS` (``assay recalibrate
+    --method``) without its hyphen ("platt", "vennabers"). A calibrator that is not one of those (or
+    a subclass of one) is refused: its method would have no name a user could type.
+    """
+    for cls in type(calibrator).__mro__:
+        for name, registered in CALIBRATORS.items():
+            if cls is registered:
+                return name.replace("-", "")
+    raise AssayInputError(
+        f"{type(calibrator).__name__} is not a calibrator assay can record; use one of "
+        f"{', '.join(CALIBRATORS)} (assay recalibrate --method)"
+    )
 
 
 def apply_calibrator(
     ledger: Ledger, calibrator: Any, *, scorer: str, now: dt.datetime | None = None
 ) -> IngestReceipt:
-    """Ingest ``calibrator``'s output on ``scorer``'s predictions as a derived scorer, after
-    recording the derivation and its fit cut-off (module docstring)."""
+    """Ingest ``calibrator``'s output on ``scorer``'s predictions as a derived scorer.
+
+    The derivation and its fit cut-off are recorded first (module docstring).
+    """
     fitted_as_of = getattr(calibrator, "fitted_as_of_", None)
     if fitted_as_of is None:
         raise AssayInputError(

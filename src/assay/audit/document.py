@@ -1,5 +1,6 @@
-"""The JSON report: every audit's numbers, the ledger history they came from, and the
-re-verification that proves them.
+"""The JSON report and the re-verification that proves it.
+
+The report holds every audit's numbers and the ledger history they came from.
 
 **Frozen.** A report is as of a time no later than when it is made (:func:`frozen_as_of`):
 labels count what the ledger recorded by the as-of, so a report as of a later time would change
@@ -8,31 +9,35 @@ with the next ingest. It records ``ledger_head``, the chain head of the ledger i
 
 **Verified.** :func:`verify_document` checks, in this order, and stops at the first failure:
 
-1. the settings that drive the computation, types and bounds (:mod:`assay.report.settings`),
+1. the settings that drive the computation, types and bounds (:mod:`assay.audit.settings`),
    before anything is computed;
 2. that the report is still frozen: its as-of is not later than now; the ledger verifies and
    still holds the recorded head (no batch of that history removed or rewritten); and no batch
    after the head was ingested at or before the as-of (that would make it a report as of a time
    after it was made);
-3. the WHOLE document, recomputed from the audits' recorded settings at the audits' as-of (the
-   report's own ``as_of`` must be that time) and compared field by field. Only
-   :data:`VARYING_FIELDS` may differ; a report without audits proves nothing and fails.
+3. the WHOLE document, rebuilt through the one report seam (:func:`assay.audit.report.build_report`)
+   from the first audit's recorded settings at its as-of (the report's own ``as_of`` must be
+   that time; every audit, the comparison when the report has one, and the recorded monitors),
+   and compared field by field. Only :data:`VARYING_FIELDS` may differ; a report without
+   audits proves nothing and fails.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assay._validation import AssayInputError, to_utc
-from assay.audit.monitor import Monitor, MonitorSummary, replay_summary
-from assay.audit.scorer import Audit, AuditConfig, audit
-from assay.ledger import Ledger
+from assay._validation import AssayInputError
+from assay.audit.monitor import Monitor
+from assay.audit.report import Report, build_report, frozen_as_of
+from assay.audit.scorer import AuditConfig
+from assay.audit.settings import check_settings
 from assay.ledger.integrity import ChainHead, ingested_at
-from assay.report.settings import check_settings
-from assay.stats.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from assay.ledger import Ledger
 
 REPORT_SCHEMA_VERSION = 1
 #: The fields a faithful re-run may change: where the ledger file lives is not evidence.
@@ -40,40 +45,31 @@ REPORT_SCHEMA_VERSION = 1
 VARYING_FIELDS = ("audits[*].reproducibility.ledger",)
 
 
-def frozen_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
-    """``as_of`` in UTC (default: now); refused when later than now, because a report as of
-    a time after it is made changes with the next ingest."""
-    moment = to_utc(as_of)
-    if moment > dt.datetime.now(dt.UTC):
-        raise AssayInputError(
-            f"as-of {moment.isoformat()} is later than now: a report as of a time after it is "
-            "made changes with the next ingest, so it can be neither frozen nor verified"
-        )
-    return moment
+def report_document(report: Report) -> dict[str, Any]:
+    """Return the report as JSON-safe data.
 
-
-def report_document(
-    audits: list[Audit],
-    *,
-    as_of: str,
-    ledger_head: ChainHead | None = None,
-    monitors: list[MonitorSummary] | None = None,
-) -> dict[str, Any]:
-    """The report as JSON-safe data; ``ledger_head`` is the chain head of the ledger read."""
+    Its as-of, the chain head of the ledger it read, every audit, the comparison and the
+    monitors when it has them, and why a section is missing.
+    """
     document: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kind": "assay-report",
-        "as_of": to_utc(as_of).isoformat(),
+        "as_of": report.as_of,
     }
-    if ledger_head is not None:
-        document["ledger_head"] = str(ledger_head)
-    document["audits"] = [a.to_dict() for a in audits]
-    if monitors:
-        document["monitors"] = [m.to_dict() for m in monitors]
+    if report.ledger_head is not None:
+        document["ledger_head"] = str(report.ledger_head)
+    document["audits"] = [a.to_dict() for a in report.audits]
+    if report.comparison is not None:
+        document["comparison"] = report.comparison.comparison.to_dict()
+    if report.monitors:
+        document["monitors"] = [m.to_dict() for m in report.monitors]
+    if report.notes:
+        document["notes"] = list(report.notes)
     return document
 
 
 def dumps(document: dict[str, Any]) -> str:
+    """Return ``document`` as indented JSON text ending with a newline."""
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -87,31 +83,29 @@ def verify_document(document: dict[str, Any], ledger: Ledger) -> list[str]:
     recorded = document["audits"]
     if not recorded:
         return ["audits: the report holds no audits; a report audits at least one scorer"]
-    as_of = recorded[0]["reproducibility"]["as_of"]
+    settings = recorded[0]["reproducibility"]
+    as_of = settings["as_of"]
     head = _anchor(document, as_of, ledger)
-    audits = [
-        audit(
-            ledger,
-            scorer=repro["scorer"],
-            as_of=as_of,
-            model_version=repro["model_version"],
-            policy=repro["policy"],
-            config=AuditConfig.from_dict(repro["config"]),
-        )
-        for repro in (item["reproducibility"] for item in recorded)
-    ]
-    monitors = [
-        replay_summary(_monitor(item["monitor"]), ledger, as_of=as_of)
-        for item in document.get("monitors") or []
-    ]
-    fresh = _json_safe(report_document(audits, as_of=as_of, ledger_head=head, monitors=monitors))
+    report = build_report(
+        ledger,
+        as_of=as_of,
+        scorers=[item["reproducibility"]["scorer"] for item in recorded],
+        model_version=settings["model_version"],
+        policy=settings["policy"],
+        config=AuditConfig.from_dict(settings["config"]),
+        compare_scorers="comparison" in document,
+        monitors=[
+            Monitor.from_settings(item["monitor"]) for item in document.get("monitors") or []
+        ],
+    )
+    fresh = _json_safe(report_document(replace(report, ledger_head=head)))
     for item, again in zip(recorded, fresh["audits"], strict=True):
         again["reproducibility"]["ledger"] = item["reproducibility"]["ledger"]  # VARYING_FIELDS
     return _differences(document, fresh, "")
 
 
 def recorded_ledger(document: dict[str, Any]) -> Path:
-    """The ledger file a report names (its first audit's)."""
+    """Return the ledger file a report names (its first audit's)."""
     _check_settings(document)
     if not document["audits"]:
         raise AssayInputError("audits: the report holds no audits, so it names no ledger")
@@ -119,6 +113,7 @@ def recorded_ledger(document: dict[str, Any]) -> Path:
 
 
 def read_document(path: Path) -> dict[str, Any]:
+    """Read a report's JSON object from ``path``; unreadable text or non-objects are refused."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -139,7 +134,7 @@ def _check_settings(document: dict[str, Any]) -> None:
 
 
 def _anchor(document: dict[str, Any], as_of: str, ledger: Ledger) -> ChainHead | None:
-    """The report's recorded head, once the report is shown to be still frozen (step 2)."""
+    """Return the report's recorded head, once the report is shown to be still frozen (step 2)."""
     moment = frozen_as_of(as_of)
     if document.get("ledger_head") is None:
         return None
@@ -158,16 +153,6 @@ def _anchor(document: dict[str, Any], as_of: str, ledger: Ledger) -> ChainHead |
             f"{after.isoformat()}: a report as of a time after it was made cannot be frozen"
         )
     return head
-
-
-def _monitor(body: dict[str, Any]) -> Monitor:
-    """A fresh monitor with a recorded monitor's settings (its state is recomputed)."""
-    config = dict(body["config"])
-    tolerance = Tolerance(ratio=config.pop("ratio"), slope=config.pop("slope"))
-    return Monitor(
-        scorer=body["scorer"], model_version=body["model_version"],
-        grace_days=body["grace_days"], tolerance=tolerance, **config,
-    )  # fmt: skip
 
 
 def _differences(expected: Any, actual: Any, path: str) -> list[str]:
@@ -189,5 +174,5 @@ def _differences(expected: Any, actual: Any, path: str) -> list[str]:
 
 
 def _json_safe(data: dict[str, Any]) -> Any:
-    """``data`` as it reads back from JSON (tuples become lists, keys strings)."""
+    """Return ``data`` as it reads back from JSON (tuples become lists, keys strings)."""
     return json.loads(json.dumps(data))

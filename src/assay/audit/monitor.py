@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import beta
@@ -37,7 +37,6 @@ from assay._validation import (
     check_probabilities,
     to_utc,
 )
-from assay.ledger import Ledger
 from assay.stats.eprocess import (
     SLOPE_GATE,
     StreamConfig,
@@ -47,6 +46,9 @@ from assay.stats.eprocess import (
     consume,
 )
 from assay.stats.tolerance import Tolerance
+
+if TYPE_CHECKING:  # read through; the monitor itself runs without DuckDB (update_arrays)
+    from assay.ledger import Ledger
 
 STATE_VERSION = 2
 MIN_LEADS = 100
@@ -71,14 +73,104 @@ def _date(micros: int | None) -> str:
 
 
 def format_e(log_e: float) -> str:
-    """An e-value for people: 3 significant digits, or a power of ten when it is huge."""
+    """Format an e-value for people: 3 significant digits, or a power of ten when it is huge."""
     if log_e < np.log(1e6):
         return f"{np.exp(log_e):.3g}"
     return f"10^{log_e / np.log(10):.0f}"
 
 
 class Monitor:
-    """Anytime-valid calibration monitor for one scorer (see the module docstring)."""
+    """Anytime-valid calibration monitor for one scorer, fed by matured leads.
+
+    Keeps the likelihood-ratio e-processes of :mod:`assay.stats.eprocess` under the null
+    "calibrated within tolerance" (observed/expected within ``[1/ratio, ratio]`` and slope
+    within ``[1/slope, slope]`` of ``tolerance``). By Ville's inequality the audit alarm,
+    E ≥ 1/α, has false-alarm probability ≤ α however often the monitor is read; the drift
+    alarm is an e-CUSUM, D_t = LR_t · max(D_{t−1}, 1) ≥ ``drift_threshold``, with mean time
+    to a false alarm of at least ``drift_threshold`` leads. Verdicts: "not yet" under 100
+    matured leads, "drifted", "miscalibrated", else "no evidence of miscalibration" (an
+    e-process can only reject, so the monitor alone never says "calibrated"). Feeding the
+    same leads in any number of updates gives the same bytes.
+
+    Parameters
+    ----------
+    scorer : str
+        The scorer whose leads are monitored (keyword-only, as every parameter).
+    model_version : str, optional
+        Restrict to one model version (None: every version).
+    alpha : float, default=0.05
+        Level of the audit alarm, strictly between 0 and 1.
+    window : int, default=500
+        Leads the adaptive bettors are refitted on.
+    grace_days : float, optional
+        Days a lead waits after its window closes before it counts as matured (None: the
+        measured recording lag of its event).
+    refit_every : int, default=25
+        Leads between refits of the adaptive bettors.
+    min_fit : int, default=100
+        Leads needed before the adaptive bettors are fitted.
+    gate_z : float, default=2.0
+        The gated shift bets only when the window's score test |Σ(y − p)| / √Σp(1 − p)
+        reaches this.
+    slope_gate : float, default=SLOPE_GATE
+        Deviance the slope refit must beat (0, 1) by to bet (the χ²₂ 95% point).
+    shrinkage : float, default=50.0
+        Pseudo-leads κ shrinking each decile's rate toward its mean score.
+    drift_threshold : float, default=1000.0
+        The e-CUSUM alarm threshold.
+    tolerance : Tolerance, optional
+        The null's tolerance (None: ``Tolerance()``, the report's).
+
+    Attributes
+    ----------
+    config : StreamConfig
+        The settings that enter the JSON state.
+    state : StreamState
+        The e-processes and the fitted bettors so far.
+    as_of_us : int or None
+        The last update's as-of, µs since the epoch (None before the first).
+    late_flips : int
+        Outcomes recorded after their lead was consumed (ledger updates only).
+    timed : bool
+        False once leads arrived as arrays without times.
+
+    Raises
+    ------
+    AssayInputError
+        If ``alpha`` is not strictly between 0 and 1, ``window``, ``refit_every`` or
+        ``min_fit`` is below 1, or ``grace_days`` is negative.
+
+    References
+    ----------
+    .. [1] J. Ville, Étude critique de la notion de collectif, Gauthier-Villars, 1939.
+    .. [2] A. Ramdas, P. Grünwald, V. Vovk and G. Shafer, "Game-theoretic statistics and
+       safe anytime-valid inference", Statistical Science 38(4), 2023, pp. 576–601.
+    .. [3] J. Shin, A. Ramdas and A. Rinaldo, "E-detectors: a nonparametric framework for
+       sequential change detection", New England Journal of Statistics in Data Science
+       2(2), 2024, pp. 229–260.
+
+    Examples
+    --------
+    A score that converts at half what it promises is caught; a calibrated one is not,
+    and splitting the stream into updates changes nothing.
+
+    >>> import numpy as np
+    >>> from assay import Monitor
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.5, 1000)
+    >>> over_promising = (rng.random(1000) < p / 2).astype(int)
+    >>> calibrated = (rng.random(1000) < p).astype(int)
+    >>> monitor = Monitor(scorer="vendor")
+    >>> _ = monitor.update_arrays(over_promising, p)
+    >>> monitor.verdict, monitor.matured
+    ('miscalibrated', 1000)
+    >>> whole, pieces = Monitor(scorer="vendor"), Monitor(scorer="vendor")
+    >>> _ = whole.update_arrays(calibrated, p)
+    >>> _ = pieces.update_arrays(calibrated[:300], p[:300])
+    >>> _ = pieces.update_arrays(calibrated[300:], p[300:])
+    >>> whole.verdict, whole.to_json() == pieces.to_json()
+    ('no evidence of miscalibration', True)
+    """
 
     def __init__(
         self,
@@ -118,6 +210,7 @@ class Monitor:
 
     @property
     def tolerance(self) -> Tolerance:
+        """The null's tolerance on observed/expected and on the slope."""
         return Tolerance(ratio=self.config.ratio, slope=self.config.slope)
 
     # ------------------------------------------------------------------ identity and state
@@ -128,6 +221,7 @@ class Monitor:
         return f"{self.scorer}|{self.model_version or '*'}|{config}"
 
     def to_dict(self) -> dict[str, Any]:
+        """Return settings and state as a JSON-safe dict (what the ledger stores)."""
         return {
             "version": STATE_VERSION,
             "scorer": self.scorer,
@@ -141,18 +235,25 @@ class Monitor:
         }
 
     def to_json(self) -> str:
+        """Serialise :meth:`to_dict` as compact JSON with sorted keys (byte-stable)."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Monitor:
-        if body.get("version") != STATE_VERSION:
-            raise AssayInputError(f"monitor state version {body.get('version')!r} is unknown")
+    def from_settings(cls, body: dict[str, Any]) -> Monitor:
+        """Return a fresh monitor (no state) with the settings ``body`` holds (:meth:`to_dict`)."""
         config = dict(body["config"])
         tolerance = Tolerance(ratio=config.pop("ratio"), slope=config.pop("slope"))
-        monitor = cls(
+        return cls(
             scorer=body["scorer"], model_version=body["model_version"],
             grace_days=body["grace_days"], tolerance=tolerance, **config,
         )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Monitor:
+        """Rebuild a monitor, state included, from :meth:`to_dict` output."""
+        if body.get("version") != STATE_VERSION:
+            raise AssayInputError(f"monitor state version {body.get('version')!r} is unknown")
+        monitor = cls.from_settings(body)
         monitor.state = StreamState.from_dict(body["state"])
         monitor.as_of_us, monitor.late_flips = body["as_of_us"], body["late_flips"]
         monitor.timed = body["timed"]
@@ -220,11 +321,12 @@ class Monitor:
     # ------------------------------------------------------------------ reading
     @property
     def matured(self) -> int:
+        """Number of matured leads consumed so far."""
         return self.state.n
 
     @property
     def log_e_value(self) -> float:
-        """log of the current audit e-value (0 at the start; ≥ log 1/α means alarm)."""
+        """Log of the current audit e-value (0 at the start; ≥ log 1/α means alarm)."""
         return float(audit_log_e(np.asarray(self.state.log_e)[:, None])[0])
 
     @property
@@ -237,6 +339,7 @@ class Monitor:
 
     @property
     def verdict(self) -> str:
+        """The verdict in words (see the class docstring)."""
         if self.state.n < MIN_LEADS:
             return "not yet"
         if self.drifted:
@@ -250,6 +353,7 @@ class Monitor:
 
     @property
     def reason(self) -> str:
+        """The verdict in a sentence, with the evidence, the first alarm and the tolerance."""
         n = self.state.n
         threshold = 1 / self.config.alpha
         now = format_e(self.log_e_value)
@@ -289,8 +393,11 @@ class Monitor:
 
 @dataclass(frozen=True)
 class MonthRow:
-    """Leads that matured in one month: promised (Σp) vs observed conversions, with the 90%
-    Jeffreys interval n·Beta(k + ½, n − k + ½) for the conversions the month really implies."""
+    """Leads that matured in one month: promised (Σp) vs observed conversions.
+
+    With the 90% Jeffreys interval n·Beta(k + ½, n − k + ½) for the conversions the month really
+    implies.
+    """
 
     month: str
     leads: int
@@ -301,19 +408,51 @@ class MonthRow:
 
     @property
     def consistent(self) -> bool:
+        """Whether the promised conversions Σp lie inside the month's 90% interval."""
         return self.lower <= self.expected <= self.upper
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class MonitorChart:
+    """What the report draws of a monitor, per matured lead in maturity order.
+
+    The audit e-value and the drift detector on a log₁₀ scale, the cumulative expected minus
+    observed conversions Σ(p − y), and the ±1.96 sd band a calibrated score stays inside pointwise
+    (sd² = Σ p(1 − p)).
+    """
+
+    times_us: np.ndarray
+    log10_e: FloatArray
+    log10_drift: FloatArray
+    gap: FloatArray
+    band: FloatArray
+
+
+def monitor_chart(path: MonitorPath) -> MonitorChart:
+    """Return the drawable series of one replayed path (see :class:`MonitorChart`)."""
+    return MonitorChart(
+        times_us=path.times_us,
+        log10_e=path.log_e / np.log(10),
+        log10_drift=path.log_drift / np.log(10),
+        gap=np.cumsum(path.probability - path.outcome),
+        band=1.96 * np.sqrt(np.cumsum(path.probability * (1 - path.probability))),
+    )
+
+
+@dataclass(frozen=True, eq=False)
 class MonitorSummary:
-    """A monitor replayed from the ledger to ``as_of``, with its path, for the report."""
+    """A monitor replayed from the ledger to ``as_of``.
+
+    With its path and what the report draws of it.
+    """
 
     monitor: Monitor
     path: MonitorPath
     months: list[MonthRow]
+    chart: MonitorChart
 
     def to_dict(self) -> dict[str, Any]:
-        """The monitor's state and verdict plus the monthly table (JSON-safe)."""
+        """Return the monitor's state and verdict plus the monthly table (JSON-safe)."""
         return {
             "monitor": self.monitor.to_dict(),
             "verdict": self.monitor.verdict,
@@ -323,6 +462,11 @@ class MonitorSummary:
 
 
 def monthly_rows(path: MonitorPath) -> list[MonthRow]:
+    """Group a replayed path's leads by maturity month into :class:`MonthRow` rows.
+
+    Each row holds n leads, the promised Σp and the 90% Jeffreys interval
+    n·Beta(k + ½, n − k + ½) of the k observed conversions.
+    """
     months = path.times_us.astype("datetime64[us]").astype("datetime64[M]").astype(str)
     rows = []
     for month in np.unique(months).tolist():
@@ -347,4 +491,4 @@ def replay_summary(
 ) -> MonitorSummary:
     """Rebuild ``monitor`` from the ledger up to ``as_of`` and tabulate it by month."""
     path = monitor.replay(ledger, as_of=as_of)
-    return MonitorSummary(monitor, path, monthly_rows(path))
+    return MonitorSummary(monitor, path, monthly_rows(path), monitor_chart(path))

@@ -7,20 +7,23 @@ Metrics that need every row (AUC, log loss, smooth ECE) are not computed on this
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 
 from assay._validation import AssayInputError
 from assay.audit.scorer import AuditConfig, Bucket, bucket_rows
 from assay.pushdown.expressions import labelled
-from assay.pushdown.sources import Source
 from assay.pushdown.stats import equal_mass_stats, total_binstats
-from assay.stats.binstats import BinStats
 from assay.stats.calibration import CalibrationReport, calibration_from_stats
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Sequence
+
+    from assay.pushdown.sources import Source
+    from assay.stats.binstats import BinStats
 
 REMOTE_SCHEMA_VERSION = 1
 
@@ -36,6 +39,7 @@ class RemoteAudit:
     labels: dict[str, int]  # matured positive / negative, and pending, of visible predictions
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the scorer, its label counts, BinStats and calibration as JSON-safe data."""
         return {
             "scorer": self.scorer,
             "labels": dict(self.labels),
@@ -45,8 +49,11 @@ class RemoteAudit:
 
 
 def label_counts(source: Source, *, as_of: dt.datetime, policy: str) -> dict[str, dict[str, int]]:
-    """Visible predictions per scorer: matured positive / negative, and pending (window open,
-    early conversions included, as the audit leaves them out), counted in the engine."""
+    """Count the visible predictions per scorer, in the engine.
+
+    Matured positive / negative, and pending (window open, early conversions included, as the
+    audit leaves them out).
+    """
     labels = labelled(source.predictions, source.outcomes, as_of=as_of, policy=policy)
     state = ibis.ifelse(labels.matured, labels.label, "pending")
     rows = labels.group_by(scorer=labels.scorer, state=state).aggregate(n=ibis._.count())
@@ -103,7 +110,7 @@ def audit_source(
 def remote_document(
     audits: Sequence[RemoteAudit], *, source: Source, as_of: dt.datetime, policy: str
 ) -> dict[str, Any]:
-    """The JSON document of a remote audit: what it was computed from, then each scorer."""
+    """Return the JSON document of a remote audit: what it was computed from, then each scorer."""
     return {
         "schema_version": REMOTE_SCHEMA_VERSION,
         "source": source.description,

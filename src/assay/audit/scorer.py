@@ -12,21 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.stats import beta
 
 import assay
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
-from assay.ledger import InSample, LabelSet, RecordingLag
+from assay.audit.charts import AuditCharts, audit_charts, jeffreys_interval
 from assay.ledger.checks import EvidenceWarning, closest
 from assay.ledger.lag import LAG_QUANTILE
-from assay.stats.binning import quantile_edges
+from assay.stats.binning import bin_edges, quantile_edges
 from assay.stats.binstats import BinStats
-from assay.stats.calibration import CalibrationReport, calibration
+from assay.stats.calibration import CalibrationReport, audit_bin_count, calibration
 from assay.stats.decisions import (
     CertifiedThreshold,
     NetBenefit,
@@ -35,10 +34,14 @@ from assay.stats.decisions import (
     net_benefit,
     risk_coverage,
 )
-from assay.stats.metrics.scores import CorpDecomposition, corp_decomposition, log_loss, roc_auc
+from assay.stats.metrics.scores import CorpDecomposition, corp_decomposition, roc_auc
 from assay.stats.reliability import ReliabilityTable
 from assay.stats.segments import SegmentRates, segment_rates
 from assay.stats.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from assay.ledger import InSample, LabelSet, RecordingLag
+    from assay.ledger.source import LabelSource
 
 AUDIT_SCHEMA_VERSION = 1
 
@@ -63,10 +66,12 @@ class AuditConfig:
     recording_lag_days: float | None = None  # None: the lag measured from the ledger
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the settings as JSON-safe data (the tolerance as a nested dict)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditConfig:
+        """Rebuild the settings :meth:`to_dict` wrote."""
         return cls(**{**data, "tolerance": Tolerance(**data["tolerance"])})
 
 
@@ -87,10 +92,10 @@ class Bucket:
 
 def bucket_rows(table: ReliabilityTable, credibility: float, thin: int) -> list[Bucket]:
     """Rows with Jeffreys intervals: Beta(k + ½, n − k + ½) quantiles at (1 ± credibility)/2."""
-    tail = (1 - credibility) / 2
+    lower, upper = jeffreys_interval(table.positives, table.n, credibility)
     rows = []
     for i in range(len(table)):
-        n, k = int(table.n[i]), float(table.positives[i])
+        n = int(table.n[i])
         empty = n == 0
         rows.append(
             Bucket(
@@ -99,8 +104,8 @@ def bucket_rows(table: ReliabilityTable, credibility: float, thin: int) -> list[
                 n=n,
                 mean_score=None if empty else float(table.mean_score[i]),
                 observed_rate=None if empty else float(table.observed_rate[i]),
-                rate_lower=None if empty else float(beta.ppf(tail, k + 0.5, n - k + 0.5)),
-                rate_upper=None if empty else float(beta.ppf(1 - tail, k + 0.5, n - k + 0.5)),
+                rate_lower=None if empty else float(lower[i]),
+                rate_upper=None if empty else float(upper[i]),
                 gap=None if empty else float(table.gap[i]),
                 thin=n < thin,
             )
@@ -125,6 +130,13 @@ class Cohort:
 
 @dataclass(frozen=True)
 class Counts:
+    """How many predictions and outcomes an audit saw, and of what kind.
+
+    ``resolved``: scored and matured; ``positives``: those that converted (among the ones with
+    a probability); ``pending``: scored, window still open; ``abstained``: predictions the
+    scorer abstained on.
+    """
+
     resolved: int
     positives: int
     pending: int
@@ -151,7 +163,9 @@ class Audit:
     reproducibility: dict[str, Any]
     decisions: Decisions | None
     segments: SegmentRates | None
-    #: The scores and outcomes behind the numbers (for plots); not serialised.
+    #: What the report draws (computed here, so renderers only draw); not serialised.
+    charts: AuditCharts = field(repr=False)
+    #: The outcomes and scores behind the numbers; not serialised.
     y_true: FloatArray = field(repr=False)
     y_prob: FloatArray = field(repr=False)
     #: What the evidence leaves out and why, in words (recording lag, in-sample leads).
@@ -159,6 +173,7 @@ class Audit:
 
     @property
     def verdict(self) -> str:
+        """The calibration verdict."""
         return self.calibration.verdict
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +208,7 @@ class Decisions:
     net_benefit: NetBenefit
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the certified threshold, AURC and excess AURC as JSON-safe data."""
         return {
             "threshold": self.threshold.to_dict(),
             "aurc": self.risk_coverage.aurc,
@@ -221,15 +237,46 @@ def _decisions(labels: FloatArray, prob: FloatArray, config: AuditConfig) -> Dec
     )
 
 
+def _reported_only(month: str, labels: FloatArray, prob: FloatArray, config: AuditConfig) -> Cohort:
+    """Report, not judge, a month under ``config.min_cohort`` resolved predictions.
+
+    Its counts and plug-in ECE (on the bins :func:`assay.stats.calibration` would use), "not yet",
+    and no posterior.
+    """
+    edges = bin_edges(prob, audit_bin_count(len(prob)), config.strategy)
+    return Cohort(
+        month=month,
+        n=len(labels),
+        positives=round(float(labels.sum())),
+        ece=BinStats.accumulate(labels, prob, edges).calibration_error("l1"),
+        median=None,
+        lower=None,
+        upper=None,
+        verdict="not yet",
+        reason=f"not yet: only {len(labels):,} resolved predictions; at least "
+        f"{config.min_cohort:,} are needed",
+    )
+
+
 def _cohorts(
     labels: FloatArray, prob: FloatArray, months: np.ndarray, config: AuditConfig
 ) -> list[Cohort]:
+    """Return the calibration per scoring month.
+
+    A month with fewer than ``config.min_cohort`` resolved predictions is reported (counts, plug-in
+    ECE), not judged: no posterior is computed for it. Months at or above it still meet the
+    statistics' own floor (100 rows, 10 of each outcome).
+    """
     cohorts = []
     for month in sorted(set(months.tolist())):
         mask = months == month
+        if np.count_nonzero(mask) < config.min_cohort:
+            cohorts.append(_reported_only(str(month), labels[mask], prob[mask], config))
+            continue
         report = calibration(
             labels[mask], prob[mask], strategy=config.strategy, tolerance=config.tolerance,
             probability=config.probability, credibility=config.credibility, seed=config.seed,
+            noise_floor="normal",  # a cohort shows no noise floor: skip the row resampling
         )  # fmt: skip
         posterior = report.posterior
         cohorts.append(
@@ -268,6 +315,13 @@ def _build(
         BinStats.accumulate(labels, prob, quantile_edges(prob, 10))
     )
     both = 0 < labels.sum() < len(labels)
+    decisions = _decisions(labels, prob, config)
+    segments = (
+        None
+        if segment_values is None
+        else segment_rates(labels, segment_values, seed=config.seed, tolerance=config.tolerance)
+    )
+    certified = None if decisions is None else decisions.threshold.threshold
     return Audit(
         scorer=scorer,
         calibration=report,
@@ -275,7 +329,7 @@ def _build(
         audit_bins=bucket_rows(report.table, config.credibility, config.thin_bucket),
         scores={
             "brier": report.companions["brier"],
-            "log_loss": log_loss(labels, prob),
+            "log_loss": report.companions["log_loss"],
             "auc": roc_auc(labels, prob) if both else None,
             "base_rate": float(labels.mean()),
             "mean_score": float(prob.mean()),
@@ -290,10 +344,9 @@ def _build(
             "assay_version": assay.__version__,
             "seed": config.seed,
         },
-        decisions=_decisions(labels, prob, config),
-        segments=None
-        if segment_values is None
-        else segment_rates(labels, segment_values, seed=config.seed, tolerance=config.tolerance),
+        decisions=decisions,
+        segments=segments,
+        charts=audit_charts(report, labels, prob, certified=certified, segments=segments),
         y_true=labels,
         y_prob=prob,
     )
@@ -323,12 +376,27 @@ def _count(mask: pa.ChunkedArray | pa.Array) -> int:
 
 
 def snapshot_hash(table: pa.Table) -> str:
-    """sha256 over ``prediction_id|probability|label`` of every labelled row, in table order."""
+    """Hash the labelled rows: sha256 over ``prediction_id|probability|label``.
+
+    Every labelled row in table order, one row per line (hashed from Arrow's string buffers, never
+    as Python strings).
+    """
     probability = pc.cast(table["probability"], pa.string()).fill_null("-")
     lines = pc.binary_join_element_wise(
         pc.cast(table["prediction_id"], pa.string()), probability, table["label"], "|"
     )
-    return hashlib.sha256("\n".join(lines.to_pylist()).encode()).hexdigest()
+    # A newline before each line: the rows' bytes lie back to back in each chunk's data
+    # buffer, and the stream is the text of the lines once its leading newline is skipped.
+    rows = pc.binary_join_element_wise("", lines, "\n")
+    digest, skip = hashlib.sha256(), 1
+    width = np.int64 if pa.types.is_large_string(rows.type) else np.int32
+    for chunk in rows.chunks:
+        if len(chunk):
+            _, offsets, data = chunk.buffers()
+            first, last = np.frombuffer(offsets, width)[[chunk.offset, chunk.offset + len(chunk)]]
+            digest.update(memoryview(data)[int(first) + skip : int(last)])
+            skip = 0
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -347,10 +415,11 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
     def segment(self, attribute: str) -> pa.Array:
-        """The value of one segment attribute per prediction (null where it is missing).
+        """Return the value of one segment attribute per prediction (null where it is missing).
 
         An attribute no prediction carries is refused, naming the ones that exist (a typo
-        would otherwise put every lead into one "(missing)" segment)."""
+        would otherwise put every lead into one "(missing)" segment).
+        """
         known = sorted(str(key) for key in pc.unique(self.segments.keys).to_pylist())
         if attribute not in known:
             raise AssayInputError(
@@ -423,7 +492,7 @@ def _nothing_to_judge(scorer: str, result: LabelSet, hidden: EvidenceWarning | N
 
 
 def evidence(
-    ledger: Any,
+    ledger: LabelSource,
     *,
     scorer: str,
     as_of: dt.datetime | str | None = None,
@@ -486,7 +555,7 @@ def evidence(
 
 
 def audit(
-    ledger: Any,
+    ledger: LabelSource,
     *,
     scorer: str,
     as_of: dt.datetime | str | None = None,

@@ -1,4 +1,9 @@
-"""``assay ingest`` and ``assay ledger``: parse options, call the ledger, print with Rich."""
+"""``assay ingest`` and ``assay ledger``: parse options, call the ledger, print with Rich.
+
+Only what Typer needs to build the commands (option types, help text) is imported at the top;
+the ledger (DuckDB) and the statistics load inside the command that uses them, so ``assay
+--help`` starts in a fraction of a second.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,19 @@ import csv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from assay._validation import AssayInputError
-from assay.audit.derive import apply_calibrator
-from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import SCORE_KINDS, help_text
-from assay.ledger.integrity import ChainHead
-from assay.ledger.store import ABSTENTION_TOKENS, ledger_path
 from assay.report.safe_text import csv_cell, terminal_text
-from assay.stats.recalibration import load_calibrator
+
+if TYPE_CHECKING:
+    from assay.ledger import IngestReceipt
 
 console = Console()
 ingest_app = typer.Typer(help="Append predictions or outcomes to the ledger (all or nothing).")
@@ -64,7 +66,9 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 @contextmanager
 def _progress(file: Path) -> Iterator[Callable[[str], None] | None]:
-    """A transient progress display for inputs big enough to take a while."""
+    """Show a transient progress display for inputs big enough to take a while."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     if file.stat().st_size < PROGRESS_BYTES:
         yield None
         return
@@ -77,7 +81,7 @@ def _progress(file: Path) -> Iterator[Callable[[str], None] | None]:
 
 
 def _message(error: Exception, style: str = "") -> Text:
-    """A message quoting stored values, line by line as data (never Rich markup)."""
+    """Quote stored values in a message, line by line as data (never Rich markup)."""
     return Text("\n").join(terminal_text(line, style) for line in str(error).splitlines())
 
 
@@ -94,6 +98,8 @@ def user_errors() -> Iterator[None]:
 def _report(
     file: Path, errors_file: Path | None, run: Callable[[], IngestReceipt]
 ) -> IngestReceipt:
+    from assay.ledger import LedgerIngestError
+
     try:
         receipt = run()
     except LedgerIngestError as exc:
@@ -115,7 +121,7 @@ def _report(
 
 @contextmanager
 def _nothing_left_behind(path: Path) -> Iterator[None]:
-    """A failed command that created the ledger file removes it again (no empty ledgers)."""
+    """Remove the ledger file again when a command that created it fails (no empty ledgers)."""
     existed = path.exists()
     try:
         yield
@@ -136,8 +142,13 @@ def _ingest(
     default: list[str] | None,
     **options: Any,
 ) -> None:
-    """Open the ledger, ingest ``file`` as ``kind`` with a progress display, report the result
-    and what the ledger now holds that no label can use (never a silent zero)."""
+    """Open the ledger and ingest ``file`` as ``kind`` with a progress display.
+
+    Then report the result and what the ledger now holds that no label can use (never a
+    silent zero).
+    """
+    from assay.ledger.store import Ledger, ledger_path
+
     path = ledger_path(ledger)
     mapping, defaults = _pairs(map_, "--map"), _pairs(default, "--default")
     with user_errors(), _nothing_left_behind(path), Ledger(path) as store:
@@ -209,6 +220,8 @@ def ingest_predictions(
     date_format: DateFormatOption = None,
 ) -> None:
     """Append score emissions; identical rows are no-ops, changed ones are refused."""
+    from assay.ledger.store import ABSTENTION_TOKENS
+
     default = _shorthands(default, scored_at=scored_at, score_kind=score_kind)
     _ingest(
         "predictions", file, ledger, errors_file, map_=map_, default=default, preset=preset,
@@ -244,6 +257,10 @@ def apply_calibrator_command(
     ledger: LedgerOption = None,
 ) -> None:
     """Record calibrated predictions as the derived scorer NAME+METHOD (auditable later)."""
+    from assay.audit.derive import apply_calibrator
+    from assay.ledger import Ledger
+    from assay.stats.recalibration import load_calibrator
+
     with user_errors():
         calibrator = load_calibrator(calibrator_json.read_text())
         with Ledger(ledger, existing=True) as store:
@@ -258,6 +275,8 @@ def apply_calibrator_command(
 @ledger_app.command("status")
 def status(ledger: LedgerOption = None) -> None:
     """Scorers, model versions, rows, pending share, the last batch and the chain head."""
+    from assay.ledger import Ledger
+
     with user_errors(), Ledger(ledger, read_only=True) as store:
         info = store.status()
         head = store.chain_head()
@@ -301,8 +320,13 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Recompute every row hash, batch digest, metadata hash and the hash chain; print the
-    chain head."""
+    """Recompute every row hash, batch digest, metadata hash and the hash chain.
+
+    Print the chain head.
+    """
+    from assay.ledger import Ledger
+    from assay.ledger.integrity import ChainHead
+
     with user_errors():
         expected = None if expect is None else ChainHead.parse(expect)
         with Ledger(ledger, read_only=True) as store:

@@ -1,4 +1,9 @@
-"""The ``assay`` command line (Typer): parse, call the library, print with Rich."""
+"""The ``assay`` command line (Typer): parse, call the library, print with Rich.
+
+The top-level imports are what Typer needs to build the commands (option types and help);
+each command imports the ledger, statistics and renderers it uses, so ``assay --help`` loads
+neither DuckDB, Ibis, SciPy's optimisers, scikit-learn nor matplotlib (``tests/test_entry.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,44 +11,21 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from assay._validation import AssayInputError, to_utc
-from assay.audit.document import (
-    dumps,
-    frozen_as_of,
-    read_document,
-    recorded_ledger,
-    report_document,
-    verify_document,
-)
-from assay.audit.monitor import Monitor
-from assay.audit.scorer import AuditConfig, Evidence, evidence
-from assay.audit.scorer import audit as run_audit
+from assay._validation import to_utc
 from assay.cli.ledger import LedgerOption, ingest_app, ledger_app, user_errors
 from assay.cli.remote import audit_command, sql_command
 from assay.cli.service import keys_app, serve_command
-from assay.demo.build import build_demo, build_synthetic_demo
-from assay.ledger import Ledger
-from assay.report.html import render_comparison_html, render_html
 from assay.report.safe_text import terminal_text
-from assay.report.terminal import (
-    print_audit,
-    print_comparison,
-    print_monitor,
-    print_recalibration,
-    print_segments,
-    print_threshold,
-)
-from assay.stats.compare import compare
-from assay.stats.decisions import certify_threshold
-from assay.stats.recalibration import recalibrate
-from assay.stats.segments import segment_rates
-from assay.stats.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from assay.audit.scorer import Evidence
+    from assay.stats.tolerance import Tolerance
 
 ScorersOption = Annotated[
     list[str] | None, typer.Option("--scorer", help="Scorer (repeatable; default: all).")
@@ -69,6 +51,8 @@ ToleranceOption = Annotated[
 
 
 def _tolerance(text: str | None) -> Tolerance:
+    from assay.stats.tolerance import Tolerance
+
     return Tolerance() if text is None else Tolerance.parse(text)
 
 
@@ -85,6 +69,9 @@ app.add_typer(keys_app, name="keys")
 def _evidence_per_scorer(
     ledger: Path | None, scorers: list[str] | None, as_of: str | None, policy: str
 ) -> Iterator[tuple[str, Evidence]]:
+    from assay.audit.scorer import evidence
+    from assay.ledger import Ledger
+
     with Ledger(ledger, read_only=True) as store:
         moment = to_utc(as_of)
         for name in scorers or store.scorers():
@@ -107,16 +94,21 @@ def demo(
     ] = False,
 ) -> None:
     """Build a ledger from real bank-marketing calls, audit two scorers, write the report."""
+    from assay.demo.build import build_demo, build_synthetic_demo
+    from assay.report.terminal import print_report
+
     started = time.perf_counter()
     with console.status("building the ledger and auditing"):
         result = (build_synthetic_demo if synthetic else build_demo)(out, seed=seed)
-    for audit in result.audits:
-        print_audit(console, audit)
-    print_comparison(console, result.comparison)
+    print_report(console, result.report)
+    compared = (
+        ""
+        if result.compare_html is None
+        else f"[bold]Comparison:[/] {result.compare_html.resolve()}\n"
+    )
     console.print(
         f"\n[bold]Report:[/] {result.html.resolve()}\n[bold]JSON:[/] {result.json.resolve()}\n"
-        f"[bold]Comparison:[/] {result.compare_html.resolve()}\n"
-        f"[bold]Ledger:[/] {result.ledger.resolve()} (try: assay ledger status --ledger "
+        f"{compared}[bold]Ledger:[/] {result.ledger.resolve()} (try: assay report --ledger "
         f"{result.ledger})\nDone in {time.perf_counter() - started:.1f} s."
     )
 
@@ -140,12 +132,18 @@ def report(
     tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
-    """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets."""
+    """Audit scorers from the ledger: verdict, ECE with interval and noise floor, buckets.
+
+    With two scorers or more, their comparison; each scorer's stored monitors, replayed.
+    """
+    from assay.audit.document import dumps, report_document
+    from assay.audit.report import build_report
+    from assay.audit.scorer import AuditConfig
+    from assay.ledger import Ledger
+    from assay.report.html import render_html
+    from assay.report.terminal import print_report
+
     with user_errors(), Ledger(ledger, read_only=True) as store:
-        names = scorer or store.scorers()
-        if not names:
-            raise AssayInputError("the ledger holds no predictions yet; ingest some first")
-        moment = frozen_as_of(as_of)
         config = AuditConfig(
             tolerance=_tolerance(tolerance),
             seed=seed,
@@ -155,26 +153,16 @@ def report(
             cost_per_action=cost,
             segment_by=segment_by,
         )
-        audits = [
-            run_audit(
-                store,
-                scorer=name,
-                as_of=moment,
-                model_version=model_version,
-                policy=policy,
-                config=config,
-            )
-            for name in names
-        ]
-        head = store.chain_head()
-    for audit in audits:
-        print_audit(console, audit)
+        built = build_report(
+            store, as_of=as_of, scorers=scorer, model_version=model_version, policy=policy,
+            config=config,
+        )  # fmt: skip
+    print_report(console, built)
     if html:
-        html.write_text(render_html(audits, as_of=moment.isoformat()))
+        html.write_text(render_html(built))
         console.print(f"HTML report: {html}")
     if json_out:
-        document = report_document(audits, as_of=moment.isoformat(), ledger_head=head)
-        json_out.write_text(dumps(document))
+        json_out.write_text(dumps(report_document(built)))
         console.print(f"JSON report: {json_out}")
 
 
@@ -191,7 +179,10 @@ def threshold(
     policy: PolicyOption = "first",
     ledger: LedgerOption = None,
 ) -> None:
-    """The score above which an action may fire on its own, with a stated guarantee."""
+    """Find the score above which an action may fire on its own, with a stated guarantee."""
+    from assay.report.terminal import print_threshold
+    from assay.stats.decisions import certify_threshold
+
     with user_errors():
         for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
             result = certify_threshold(
@@ -216,8 +207,14 @@ def segments(
     tolerance: ToleranceOption = None,
     ledger: LedgerOption = None,
 ) -> None:
-    """Conversion rate per segment: raw (optimistic) beside shrunken (action-ready); "in line"
-    when a segment's rate is within the O/E tolerance (ratio) of the overall rate."""
+    """Show the conversion rate per segment: raw (optimistic) beside shrunken (action-ready).
+
+    A segment is "in line" when its rate is within the O/E tolerance (ratio) of the overall
+    rate.
+    """
+    from assay.report.terminal import print_segments
+    from assay.stats.segments import segment_rates
+
     with user_errors():
         band = _tolerance(tolerance)
         for name, found in _evidence_per_scorer(ledger, scorer, as_of, policy):
@@ -242,6 +239,12 @@ def compare_command(
     ledger: LedgerOption = None,
 ) -> None:
     """Compare scorers on the leads they all scored: calibration, discrimination, honesty."""
+    from assay.audit.report import comparison_view
+    from assay.ledger import Ledger
+    from assay.report.html import render_comparison_html
+    from assay.report.terminal import print_comparison
+    from assay.stats.compare import compare
+
     names = [s.strip() for s in scorers.split(",")] if scorers else None
     with user_errors(), Ledger(ledger, read_only=True) as store:
         moment = to_utc(as_of)
@@ -251,7 +254,7 @@ def compare_command(
         )  # fmt: skip
     print_comparison(console, result)
     if html:
-        html.write_text(render_comparison_html(result, as_of=moment.isoformat()))
+        html.write_text(render_comparison_html(comparison_view(result), as_of=moment.isoformat()))
         console.print(f"comparison page: {html}")
 
 
@@ -268,6 +271,9 @@ def recalibrate_command(
     ledger: LedgerOption = None,
 ) -> None:
     """Fit calibrators on matured outcomes, choose by out-of-fold log loss, save the winner."""
+    from assay.report.terminal import print_recalibration
+    from assay.stats.recalibration import recalibrate
+
     with user_errors():
         for _, found in _evidence_per_scorer(ledger, [scorer], as_of, policy):
             result = recalibrate(
@@ -301,7 +307,12 @@ def monitor_command(
 ) -> None:
     """Feed each scorer's anytime-valid monitor the leads matured since its last update.
 
-    The monitor tests "calibrated within tolerance" (the ratio and slope of --tolerance)."""
+    The monitor tests "calibrated within tolerance" (the ratio and slope of --tolerance).
+    """
+    from assay.audit.monitor import Monitor
+    from assay.ledger import Ledger
+    from assay.report.terminal import print_monitor
+
     with user_errors(), Ledger(ledger, existing=True) as store:
         for name in scorer or store.scorers():
             monitor = Monitor(
@@ -324,7 +335,11 @@ def verify(
     """Recompute a JSON report from the ledger: identical, or each field that differs.
 
     Refused in one line (exit 1): a setting out of bounds, an as-of later than now, or a ledger
-    that no longer holds the history the report recorded (its ledger head)."""
+    that no longer holds the history the report recorded (its ledger head).
+    """
+    from assay.audit.document import read_document, recorded_ledger, verify_document
+    from assay.ledger import Ledger
+
     with user_errors():
         document = read_document(report_json)
         path = ledger or recorded_ledger(document)

@@ -10,15 +10,8 @@ import typer
 from rich.console import Console
 
 from assay._validation import AssayInputError, to_utc
-from assay.audit.remote import audit_source, remote_document
-from assay.audit.scorer import AuditConfig, bucket_rows
 from assay.cli.ledger import user_errors
-from assay.pushdown.expressions import DIALECTS, bin_sums_sql
-from assay.pushdown.sources import open_source
-from assay.pushdown.stats import stats_from_rows
-from assay.report.terminal import bucket_table, print_verdict
-from assay.stats.binning import explicit_edges, uniform_edges
-from assay.stats.calibration import calibration_from_stats
+from assay.pushdown import DIALECTS
 
 console = Console()
 
@@ -29,6 +22,8 @@ EdgesOption = Annotated[
 
 
 def _edges(text: str | None) -> Any:
+    from assay.stats.binning import explicit_edges
+
     if text is None:
         return None
     return explicit_edges([float(v) for v in text.split(",") if v.strip()])
@@ -53,7 +48,7 @@ def audit_command(
     source: Annotated[
         str | None,
         typer.Option(
-            help="Ibis URL (duckdb:///x.db, postgres://…) or a Parquet glob of predictions."
+            help="Ibis URL (duckdb://x.db, postgres://…) or a Parquet glob of predictions."
         ),
     ] = None,
     outcomes: Annotated[
@@ -82,6 +77,13 @@ def audit_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
 ) -> None:
     """Audit a Parquet lake or a warehouse table in place: only per-bin sums leave the engine."""
+    from assay.audit.remote import audit_source, remote_document
+    from assay.audit.scorer import AuditConfig, bucket_rows
+    from assay.pushdown.sources import open_source
+    from assay.pushdown.stats import stats_from_rows
+    from assay.report.terminal import bucket_table, print_verdict
+    from assay.stats.calibration import calibration_from_stats
+
     config = AuditConfig(n_bins=bins, seed=seed)
     with user_errors():
         fixed = _edges(edges)
@@ -146,6 +148,9 @@ def sql_command(
     ] = None,
 ) -> None:
     """Print the SQL of the label join and per-bin sums, to run in your own warehouse."""
+    from assay.pushdown.expressions import bin_sums_sql
+    from assay.stats.binning import uniform_edges
+
     with user_errors():
         fixed = _edges(edges)
         text = bin_sums_sql(

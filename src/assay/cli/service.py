@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from assay._validation import AssayInputError
 from assay.cli.ledger import user_errors
 from assay.report.safe_text import terminal_text
 from assay.service.keys import SCOPES, KeyStore
-from assay.service.store import DuckDBStore, Store
+
+if TYPE_CHECKING:
+    from assay.service.store import Store
 
 console = Console()
 keys_app = typer.Typer(help="Create, list and revoke the service's API keys.")
@@ -51,16 +53,18 @@ def _duckdb_root(store: str) -> Path:
 
 
 def open_store(store: str) -> Store:
-    """The store a ``--store`` value names."""
+    """Open the store a ``--store`` value names."""
     if _is_postgres(store):
         from assay.service.pgstore import PostgresStore
 
         return PostgresStore(store)
+    from assay.service.store import DuckDBStore
+
     return DuckDBStore(_duckdb_root(store))
 
 
 def keystore(store: str, keys: Path | None) -> KeyStore:
-    """The key file: ``--keys``, else beside a DuckDB store, else ./assay-keys.sqlite."""
+    """Open the key file: ``--keys``, else beside a DuckDB store, else ./assay-keys.sqlite."""
     if keys is not None:
         return KeyStore(keys)
     if _is_postgres(store):
@@ -158,12 +162,17 @@ def serve_command(
     Slow clients are cut off: a request head must arrive within --head-timeout seconds (and
     hold at most 64 KiB), its body within --body-timeout seconds after it.
     """
-    import uvicorn
-
-    from assay.service.app import Settings, create_app
-    from assay.service.limits import bounded_http
-
     with user_errors():
+        try:
+            import uvicorn
+
+            from assay.service.app import Settings, create_app
+            from assay.service.limits import bounded_http
+        except ModuleNotFoundError as missing:  # a `pip install -e .` without the extra
+            raise AssayInputError(
+                f"assay serve needs the service extra ({missing.name} is not installed): "
+                "pip install 'assay[service]'"
+            ) from None
         ledgers = open_store(store)
         settings = Settings(
             rate_per_second=rate,

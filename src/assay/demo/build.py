@@ -20,7 +20,7 @@ import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -28,12 +28,15 @@ from scipy.special import expit, logit
 
 from assay._validation import FloatArray
 from assay.audit.document import dumps, report_document
-from assay.audit.monitor import monitor_summary
-from assay.audit.scorer import Audit, AuditConfig, audit
+from assay.audit.monitor import Monitor
+from assay.audit.report import Report, build_report
+from assay.audit.scorer import AuditConfig
 from assay.demo.datasets import score_bank_calls
 from assay.ledger import Ledger
 from assay.report.html import render_comparison_html, render_html
-from assay.stats.compare import Comparison, compare
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CAMPAIGN_START = dt.datetime(2008, 5, 1, tzinfo=dt.UTC)
 CAMPAIGN_END = dt.datetime(2010, 11, 30, tzinfo=dt.UTC)
@@ -50,13 +53,14 @@ DEMO_CONFIG = AuditConfig(target_precision=0.5, value_per_conversion=200.0, cost
 
 @dataclass(frozen=True)
 class DemoResult:
+    """The files a demo wrote (its directory, ledger, HTML and JSON reports) and the report."""
+
     directory: Path
     ledger: Path
     html: Path
     json: Path
-    compare_html: Path
-    audits: list[Audit]
-    comparison: Comparison
+    compare_html: Path | None  # None when the scorers share no lead
+    report: Report
 
 
 def _spread(start: dt.datetime, end: dt.datetime, fractions: FloatArray) -> np.ndarray:
@@ -64,6 +68,28 @@ def _spread(start: dt.datetime, end: dt.datetime, fractions: FloatArray) -> np.n
     seconds = np.floor(fractions * (end - start).total_seconds()).astype("int64")
     origin = np.datetime64(start.replace(tzinfo=None), "s")
     return (origin + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
+
+
+def _fresh_ledger(
+    path: Path,
+    predictions: list[pa.Table],
+    outcomes: pa.Table,
+    *,
+    as_of: dt.datetime,
+    segments: tuple[str, ...],
+) -> Ledger:
+    """Create a new ledger at ``path`` holding the rows, recorded at ``as_of``.
+
+    An old ledger at ``path`` (with its WAL and temporary directory) is removed first.
+    """
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
+    ledger = Ledger(path)
+    for table in predictions:
+        ledger.ingest_predictions(table, segments=segments, now=as_of)
+    ledger.ingest_outcomes(outcomes, now=as_of)
+    return ledger
 
 
 def _write(
@@ -75,38 +101,31 @@ def _write(
     segments: tuple[str, ...],
     true_curves: dict[str, TrueCurve] | None = None,
 ) -> DemoResult:
-    """Ingest into a fresh ledger, audit and monitor every scorer, write HTML and JSON."""
+    """Ingest into a fresh ledger, build the report through the one seam, write HTML and JSON.
+
+    The report holds every scorer's audit, their comparison and a monitor per scorer whose
+    state the ledger then keeps, so ``assay report`` on this ledger shows the same sections.
+    """
     config = replace(DEMO_CONFIG, segment_by=segments[0])
     directory.mkdir(parents=True, exist_ok=True)
     ledger_path = directory / "ledger.duckdb"
-    for stale in (ledger_path, ledger_path.with_name(ledger_path.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    shutil.rmtree(directory / "ledger.duckdb.tmp", ignore_errors=True)
-    with Ledger(ledger_path) as ledger:
-        for table in predictions:
-            ledger.ingest_predictions(table, segments=segments, now=as_of)
-        ledger.ingest_outcomes(outcomes, now=as_of)
-        audits = [
-            audit(ledger, scorer=name, as_of=as_of, config=config) for name in ledger.scorers()
-        ]
-        comparison = compare(ledger, as_of=as_of, segment_by=segments[0])
-        monitors = [monitor_summary(ledger, scorer=a.scorer, as_of=as_of) for a in audits]
-        for summary in monitors:
+    with _fresh_ledger(
+        ledger_path, predictions, outcomes, as_of=as_of, segments=segments
+    ) as ledger:
+        monitors = [Monitor(scorer=name) for name in ledger.scorers()]
+        report = build_report(ledger, as_of=as_of, config=config, monitors=monitors)
+        for summary in report.monitors:
             ledger.save_monitor_state(summary.monitor.key, summary.monitor.to_json())
-        head = ledger.chain_head()
-    stamp = as_of.isoformat()
+    grid = np.linspace(0, 1, 201)
+    curves = {name: (grid, curve(grid)) for name, curve in (true_curves or {}).items()}
     html_path, json_path = directory / "report.html", directory / "report.json"
-    html_path.write_text(
-        render_html(audits, as_of=stamp, true_curves=true_curves, monitors=monitors)
-    )
-    json_path.write_text(
-        dumps(report_document(audits, as_of=stamp, ledger_head=head, monitors=monitors))
-    )
-    compare_path = directory / "compare.html"
-    compare_path.write_text(render_comparison_html(comparison, as_of=stamp))
-    return DemoResult(
-        directory, ledger_path, html_path, json_path, compare_path, audits, comparison
-    )
+    html_path.write_text(render_html(report, true_curves=curves))
+    json_path.write_text(dumps(report_document(report)))
+    compare_path = None
+    if report.comparison is not None:
+        compare_path = directory / "compare.html"
+        compare_path.write_text(render_comparison_html(report.comparison, as_of=report.as_of))
+    return DemoResult(directory, ledger_path, html_path, json_path, compare_path, report)
 
 
 def _outcomes(
@@ -171,7 +190,10 @@ def _predictions(
 
 
 def build_demo(directory: Path, *, seed: int = 0) -> DemoResult:
-    """The bank-marketing demo: ``directory/ledger.duckdb``, ``report.html``, ``report.json``."""
+    """Build the bank-marketing demo in ``directory``.
+
+    It writes ``directory/ledger.duckdb``, ``report.html`` and ``report.json``.
+    """
     scored = score_bank_calls(seed=seed)
     total = 2 * len(scored.y)
     positions = np.arange(total - len(scored.y), total)
@@ -210,8 +232,10 @@ def build_demo(directory: Path, *, seed: int = 0) -> DemoResult:
 SYNTHETIC_STRETCH = 1.6
 
 
-def build_synthetic_demo(directory: Path, *, seed: int = 0, n: int = 6000) -> DemoResult:
-    """A CRM with known truth: one calibrated and one over-confident vendor, pending leads."""
+def _synthetic(
+    n: int, seed: int
+) -> tuple[list[pa.Table], pa.Table, dt.datetime, dict[str, TrueCurve]]:
+    """Simulate the CRM: each vendor's predictions, the outcomes, the as-of, the true curves."""
     rng = np.random.default_rng(seed)
     start, as_of = dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 9, 1, tzinfo=dt.UTC)
     industries = np.array(["saas", "retail", "finance", "health"])
@@ -247,6 +271,22 @@ def build_synthetic_demo(directory: Path, *, seed: int = 0, n: int = 6000) -> De
         entities, scored_at, converted, as_of, rng, max_delay=50, max_lag=5, event="closed-won"
     )
     curves = {name: curve for name, (_, curve) in vendors.items()}
+    return tables, outcomes, as_of, curves
+
+
+def build_synthetic_demo(directory: Path, *, seed: int = 0, n: int = 6000) -> DemoResult:
+    """Build a CRM with known truth: one calibrated, one over-confident vendor, pending leads."""
+    tables, outcomes, as_of, curves = _synthetic(n, seed)
     return _write(
         directory, tables, outcomes, as_of=as_of, segments=("industry",), true_curves=curves
     )
+
+
+def synthetic_ledger(path: Path, *, n: int = 6000, seed: int = 0) -> dt.datetime:
+    """Write the synthetic CRM's ledger alone at ``path`` (no report; for benchmarks).
+
+    Returns the ledger's as-of.
+    """
+    tables, outcomes, as_of, _ = _synthetic(n, seed)
+    _fresh_ledger(path, tables, outcomes, as_of=as_of, segments=("industry",)).close()
+    return as_of

@@ -11,13 +11,15 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from assay._validation import FloatArray
+if TYPE_CHECKING:
+    from assay._validation import FloatArray
 
 BANK_FILE = "bank-additional-full.csv.gz"
 BANK_SHA256 = "74adfc578bf77a7ff4bb1ba4a9f8709d9e3c6907342959c2c8416847e0afb4d8"
@@ -32,7 +34,7 @@ NUMERIC = (
 
 
 def load_bank_marketing() -> pa.Table:
-    """The 41,188 calls as an Arrow table (checksum verified), with ``y`` as 0/1 int."""
+    """Load the 41,188 calls as an Arrow table (checksum verified), with ``y`` as 0/1 int."""
     raw = gzip.decompress(resources.files("assay.demo.data").joinpath(BANK_FILE).read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
     if digest != BANK_SHA256:
@@ -64,8 +66,11 @@ class ScoredCalls:
 
 
 def score_bank_calls(train_fraction: float = 0.5, seed: int = 0) -> ScoredCalls:
-    """Train logistic regression and gradient boosting on the first ``train_fraction`` of
-    calls and score the rest. Deterministic for a given ``seed``."""
+    """Train logistic regression and gradient boosting on the first calls; score the rest.
+
+    The first ``train_fraction`` of calls is the training set. Deterministic for a given
+    ``seed``.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

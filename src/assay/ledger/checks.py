@@ -24,13 +24,16 @@ pass over the visible rows.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
+from assay.ledger.session import first_row
 
-from assay.ledger._db import first_row
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import duckdb
 
 #: A window open longer than this past the as-of is reported (likely a unit mistake).
 LONG_WINDOW_DAYS = 730
@@ -46,9 +49,11 @@ class EvidenceWarning:
     advice: str
 
     def __str__(self) -> str:
+        """Return the advice followed by the example, as a report line shows it."""
         return f"{self.advice} (e.g. {self.example})"
 
     def to_dict(self) -> dict[str, object]:
+        """Return the warning as a JSON-ready mapping of its four fields."""
         return {
             "kind": self.kind,
             "count": self.count,
@@ -185,6 +190,7 @@ class Backfilled:
     loaded_on: tuple[str, ...]
 
     def __str__(self) -> str:
+        """Return the disclosure sentence: how many predictions, loaded on which days."""
         return (
             f"{self.predictions:,} prediction(s) were loaded after the fact (on "
             f"{', '.join(self.loaded_on)}); they were not frozen when scored"
@@ -194,10 +200,13 @@ class Backfilled:
 def backfilled(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, scorer: str | None = None
 ) -> Backfilled | None:
-    """The disclosure for predictions loaded after the fact (None when there are none): in a
+    """Return the disclosure for predictions loaded after the fact (None when there are none).
+
+    Such a prediction was in a
     ``--backfill`` batch, or recorded more than a day after they were scored (a snapshot
     ingested late, history loaded without the flag). Either way the ledger did not freeze them
-    when they were scored."""
+    when they were scored.
+    """
     only = "AND p.scorer = $scorer" if scorer is not None else ""
     row = first_row(
         con.execute(

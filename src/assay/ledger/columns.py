@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from assay.ledger.schema import client_fields
+
 ColumnType = Literal["text", "number", "integer", "timestamp", "choice"]
 
 #: Longest text value the ledger keeps (ids, names, segment values).
@@ -59,7 +61,7 @@ class Column:
         }.get(self.type, self.type)
 
     def json_schema(self) -> dict[str, object]:
-        """The column as a JSON Schema property (NDJSON bodies carry text or numbers)."""
+        """Return the column as a JSON Schema property (NDJSON bodies carry text or numbers)."""
         schema: dict[str, object] = {"description": self.meaning, "example": self.example}
         if self.type == "text":
             schema.update(type="string", maxLength=MAX_TEXT)
@@ -161,8 +163,14 @@ INPUT = {"predictions": PREDICTION_INPUT, "outcomes": OUTCOME_INPUT}
 
 
 def client_columns(kind: str) -> tuple[str, ...]:
-    """The columns a service client may send: all but ``recorded_at`` (the server's clock)."""
-    return tuple(c.name for c in INPUT[kind] if c.name != "recorded_at")
+    """Return the input columns a service client may send, in this table's order.
+
+    They are those the schema
+    declares ``client`` (:func:`assay.ledger.schema.client_fields`); not ``recorded_at``
+    (the server's clock). Segments come as one ``segments`` object beside them.
+    """
+    allowed = client_fields(kind)
+    return tuple(c.name for c in INPUT[kind] if c.name in allowed)
 
 
 def row_schema(kind: str) -> dict[str, object]:
@@ -184,12 +192,12 @@ def row_schema(kind: str) -> dict[str, object]:
 
 
 def column(kind: str, name: str) -> Column:
-    """The declared column ``name`` of ``kind`` ("predictions" or "outcomes")."""
+    """Return the declared column ``name`` of ``kind`` ("predictions" or "outcomes")."""
     return next(c for c in INPUT[kind] if c.name == name)
 
 
 def markdown_table(kind: str) -> str:
-    """The columns of ``kind`` as the README's Markdown table."""
+    """Return the columns of ``kind`` as the README's Markdown table."""
     lines = ["| column | required | type | meaning | example |", "|---|---|---|---|---|"]
     for c in INPUT[kind]:
         need = "yes" if c.required else (f"no (default {c.default})" if c.default else "no")
@@ -198,6 +206,6 @@ def markdown_table(kind: str) -> str:
 
 
 def help_text(kind: str) -> str:
-    """The columns of ``kind`` for ``--help`` (one line each; * = required)."""
+    """Return the columns of ``kind`` for ``--help`` (one line each; * = required)."""
     rows = [f"{'*' if c.required else ' '} {c.name}: {c.rule}; {c.meaning}" for c in INPUT[kind]]
     return "Columns (* required):\n\n" + "\n\n".join(rows)

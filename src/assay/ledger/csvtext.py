@@ -57,7 +57,7 @@ class CsvText:
         return self.delimiter in ";\t"
 
     def describe(self) -> str | None:
-        """A sentence for the receipt when the file is not a plain comma-separated one."""
+        """Say how the file was read, for the receipt (None for a plain comma-separated one)."""
         if self.delimiter == ",":
             return None
         return f"read as {DELIMITERS[self.delimiter]}-separated" + (
@@ -66,8 +66,10 @@ class CsvText:
 
 
 def _header(data: bytes, what: str) -> tuple[list[str], str]:
-    """The header's column names as written and the delimiter, refusing a header no batch can
-    have (names are compared with surrounding spaces trimmed)."""
+    """Return the header's column names as written and the delimiter.
+
+    A header no batch can have is refused (names are compared with surrounding spaces trimmed).
+    """
     end = data.find(b"\n", 0, MAX_HEADER_BYTES + 1)
     if end < 0 and len(data) > MAX_HEADER_BYTES:
         raise CsvShapeError(
@@ -127,7 +129,7 @@ def read_csv_text(data: bytes, *, what: str = "the CSV") -> CsvText:
     """
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): that copies the whole file)
         raise CsvShapeError(f"{what} is empty; a CSV starts with a header row")
     names, delimiter = _header(data, what)
     ragged: list[tuple[int, str]] = []

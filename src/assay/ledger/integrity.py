@@ -28,20 +28,23 @@ checks one, and every JSON report records the head of the ledger it was computed
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
-from assay.ledger._db import first_row
 from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item, column_text
+from assay.ledger.session import first_row
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import duckdb
 
 #: Columns of ``batches`` outside its metadata hash: the chain itself and the hash.
 UNCHAINED = ("previous_hash", "chain_hash", "meta_sha256")
@@ -62,11 +65,12 @@ class ChainHead:
     chain_hash: str
 
     def __str__(self) -> str:
+        """Return the head as ``N:HASH`` (the form :meth:`parse` reads)."""
         return f"{self.batches}:{self.chain_hash}"
 
     @classmethod
     def parse(cls, text: str) -> ChainHead:
-        """The head written as ``N:HASH`` (as ``assay ledger status`` prints it)."""
+        """Read the head written as ``N:HASH`` (as ``assay ledger status`` prints it)."""
         match = _HEAD.fullmatch(text.strip())
         if match is None:
             raise AssayInputError(
@@ -114,14 +118,14 @@ class _Batch(NamedTuple):
 def chain_hash(
     previous: str, kind: str, rows_sha256: str, rows: int, micros: int, meta: str | None = None
 ) -> str:
-    """A batch's chain hash; ``meta`` None is the formula of batches before schema version 4."""
+    """Return a batch's chain hash; ``meta`` None is the formula before schema version 4."""
     tail = "" if meta is None else f"|{meta}"
     text = f"{previous}|{kind}|{rows_sha256}|{rows}|{micros}{tail}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def meta_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-    """The columns of ``batches`` a metadata hash covers, in table order."""
+    """Return the columns of ``batches`` a metadata hash covers, in table order."""
     rows = con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = 'batches' "
         "AND database_name = current_database() AND schema_name = 'main' ORDER BY column_index"
@@ -130,8 +134,11 @@ def meta_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
 
 
 def meta_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for a batch row's metadata hash: sha256 over ``name=length:text`` of each non-NULL
-    metadata column (the length makes the text unambiguous whatever a value holds)."""
+    """Return the SQL for a batch row's metadata hash.
+
+    It is the sha256 over ``name=length:text`` of each non-NULL
+    metadata column (the length makes the text unambiguous whatever a value holds).
+    """
     items = []
     for name in meta_columns(con):
         text = column_text(name)
@@ -162,29 +169,61 @@ def batch_digest(con: duckdb.DuckDBPyConnection, kind: str, batch_id: int) -> Di
     return Digest(digest.hexdigest(), rows, match)
 
 
-def seal(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
-    """Write a new batch's ``meta_sha256`` and ``chain_hash`` from its stored row.
+def append_batch(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    kind: str,
+    batch_id: int,
+    previous_hash: str,
+    file_sha256: str,
+    source_name: str | None,
+    ingested_at: dt.datetime,
+    ingested_by: str | None,
+    backfill: bool,
+) -> dict[str, Any]:
+    """Chain batch ``batch_id`` after ``previous_hash``; return the batch row as stored.
 
-    Called inside the ingest transaction, right after the batch row is inserted; computing
-    both from the stored row is what :func:`verify` repeats.
+    The batch's rows are stored in ``con`` under that number already; the row returned maps
+    column → value.
+
+    The one place a batch joins the hash chain, for both stores: the digest and the row count
+    are taken from the stored rows (:func:`batch_digest`), the batch row is inserted, and
+    ``meta_sha256`` and ``chain_hash`` are sealed from that row as stored — what :func:`verify`
+    repeats. The DuckDB ledger calls it inside its ingest transaction; the PostgreSQL store on
+    the scratch ledger that validated the batch, with the workspace's batch number and chain
+    head, and copies the row it returns.
     """
-    row = first_row(
+    digest = batch_digest(con, kind, batch_id)
+    row = {
+        "batch_id": batch_id, "kind": kind, "source_name": source_name,
+        "file_sha256": file_sha256, "rows_sha256": digest.sha256, "row_count": digest.rows,
+        "ingested_at": ingested_at, "ingested_by": ingested_by, "previous_hash": previous_hash,
+        "chain_hash": "", "backfill": backfill,
+    }  # fmt: skip
+    con.execute(
+        f"INSERT INTO batches ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
+    sealed = first_row(
         con.execute(
             "SELECT kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
             f"{meta_sql(con)} FROM batches WHERE batch_id = ?",
             [batch_id],
         )
     )
-    assert row is not None
-    kind, rows_sha256, rows, micros, previous, meta = row
+    assert sealed is not None
+    kind, rows_sha256, rows, micros, previous, meta = sealed
     con.execute(
         "UPDATE batches SET meta_sha256 = ?, chain_hash = ? WHERE batch_id = ?",
         [meta, chain_hash(previous, kind, rows_sha256, rows, micros, meta), batch_id],
     )
+    stored = con.execute("SELECT * FROM batches WHERE batch_id = ?", [batch_id])
+    names = [column[0] for column in stored.description or ()]
+    return dict(zip(names, stored.fetchall()[0], strict=True))
 
 
 def chain_head(con: duckdb.DuckDBPyConnection) -> ChainHead:
-    """The stored chain head: the number of batches and the last batch's chain hash."""
+    """Return the stored chain head: the number of batches and the last batch's chain hash."""
     row = first_row(con.execute("SELECT count(*), arg_max(chain_hash, batch_id) FROM batches"))
     assert row is not None
     return ChainHead(int(row[0]), str(row[1])) if row[0] else GENESIS_HEAD
@@ -197,8 +236,10 @@ def ingested_at(con: duckdb.DuckDBPyConnection, batch: int) -> dt.datetime | Non
 
 
 def verify(con: duckdb.DuckDBPyConnection, expect: ChainHead | None = None) -> VerifyResult:
-    """Check every batch by the module's rules; with ``expect``, also that the history holds
-    that head. The first failure is named with its batch."""
+    """Check every batch by the module's rules; with ``expect``, also that history holds it.
+
+    ``expect`` is a chain head the history must hold. The first failure is named with its batch.
+    """
     batches = [
         _Batch(*row)
         for row in con.execute(
@@ -292,7 +333,7 @@ def _stray_rows(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
 
 
 def _missing(expect: ChainHead, batches: list[_Batch]) -> tuple[int, str] | None:
-    """Does the history hold ``expect``? (Run after every batch verified.)"""
+    """Tell whether the history holds ``expect`` (run after every batch verified)."""
     if expect.batches == 0 and expect.chain_hash == GENESIS_HASH:
         return None
     if expect.batches > len(batches):
@@ -310,7 +351,7 @@ def _missing(expect: ChainHead, batches: list[_Batch]) -> tuple[int, str] | None
 
 
 def _string_bytes(items: pa.Array) -> memoryview:
-    """The concatenated UTF-8 bytes of a null-free Arrow string array (no copies)."""
+    """Return the concatenated UTF-8 bytes of a null-free Arrow string array (no copies)."""
     width = np.int64 if pa.types.is_large_string(items.type) else np.int32
     _, offsets_buffer, data = items.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=width)[

@@ -12,8 +12,11 @@ L_e is the recording lag waited for event e: 0 in the plain rule of DESIGN §6
 (``Ledger.labels``), the measured lag (:mod:`assay.ledger.lag`) for the labels a scorer is
 judged on (``Ledger.judged_labels``).
 
-The rule is defined once, as an Ibis expression (``assay.pushdown.expressions.labelled``); the
-ledger runs its DuckDB compilation, and warehouses, Parquet lakes and Spark run the same rule.
+The rule — which emission is the lead, and its label — is defined once, as Ibis expressions
+(:mod:`assay.ledger.rules`); the ledger runs its DuckDB compilation (compiled once per shape
+and bound per call, :mod:`assay.ledger.compiled`), and warehouses, Parquet lakes and Spark run
+the same rule. ``columns`` names the prediction columns a caller reads; only those (and the
+few the counts need) leave DuckDB.
 
 Because every row the rule reads is filtered on ``recorded_at ≤ T``, a later re-run as of the
 same T sees exactly the same rows and gives identical labels.
@@ -30,25 +33,38 @@ outcome may have taught the calibrator, so ``held_out`` labels leave it out unde
 emission policy; a derived scorer is judged only on leads first scored after F.
 
 ``policy`` picks the emission per (entity, scorer): "first" (earliest scored_at), "last"
-(latest scored_at ≤ T) or "all".
+(latest scored_at ≤ T) or "all". Under "first" a lead whose first emission abstained is an
+abstention (counted, never judged); a later emission does not stand in for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from assay.ledger._db import first_row
-from assay.ledger.lag import RecordingLag
-from assay.pushdown.expressions import LABEL_ORDER, compile_sql, labelled, ledger_tables
+from assay._validation import AssayInputError
+from assay.ledger.compiled import Arguments
+from assay.ledger.rules import LABEL_ORDER, Deadline, labelled, ledger_tables
+from assay.ledger.schema import PREDICTION_COLUMNS, ColumnType
+from assay.ledger.session import first_row
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import duckdb
+
+    from assay.ledger.lag import RecordingLag
 
 
 @dataclass(frozen=True)
 class LabelCounts:
+    """How many leads are positive, negative, pending or abstained, and unmatched outcomes."""
+
     positive: int
     negative: int
     pending: int
@@ -57,6 +73,7 @@ class LabelCounts:
 
     @property
     def resolved(self) -> int:
+        """Leads with a label: positive + negative."""
         return self.positive + self.negative
 
 
@@ -72,7 +89,10 @@ class InSample:
 class LabelSet:
     """Labelled predictions (Arrow, ordered by scorer, scored_at, prediction_id) and counts.
 
-    ``recording_lag`` is the lag ``matured`` waited for (None: none); ``in_sample`` what was
+    ``table`` holds the prediction columns asked for (all by default) and ``label``, ``matured``.
+
+    ``recording_lag`` is the lag ``matured`` waited for (the plain rule: a fixed 0 days);
+    ``in_sample`` what was
     left out of derived scorers (None: nothing was held out, or no scorer is derived).
     """
 
@@ -80,7 +100,7 @@ class LabelSet:
     counts: LabelCounts
     as_of: dt.datetime
     policy: str
-    recording_lag: RecordingLag | None = None
+    recording_lag: RecordingLag
     in_sample: InSample | None = None
 
 
@@ -123,6 +143,86 @@ def _hold_out(
     return kept, InSample(tuple(row[0] for row in cutoffs), table.num_rows - kept.num_rows)
 
 
+#: Columns the counts, the order and the hold-out read, whatever the caller asked for.
+_ALWAYS = ("prediction_id", "entity_id", "scorer", "scored_at", "abstained")
+
+
+def _waiting_events(recording_lag: RecordingLag) -> tuple[str, ...] | None:
+    """Return the events with a deadline of their own (T − L_e > 0 wait), sorted.
+
+    None: one deadline for every event (a fixed wait, 0 in the plain rule).
+    """
+    waits = recording_lag.waits()
+    if isinstance(waits, dt.timedelta):
+        return None
+    return tuple(sorted(event for event, wait in waits.items() if wait))
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_sql(
+    policy: str,
+    scorer: bool,
+    model_version: bool,
+    events: tuple[str, ...] | None,
+    columns: tuple[str, ...],
+) -> tuple[str, tuple[str, ...]]:
+    """Compile the label rule for one shape; return it and the names of the parameters it binds."""
+    types: dict[str, ColumnType] = {"as_of": "timestamp"}
+    if scorer:
+        types["scorer"] = "text"
+    if model_version:
+        types["model_version"] = "text"
+    if events is None:
+        types["deadline"] = "timestamp"
+    else:
+        types.update({f"deadline_{k}": "timestamp" for k in range(len(events))})
+    args = Arguments(types)
+    deadline: Deadline = (
+        args.value("deadline")
+        if events is None
+        else {event: args.value(f"deadline_{k}") for k, event in enumerate(events)}
+    )
+    predictions, outcomes = ledger_tables()
+    rule = labelled(
+        predictions, outcomes, as_of=args.value("as_of"),
+        scorer=args.value("scorer") if scorer else None,
+        model_version=args.value("model_version") if model_version else None,
+        policy=policy, deadline=deadline,
+    ).select(*columns, "label", "matured")  # fmt: skip
+    return args.compile(rule.order_by(list(LABEL_ORDER))), tuple(types)
+
+
+def _parameters(
+    names: tuple[str, ...],
+    as_of: dt.datetime,
+    scorer: str | None,
+    model_version: str | None,
+    recording_lag: RecordingLag,
+) -> dict[str, object]:
+    """Return the values of the parameters ``names`` of a compiled rule (:func:`_rule_sql`)."""
+    values: dict[str, object] = {"as_of": as_of, "scorer": scorer, "model_version": model_version}
+    waits = recording_lag.waits()
+    if isinstance(waits, dt.timedelta):
+        values["deadline"] = as_of - waits
+    else:
+        events = _waiting_events(recording_lag) or ()
+        values.update({f"deadline_{k}": as_of - waits[e] for k, e in enumerate(events)})
+    return {name: values[name] for name in names}
+
+
+def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    """Return the prediction columns to read, in the ledger's order: those asked and _ALWAYS."""
+    if columns is None:
+        return PREDICTION_COLUMNS
+    unknown = sorted(set(columns) - set(PREDICTION_COLUMNS))
+    if unknown:
+        raise AssayInputError(
+            f"no prediction column {', '.join(unknown)}; columns: {', '.join(PREDICTION_COLUMNS)}"
+        )
+    wanted = {*columns, *_ALWAYS}
+    return tuple(c for c in PREDICTION_COLUMNS if c in wanted)
+
+
 def resolve_labels(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -130,20 +230,24 @@ def resolve_labels(
     scorer: str | None,
     model_version: str | None,
     policy: str,
-    recording_lag: RecordingLag | None = None,
+    recording_lag: RecordingLag,
     held_out: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> LabelSet:
-    """The label rule as of ``as_of``, waiting ``recording_lag`` before a negative counts;
-    ``held_out`` leaves derived scorers' in-sample leads out (module docstring)."""
-    predictions, outcomes = ledger_tables()
-    waits: Mapping[str, dt.timedelta] | dt.timedelta | None = (
-        None if recording_lag is None else recording_lag.waits()
+    """Apply the label rule as of ``as_of``, waiting ``recording_lag`` before a negative counts.
+
+    ``held_out`` leaves derived scorers' in-sample leads out (module docstring); ``columns``
+    the prediction columns to return (None: all).
+    """
+    query, names = _rule_sql(
+        policy,
+        scorer is not None,
+        model_version is not None,
+        _waiting_events(recording_lag),
+        _columns(columns),
     )
-    rule = labelled(
-        predictions, outcomes, as_of=as_of, scorer=scorer, model_version=model_version,
-        policy=policy, recording_lag=waits,
-    ).order_by(list(LABEL_ORDER))  # fmt: skip
-    table = con.sql(compile_sql(rule, "duckdb")).to_arrow_table()
+    params = _parameters(names, as_of, scorer, model_version, recording_lag)
+    table = con.sql(query, params=params).to_arrow_table()
     in_sample = None
     if held_out:
         table, in_sample = _hold_out(con, table, as_of)
@@ -157,22 +261,19 @@ def resolve_labels(
             {"as_of": as_of},
         )
     )
-    con.register("labelled", table)
-    try:
-        tallies = first_row(
-            con.execute(
-                """
-            SELECT count(*) FILTER (WHERE label = 'positive' AND NOT abstained),
-                   count(*) FILTER (WHERE label = 'negative' AND NOT abstained),
-                   count(*) FILTER (WHERE label = 'pending' AND NOT abstained),
-                   count(*) FILTER (WHERE abstained)
-            FROM labelled
-            """
-            )
-        )
-    finally:
-        con.unregister("labelled")
-    assert tallies is not None and row is not None
-    positive, negative, pending, abstained = (int(v) for v in tallies)
-    counts = LabelCounts(positive, negative, pending, abstained, unmatched_outcomes=int(row[0]))
+    assert row is not None
+    counts = _counts(table, unmatched_outcomes=int(row[0]))
+    if columns is not None:
+        kept = [c for c in table.column_names if c in {*columns, "label", "matured"}]
+        table = table.select(kept)
     return LabelSet(table, counts, as_of, policy, recording_lag, in_sample)
+
+
+def _counts(table: pa.Table, *, unmatched_outcomes: int) -> LabelCounts:
+    """Positive, negative and pending scored leads, and abstentions, of a labelled table."""
+    state = pc.if_else(table["abstained"], "abstained", table["label"])
+    found = {row["values"]: row["counts"] for row in pc.value_counts(state).to_pylist()}
+    return LabelCounts(
+        found.get("positive", 0), found.get("negative", 0), found.get("pending", 0),
+        found.get("abstained", 0), unmatched_outcomes,
+    )  # fmt: skip

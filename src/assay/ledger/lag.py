@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import duckdb
 
 #: The quantile of measured lags a lead waits for.
 LAG_QUANTILE = 0.99
@@ -84,7 +87,7 @@ class RecordingLag:
         return self.days.get(event, 0.0)
 
     def waits(self) -> dict[str, dt.timedelta] | dt.timedelta:
-        """The label rule's parameter: whole microseconds, rounded up, per event or for all."""
+        """Return the label rule's parameter: whole microseconds, rounded up, per event or all."""
         if self.fixed_days is not None:
             return _microseconds(self.fixed_days)
         return {event: _microseconds(days) for event, days in self.days.items()}

@@ -1,15 +1,20 @@
-"""Leads as the monitor consumes them: each labelled as of its own maturity.
+"""Leads as the monitor consumes them: each labelled as of its own maturity, by the label rule.
 
-A lead (the first emission per entity of a scorer with a probability, optionally one model
-version; points and ranks are not probabilities and never enter) matures at
-m = scored_at + horizon + grace. It is **positive** if an outcome of its target event occurred
-in [scored_at, scored_at + horizon) and was recorded by m, otherwise **negative**; an outcome
-recorded after m is a *late flip*, counted but never changing the label. A prediction recorded
-after it matured is a backfill that could have seen its outcome, and is left out.
+Which emission is a lead, and whether it converted, come from the one label rule
+(:func:`assay.ledger.rules.consumed`, compiled with the rest of it): an emission of the
+scorer (of one model version, if named) is consumed at its maturity m if it is scored (not
+abstained, with a probability; points and ranks are not probabilities) and is its entity's
+lead at m under the rule's "first" policy — so a lead whose first emission abstained is never
+consumed through a later one, and a prediction recorded after it matured (history that could
+have seen its outcome) is left out — once per entity. It is **positive** if an outcome of its
+target event occurred in [scored_at, scored_at + horizon) and was recorded by m, otherwise
+**negative**; an outcome recorded after m is a *late flip*, counted but never changing the
+label. What this module adds is when m is:
 
-The grace is a fixed wait, or (``grace=None``) the **measured recording lag** L_e(t) of the
-lead's target event e (:mod:`assay.ledger.lag`, from the outcomes recorded by t). The lead then
-matures at the first moment its window has been closed for as long as the lag measured then:
+m = scored_at + horizon + grace. The grace is a fixed wait, or (``grace=None``) the **measured
+recording lag** L_e(t) of the lead's target event e (:mod:`assay.ledger.lag`, from the
+outcomes recorded by t). The lead then matures at the first moment its window has been closed
+for as long as the lag measured then:
 
     m = min { t ≥ c : t − c ≥ L_e(t) },   c = scored_at + horizon,
 
@@ -26,27 +31,51 @@ max(s_k, c + l_k) on if c < u_k = s_{k+1} − l_k, and m is reached on the first
 is the first step whose u_k exceeds c and every earlier u (an ASOF join on the running maximum).
 
 Rows come ordered by (maturity, prediction_id), the fixed order the e-processes consume them in.
+A monitor update reads the leads matured since its last update and the late flips of all of
+them up to the same time: both come from one query (:func:`consumed_leads`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import TYPE_CHECKING
 
-import duckdb
-import pyarrow as pa
+import ibis
 
-from assay.ledger._db import first_row
+from assay.ledger.compiled import Arguments
 from assay.ledger.lag import LAG_STEPS, MEASURED
+from assay.ledger.rules import (
+    UTC_TIMESTAMP,
+    consumed,
+    emissions,
+    ledger_tables,
+    scored,
+    window_closes,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from assay.ledger.schema import ColumnType
 
 #: Microseconds standing in for ±infinity on the lag's time axis.
 _FOREVER = 2**63 - 1
 
 
-def _leads(scorer_filter: str, measured: bool) -> str:
-    """The CTEs ``chosen`` (first non-backfilled emission per entity, with closes and matures)
-    and ``consumed`` (those matured by $until)."""
-    if measured:
-        lag = f"""
+def _waited(measured: bool) -> str:
+    """Return the CTEs from ``emissions`` to ``waited``.
+
+    ``emissions`` holds the scored emissions, with ``closes``; ``waited`` adds ``matures``
+    (NULL while nothing tells how long the lead must wait).
+    """
+    if not measured:
+        return """
+        waited AS (
+            SELECT e.*, e.closes + to_microseconds($grace_us) AS matures FROM emissions e
+        )"""
+    return f"""
         measured AS (
             {MEASURED} AND o.event IN (SELECT target_event FROM emissions)
         ),
@@ -77,34 +106,29 @@ def _leads(scorer_filter: str, measured: bool) -> str:
                        greatest(r.s, epoch_us(e.closes) + r.l) - epoch_us(e.closes)) AS matures
             FROM emissions e ASOF LEFT JOIN records r
               ON e.target_event = r.event AND epoch_us(e.closes) < r.u
-        ),"""
-    else:
-        lag = """
-        waited AS (
-            SELECT e.*, e.closes + to_microseconds($grace_us) AS matures FROM emissions e
-        ),"""
-    return f"""
-        WITH emissions AS (
-            SELECT p.prediction_id, p.entity_id, p.target_event, p.scored_at, p.probability,
-                   p.recorded_at, p.scored_at + to_days(p.horizon_days) AS closes
-            FROM predictions p
-            WHERE {scorer_filter} AND p.recorded_at <= $until AND NOT p.abstained
-              AND p.probability IS NOT NULL
-        ),{lag}
-        chosen AS (
-            SELECT * FROM waited WHERE recorded_at <= matures
-            QUALIFY row_number() OVER (
-                PARTITION BY entity_id ORDER BY scored_at, prediction_id) = 1
-        ),
-        consumed AS (
-            SELECT * FROM chosen WHERE matures <= $until
-        )
-    """
+        )"""
 
 
-def _filter(model_version: str | None) -> str:
-    version = "" if model_version is None else " AND p.model_version = $model_version"
-    return "p.scorer = $scorer" + version
+@functools.lru_cache(maxsize=8)
+def _consumed_sql(by_version: bool, measured: bool) -> str:
+    """``WITH …, consumed AS (…)``: the leads consumed by $until (:func:`rules.consumed`)."""
+    types: dict[str, ColumnType] = {"until": "timestamp", "scorer": "text"}
+    if by_version:
+        types["model_version"] = "text"
+    args = Arguments(types)
+    predictions, outcomes = ledger_tables()
+    spans = emissions(
+        predictions, as_of=args.value("until"), scorer=args.value("scorer"),
+        model_version=args.value("model_version") if by_version else None, policy="first",
+    )  # fmt: skip
+    candidates = spans.filter(scored(spans))
+    candidates = candidates.mutate(closes=window_closes(candidates))
+    waited = ibis.table({**candidates.schema(), "matures": UTC_TIMESTAMP}, name="waited")
+    leads = consumed(waited, outcomes, until=args.value("until"))
+    return (
+        f"WITH emissions AS (\n{args.compile(candidates)}\n),{_waited(measured)},\n"
+        f"consumed AS (\n{args.compile(leads)}\n)\n"
+    )
 
 
 def _params(
@@ -118,60 +142,23 @@ def _params(
     return params
 
 
-def matured_leads(
+def consumed_leads(
     con: duckdb.DuckDBPyConnection,
     *,
     scorer: str,
     model_version: str | None,
-    since: dt.datetime | None,
     until: dt.datetime,
     grace: dt.timedelta | None,
 ) -> pa.Table:
-    """Leads maturing in (since, until]: prediction_id, matures_us, probability, positive
-    (``grace=None``: each waits its event's measured recording lag, module docstring)."""
-    params = _params(scorer, model_version, until, grace)
-    after = ""
-    if since is not None:
-        after = "WHERE c.matures > $since"
-        params["since"] = since
-    query = (
-        _leads(_filter(model_version), grace is None)
-        + f"""
-        SELECT c.prediction_id, epoch_us(c.matures) AS matures_us, c.probability,
-               EXISTS (SELECT 1 FROM outcomes o
-                        WHERE o.entity_id = c.entity_id AND o.event = c.target_event
-                          AND o.occurred_at >= c.scored_at AND o.occurred_at < c.closes
-                          AND o.recorded_at <= c.matures) AS positive
-        FROM consumed c {after}
-        ORDER BY c.matures, c.prediction_id
-    """
-    )
-    return con.sql(query, params=params).to_arrow_table()
+    """Return every lead consumed by ``until``, in consumption order.
 
-
-def late_flips(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    scorer: str,
-    model_version: str | None,
-    until: dt.datetime,
-    grace: dt.timedelta | None,
-) -> int:
-    """Consumed leads negative at maturity whose converting outcome was recorded later."""
-    query = (
-        _leads(_filter(model_version), grace is None)
-        + """
-        SELECT count(*) FROM consumed c WHERE EXISTS (
-            SELECT 1 FROM outcomes o
-             WHERE o.entity_id = c.entity_id AND o.event = c.target_event
-               AND o.occurred_at >= c.scored_at AND o.occurred_at < c.closes
-               AND o.recorded_at > c.matures AND o.recorded_at <= $until)
-          AND NOT EXISTS (
-            SELECT 1 FROM outcomes o
-             WHERE o.entity_id = c.entity_id AND o.event = c.target_event
-               AND o.occurred_at >= c.scored_at AND o.occurred_at < c.closes
-               AND o.recorded_at <= c.matures)
+    The columns are prediction_id, matures_us,
+    probability, positive (as of its maturity) and late (a conversion recorded after its
+    maturity, by ``until``: a late flip). ``grace=None``: each lead waits its event's measured
+    recording lag (module docstring).
     """
+    query = _consumed_sql(model_version is not None, grace is None) + (
+        "SELECT c.prediction_id, epoch_us(c.matures) AS matures_us, c.probability, c.positive, "
+        "coalesce(c.late, false) AS late FROM consumed c ORDER BY c.matures, c.prediction_id"
     )
-    row = first_row(con.execute(query, _params(scorer, model_version, until, grace)))
-    return int(row[0]) if row else 0
+    return con.sql(query, params=_params(scorer, model_version, until, grace)).to_arrow_table()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +21,9 @@ import pyarrow.parquet as pq
 from assay._validation import AssayInputError
 from assay.ledger.columns import INT64, MAX_TEXT
 from assay.ledger.csvtext import read_csv_text
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 _ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
@@ -47,6 +49,7 @@ class BadRow:
     reason: str
 
     def __str__(self) -> str:
+        """Return "row R, column 'C', value 'V': reason"."""
         return f"row {self.row}, column {self.column!r}, value {self.value!r}: {self.reason}"
 
 
@@ -139,14 +142,17 @@ class RowChecker:
 
     @property
     def n_rows(self) -> int:
-        return self.table.num_rows
+        """Rows in the input table."""
+        return int(self.table.num_rows)
 
     def flag(self, mask: np.ndarray, column: str, values: pa.Array, reason: str) -> None:
+        """Record a :class:`BadRow` (1-based) for every row ``mask`` marks, showing its value."""
         for index in np.flatnonzero(mask):
             raw = values[int(index)].as_py()
             self.bad.append(BadRow(int(index) + 1, column, "" if raw is None else str(raw), reason))
 
     def column(self, name: str, default: Any = None) -> pa.Array | None:
+        """Return the named column, else ``default`` repeated, else None."""
         if name in self.table.column_names:
             return self.table[name].combine_chunks()
         if default is None:
@@ -154,6 +160,7 @@ class RowChecker:
         return pa.repeat(pa.scalar(default), self.n_rows)
 
     def require(self, name: str, default: Any = None) -> pa.Array:
+        """Return the named column (or ``default`` repeated); refuse the input without it."""
         values = self.column(name, default)
         if values is None:
             raise AssayInputError(
@@ -164,7 +171,7 @@ class RowChecker:
         return values
 
     def text(self, name: str, *, required: bool, default: Any = None) -> pa.Array:
-        """A text column; with ``required`` every value must be non-empty."""
+        """Read a text column; with ``required`` every value must be non-empty."""
         values = self.require(name, default) if required else self.column(name, default)
         if values is None:
             return pa.nulls(self.n_rows, pa.string())
@@ -175,8 +182,9 @@ class RowChecker:
             )
         values = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
         long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(values), MAX_TEXT), False))
-        start = pc.utf8_slice_codeunits(values, 0, 40)
-        self.flag(long, name, start, f"longer than {MAX_TEXT} characters")
+        if long.any():
+            start = pc.utf8_slice_codeunits(values, 0, 40)
+            self.flag(long, name, start, f"longer than {MAX_TEXT} characters")
         if required:
             empty = pc.fill_null(pc.equal(pc.utf8_length(values), 0), True)
             self.flag(np.asarray(empty), name, values, "empty; every row needs a value")
@@ -205,15 +213,14 @@ class RowChecker:
             text = pc.if_else(comma, pc.replace_substring(text, ",", "."), text)
         ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True)
         bad = ~np.asarray(ok)
-        comma_written = np.asarray(
-            pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
-        )
-        self.flag(bad & ~comma_written, name, text, f"not {what}")
-        self.flag(
-            bad & comma_written, name, text,
-            "a decimal comma in a comma-separated file; write 0.42, or save the file "
-            "semicolon-separated",
-        )  # fmt: skip
+        if bad.any():  # say which bad values are decimal commas (in a comma-separated file)
+            comma_written = self._matches(text, _DECIMAL_COMMA)
+            self.flag(bad & ~comma_written, name, text, f"not {what}")
+            self.flag(
+                bad & comma_written, name, text,
+                "a decimal comma in a comma-separated file; write 0.42, or save the file "
+                "semicolon-separated",
+            )  # fmt: skip
         parsed = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
         huge = ~np.isfinite(np.asarray(parsed.to_numpy(zero_copy_only=False), np.float64))
         huge &= np.asarray(pc.is_valid(parsed))  # 1e999 is written as a number but is inf
@@ -257,7 +264,7 @@ class RowChecker:
         return pc.if_else(pa.array(outside), pa.scalar(None, pa.int64()), exact)
 
     def _exact_int(self, name: str, text: pa.Array, digits: np.ndarray) -> pa.Array:
-        """The digit strings as int64; values beyond 64 bits are flagged, never rounded."""
+        """Read digit strings as int64; values beyond 64 bits are flagged, never rounded."""
         candidate = pc.if_else(pa.array(digits), text, pa.scalar(None, pa.string()))
         try:
             return pc.cast(candidate, pa.int64())
@@ -292,9 +299,11 @@ class RowChecker:
             values = pc.cast(values, pa.string())
         text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
         zoned = self._matches(text, _ZONED)
-        naive = self._matches(text, _NAIVE)
-        date = self._matches(text, _DATE)
         present = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), 0), False))
+        # The shapes exclude one another: when every value carries a zone, none is naive.
+        others = (present & ~zoned).any()
+        naive = self._matches(text, _NAIVE) if others else np.zeros(len(text), bool)
+        date = self._matches(text, _DATE) if others else np.zeros(len(text), bool)
         formatted = np.zeros(len(text), bool)
         result = self._cast_rows(text, zoned, UTC_MICROS, name)
         if self.date_format is not None:

@@ -89,8 +89,11 @@ class Preset:
         return table
 
     def _drop_converted(self, table: pa.Table, notes: list[str]) -> pa.Table:
-        """Leave out records already converted at the export: in a snapshot a set conversion
-        date (or ``IsConverted`` true) can only lie before the export (see module docs)."""
+        """Leave out records already converted at the export.
+
+        In a snapshot a set conversion
+        date (or ``IsConverted`` true) can only lie before the export (see module docs).
+        """
         assert self.converted is not None
         headers = {name.lower(): name for name in table.column_names}
         column = headers.get(self.converted.lower())
@@ -109,6 +112,7 @@ class Preset:
         return table.filter(pc.invert(done))
 
     def snapshot_advice(self) -> str:
+        """Return the advice for a snapshot export: pass ``--scored-at`` with the export time."""
         return (
             f"a {self.label} export holds each record's score as of the export, not when it "
             "was scored: pass --scored-at with the export time, e.g. --scored-at "
@@ -133,7 +137,7 @@ class Preset:
 
 
 def _matches(candidate: str, headers: dict[str, str]) -> list[str]:
-    """The export headers a candidate names (case-insensitive; ``*`` = prefix)."""
+    """Return the export headers a candidate names (case-insensitive; ``*`` = prefix)."""
     key = candidate.lower()
     if key.endswith("*"):
         return [original for lower, original in headers.items() if lower.startswith(key[:-1])]
@@ -220,6 +224,7 @@ OUTCOME_PRESETS = {
 
 
 def get_preset(kind: str, name: str | None) -> Preset | None:
+    """Return the ``kind`` preset called ``name`` (None for None); refuse an unknown name."""
     if name is None:
         return None
     presets = PREDICTION_PRESETS if kind == "predictions" else OUTCOME_PRESETS

@@ -1,8 +1,24 @@
-"""The ledger's tables, schema version, migrations and canonical row hashes.
+"""The ledger's tables, declared once, and the canonical row hashes.
 
 Tables are append-only. ``predictions`` holds one row per score emission, ``outcomes`` one
 row per observed event, ``batches`` one row per ingest with a hash chain:
 chain_hash = sha256(previous chain_hash | kind | rows_sha256 | row_count | ingested_at µs).
+
+**One declaration.** :data:`TABLES` states every table's columns once: name, type, whether it
+may be NULL, the schema version that added it, and who writes it. Every form of the schema is
+built from it, so none can drift from another:
+
+* the DuckDB migrations (:data:`MIGRATIONS`): version N creates the tables added in N and adds
+  the columns added in N to older tables;
+* the Ibis schemas the label rule compiles against (:func:`ibis_fields`, used by
+  :func:`assay.ledger.rules.ledger_tables`);
+* the PostgreSQL DDL of the service's shared store (:func:`postgres_ddl`), every row keyed by
+  its workspace;
+* the fields a service client may send (:func:`client_fields`): the declared ``client``
+  columns; ``recorded_at`` is the server's clock, ``batch_id`` and ``row_hash`` the ledger's.
+
+Types map one to one (:data:`DUCKDB_TYPES`, :data:`POSTGRES_TYPES`, :data:`IBIS_TYPES`);
+segments are a ``MAP(VARCHAR, VARCHAR)`` in DuckDB and ``JSONB`` in PostgreSQL.
 
 A row's ``row_hash`` covers its content, everything but ``recorded_at`` (so re-sending an
 identical row is recognised as the same prediction whenever it is sent). A batch's
@@ -27,72 +43,264 @@ written before it keep their hashes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 SCHEMA_VERSION = 4
 
-PREDICTION_COLUMNS = (
-    "prediction_id", "entity_id", "scorer", "model_version", "score", "score_kind",
-    "probability", "abstained", "scored_at", "recorded_at", "horizon_days", "target_event",
-    "input_hash", "seed", "source", "segments",
-)  # fmt: skip
-OUTCOME_COLUMNS = ("outcome_id", "entity_id", "event", "occurred_at", "recorded_at", "source")
-DERIVATION_COLUMNS = (
-    "derivation_id", "scorer", "model_version", "base_scorer", "fitted_as_of", "calibrator",
-    "recorded_at",
-)  # fmt: skip
+ColumnType = Literal["text", "double", "boolean", "int32", "int64", "timestamp", "map"]
+#: What a column holds: row ``content`` (covered by the row hash), when the ledger
+#: ``recorded`` the row (outside the hash, inside the batch digest), or the ``chain``'s
+#: bookkeeping (the batch number and the row hash itself).
+Role = Literal["content", "recorded", "chain"]
 
-MIGRATIONS: tuple[str, ...] = (
-    # version 1
+DUCKDB_TYPES: dict[ColumnType, str] = {
+    "text": "VARCHAR", "double": "DOUBLE", "boolean": "BOOLEAN", "int32": "INTEGER",
+    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "MAP(VARCHAR, VARCHAR)",
+}  # fmt: skip
+POSTGRES_TYPES: dict[ColumnType, str] = {
+    "text": "TEXT", "double": "DOUBLE PRECISION", "boolean": "BOOLEAN", "int32": "INTEGER",
+    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "JSONB",
+}  # fmt: skip
+#: Ibis type strings (a leading ``!`` marks NOT NULL); timestamps are instants in UTC.
+IBIS_TYPES: dict[ColumnType, str] = {
+    "text": "string", "double": "float64", "boolean": "boolean", "int32": "int32",
+    "int64": "int64", "timestamp": "timestamp('UTC')", "map": "map<string, string>",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored column. ``default`` is a SQL literal; ``client``: a service client sends it."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = True
+    since: int = 1
+    default: str | None = None
+    role: Role = "content"
+    client: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table.
+
+    ``key`` identifies a row; DuckDB enforces it only where ``keyed`` (the
+    append-only evidence tables check ids at ingest instead: an index would slow bulk appends);
+    ``shared`` tables are also kept by the service's PostgreSQL store, per workspace.
     """
-    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-    CREATE TABLE predictions (
-        prediction_id VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, scorer VARCHAR NOT NULL,
-        model_version VARCHAR, score DOUBLE, score_kind VARCHAR NOT NULL, probability DOUBLE,
-        abstained BOOLEAN NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
-        recorded_at TIMESTAMPTZ NOT NULL, horizon_days INTEGER NOT NULL,
-        target_event VARCHAR NOT NULL, input_hash VARCHAR, seed BIGINT, source VARCHAR,
-        segments MAP(VARCHAR, VARCHAR), batch_id BIGINT NOT NULL, row_hash VARCHAR NOT NULL
-    );
-    CREATE TABLE outcomes (
-        outcome_id VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, event VARCHAR NOT NULL,
-        occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, source VARCHAR,
-        batch_id BIGINT NOT NULL, row_hash VARCHAR NOT NULL
-    );
-    CREATE TABLE batches (
-        batch_id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, source_name VARCHAR,
-        file_sha256 VARCHAR NOT NULL, rows_sha256 VARCHAR NOT NULL, row_count BIGINT NOT NULL,
-        ingested_at TIMESTAMPTZ NOT NULL, ingested_by VARCHAR, previous_hash VARCHAR NOT NULL,
-        chain_hash VARCHAR NOT NULL
-    );
-    """,
-    # version 2: the monitors' derived state (rebuildable by replay, so outside the hash chain)
-    """
-    CREATE TABLE monitor_states (
-        monitor_key VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL
-    );
-    """,
-    # version 3: derived scorer versions and their calibrators' fit cut-offs (in the chain)
-    """
-    CREATE TABLE derivations (
-        derivation_id VARCHAR NOT NULL, scorer VARCHAR NOT NULL, model_version VARCHAR NOT NULL,
-        base_scorer VARCHAR NOT NULL, fitted_as_of TIMESTAMPTZ NOT NULL,
-        calibrator VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL, batch_id BIGINT NOT NULL,
-        row_hash VARCHAR NOT NULL
-    );
-    """,
-    # version 4: history loaded after the fact (``--backfill``) is marked on its batch
-    """
-    ALTER TABLE batches ADD COLUMN backfill BOOLEAN DEFAULT false;
-    -- the hash of the batch's metadata, in its chain hash (NULL: written before version 4)
-    ALTER TABLE batches ADD COLUMN meta_sha256 VARCHAR;
-    """,
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    since: int = 1
+    keyed: bool = True
+    shared: bool = False
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+
+def _text(name: str, nullable: bool = True, *, client: bool = False) -> Column:
+    return Column(name, "text", nullable, client=client)
+
+
+_BATCH_ID = Column("batch_id", "int64", False, role="chain")
+_ROW_HASH = Column("row_hash", "text", False, role="chain")
+
+
+def _recorded(since: int = 1) -> Column:
+    return Column("recorded_at", "timestamp", False, since, role="recorded")
+
+
+TABLES: tuple[Table, ...] = (
+    Table("meta", (_text("key", False), _text("value")), key=("key",)),
+    Table(
+        "predictions",
+        (
+            _text("prediction_id", False, client=True),
+            _text("entity_id", False, client=True),
+            _text("scorer", False, client=True),
+            _text("model_version", client=True),
+            Column("score", "double", client=True),
+            _text("score_kind", False, client=True),
+            Column("probability", "double"),
+            Column("abstained", "boolean", False),
+            Column("scored_at", "timestamp", False, client=True),
+            _recorded(),
+            Column("horizon_days", "int32", False, client=True),
+            _text("target_event", False, client=True),
+            _text("input_hash", client=True),
+            Column("seed", "int64", client=True),
+            _text("source", client=True),
+            Column("segments", "map", client=True),
+            _BATCH_ID,
+            _ROW_HASH,
+        ),
+        key=("prediction_id",),
+        keyed=False,
+        shared=True,
+    ),
+    Table(
+        "outcomes",
+        (
+            _text("outcome_id", False, client=True),
+            _text("entity_id", False, client=True),
+            _text("event", False, client=True),
+            Column("occurred_at", "timestamp", False, client=True),
+            _recorded(),
+            _text("source", client=True),
+            _BATCH_ID,
+            _ROW_HASH,
+        ),
+        key=("outcome_id",),
+        keyed=False,
+        shared=True,
+    ),
+    Table(
+        "batches",
+        (
+            Column("batch_id", "int64", False),
+            _text("kind", False),
+            _text("source_name"),
+            _text("file_sha256", False),
+            _text("rows_sha256", False),
+            Column("row_count", "int64", False),
+            Column("ingested_at", "timestamp", False),
+            _text("ingested_by"),
+            _text("previous_hash", False),
+            _text("chain_hash", False),
+            # history loaded after the fact (``--backfill``)
+            Column("backfill", "boolean", since=4, default="false"),
+            # the hash of the batch's metadata, in its chain hash (NULL: written before v4)
+            Column("meta_sha256", "text", since=4),
+        ),
+        key=("batch_id",),
+        shared=True,
+    ),
+    # the monitors' derived state (rebuildable by replay, so outside the hash chain)
+    Table(
+        "monitor_states",
+        (
+            _text("monitor_key", False),
+            _text("state", False),
+            Column("updated_at", "timestamp", False),
+        ),
+        key=("monitor_key",),
+        since=2,
+    ),
+    # derived scorer versions and their calibrators' fit cut-offs (in the chain)
+    Table(
+        "derivations",
+        (
+            _text("derivation_id", False),
+            _text("scorer", False),
+            _text("model_version", False),
+            _text("base_scorer", False),
+            Column("fitted_as_of", "timestamp", False),
+            _text("calibrator", False),
+            _recorded(),
+            _BATCH_ID,
+            _ROW_HASH,
+        ),
+        key=("derivation_id",),
+        since=3,
+        keyed=False,
+    ),
 )
+
+
+TABLE = {t.name: t for t in TABLES}
+
+
+def _ddl(column: Column, types: dict[ColumnType, str]) -> str:
+    null = "" if column.nullable else " NOT NULL"
+    default = "" if column.default is None else f" DEFAULT {column.default}"
+    return f"{column.name} {types[column.type]}{null}{default}"
+
+
+def _create(table: Table, version: int) -> str:
+    """DuckDB's CREATE TABLE for ``table`` as schema ``version`` first wrote it."""
+    parts = [_ddl(c, DUCKDB_TYPES) for c in table.columns if c.since <= version]
+    if table.keyed:
+        parts.append(f"PRIMARY KEY ({', '.join(table.key)})")
+    return f"CREATE TABLE {table.name} ({', '.join(parts)});"
+
+
+def migration(version: int) -> str:
+    """DuckDB statements taking a ledger from ``version`` − 1 to ``version``."""
+    statements = []
+    for table in TABLES:
+        if table.since == version:
+            statements.append(_create(table, version))
+        elif table.since < version:
+            statements += [
+                f"ALTER TABLE {table.name} ADD COLUMN {_ddl(c, DUCKDB_TYPES)};"
+                for c in table.columns
+                if c.since == version
+            ]
+    return "\n".join(statements)
+
+
+#: ``MIGRATIONS[k]`` takes a ledger from schema version k to k + 1.
+MIGRATIONS: tuple[str, ...] = tuple(migration(v) for v in range(1, SCHEMA_VERSION + 1))
+
+
+def postgres_ddl() -> str:
+    """Return the shared tables in PostgreSQL: each row carries its ``workspace``, in every key.
+
+    Idempotent (``IF NOT EXISTS``): a store created by an older version gains the columns
+    added since, as a DuckDB ledger does by migrating.
+    """
+    statements = []
+    for table in (t for t in TABLES if t.shared):
+        created = [_ddl(c, POSTGRES_TYPES) for c in table.columns if c.since <= table.since]
+        key = ", ".join(("workspace", *table.key))
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {table.name} (workspace TEXT NOT NULL, "
+            f"{', '.join(created)}, PRIMARY KEY ({key}));"
+        )
+        statements += [
+            f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {_ddl(c, POSTGRES_TYPES)};"
+            for c in table.columns
+            if c.since > table.since
+        ]
+    return "\n".join(statements)
+
+
+def ibis_fields(name: str) -> dict[str, str]:
+    """Return a table's row columns (its ``chain`` bookkeeping left out) as Ibis type strings."""
+    return {
+        c.name: ("" if c.nullable else "!") + IBIS_TYPES[c.type]
+        for c in TABLE[name].columns
+        if c.role != "chain"
+    }
+
+
+def client_fields(kind: str) -> tuple[str, ...]:
+    """Return the fields a service client may send in a ``kind`` batch, in table order."""
+    return tuple(c.name for c in TABLE[kind].columns if c.client)
+
+
+def row_columns(name: str) -> tuple[str, ...]:
+    """Return the columns of a row as ingest writes it: all but the chain's bookkeeping."""
+    return tuple(c.name for c in TABLE[name].columns if c.role != "chain")
+
+
+PREDICTION_COLUMNS = row_columns("predictions")
+OUTCOME_COLUMNS = row_columns("outcomes")
+DERIVATION_COLUMNS = row_columns("derivations")
 
 GENESIS_HASH = "0" * 64
 
 
 def column_text(column: str, alias: str = "") -> str:
-    """The SQL text form of a content column that row hashes and change reports use:
-    timestamps as epoch microseconds, segments as sorted ``name=value`` pairs, NULL as ``\\N``."""
+    r"""Return the SQL text form of a content column that row hashes and change reports use.
+
+    Timestamps become epoch microseconds, segments sorted ``name=value`` pairs, NULL ``\N``.
+    """
     qualified = f"{alias}.{column}" if alias else column
     if column.endswith(("_at", "_as_of")):
         return f"coalesce(CAST(epoch_us({qualified}) AS VARCHAR), '\\N')"
@@ -105,7 +313,7 @@ def column_text(column: str, alias: str = "") -> str:
 
 
 def content_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns a row hash covers: all but ``recorded_at``."""
+    """Return the columns a row hash covers: all but ``recorded_at``."""
     return tuple(c for c in columns if c != "recorded_at")
 
 
@@ -120,7 +328,7 @@ DERIVATION_ROW_HASH = _row_hash(DERIVATION_COLUMNS)
 
 
 def batch_item(row_hash_sql: str) -> str:
-    """What a batch digest covers per row: the content hash and when the ledger learned it."""
+    """Return what a batch digest covers per row: the content hash and when it was learned."""
     return f"{row_hash_sql} || '|' || {column_text('recorded_at')}"
 
 

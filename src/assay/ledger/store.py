@@ -28,7 +28,6 @@ import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
 from assay.ledger import integrity
-from assay.ledger._db import first_row
 from assay.ledger.checks import (
     Backfilled,
     EvidenceWarning,
@@ -37,11 +36,10 @@ from assay.ledger.checks import (
     evidence_warnings,
 )
 from assay.ledger.columns import INT64, SCORE_KINDS, column
-from assay.ledger.integrity import ChainHead, VerifyResult, batch_digest, seal
-from assay.ledger.integrity import chain_hash as chain_hash  # the service's store chains with it
+from assay.ledger.integrity import ChainHead, VerifyResult, append_batch
 from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.lag import RecordingLag, recording_lag
-from assay.ledger.maturity import late_flips, matured_leads
+from assay.ledger.maturity import consumed_leads
 from assay.ledger.parse import BadRow, RowChecker, Source, apply_mapping, read_source, segment_map
 from assay.ledger.presets import Preset, get_preset
 from assay.ledger.schema import (
@@ -55,15 +53,16 @@ from assay.ledger.schema import (
     column_text,
     content_columns,
 )
+from assay.ledger.session import first_row, session_settings
 
 DEFAULT_PATH = "assay.duckdb"
 ABSTENTION_TOKENS = ("not yet", "insufficient data", "abstain", "n/a")
 #: Bad rows shown in an error message; all of them are on the exception (and the CLI's file).
 SHOWN_BAD_ROWS = 20
-#: DuckDB spills to disk beyond this, keeping large ingests inside a laptop's memory.
-MEMORY_LIMIT = os.environ.get("ASSAY_MEMORY_LIMIT", "1GB")
 
 Progress = Callable[[str], None]
+#: The prediction columns ``status`` reads.
+STATUS_COLUMNS = ("scorer", "model_version", "abstained", "scored_at")
 
 
 class LedgerIngestError(AssayInputError):
@@ -84,6 +83,8 @@ class LedgerIngestError(AssayInputError):
 
 @dataclass(frozen=True)
 class IngestReceipt:
+    """What one ingest did: rows read, new and already present, and the hashes it recorded."""
+
     kind: str
     batch_id: int | None  # None when the batch held nothing new
     rows: int
@@ -98,9 +99,11 @@ class IngestReceipt:
 
     @property
     def noop(self) -> bool:
+        """Whether the batch held no new row (nothing was written)."""
         return self.rows_new == 0
 
     def describe(self) -> str:
+        """Return the receipt as one sentence for the terminal."""
         if self.noop:
             return (
                 f"no-op: all {self.rows} {self.kind} rows are already in the ledger "
@@ -155,6 +158,7 @@ class Ledger:
                 f"cannot open the ledger {self.path}: {first} (is another assay writing it?)"
             ) from None
         self.con = _configure(con)
+        self._consumed: tuple[tuple[object, ...], pa.Table] | None = None
         if not read_only:
             self._migrate()
 
@@ -167,16 +171,20 @@ class Ledger:
         view = object.__new__(Ledger)
         view.path = self.path
         view.con = _configure(self.con.cursor())
+        view._consumed = None
         return view
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        """Close the DuckDB connection."""
         self.con.close()
 
     def __enter__(self) -> Ledger:
+        """Return the ledger itself, closed when the ``with`` block ends."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the ledger, whether or not the block raised."""
         self.close()
 
     def _migrate(self) -> None:
@@ -202,6 +210,7 @@ class Ledger:
 
     @property
     def schema_version(self) -> int:
+        """Return the schema version stored in ``meta`` (0 when there is none)."""
         row = first_row(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         return int(row[0]) if row else 0
 
@@ -279,8 +288,9 @@ class Ledger:
         fitted_as_of: dt.datetime,
         now: dt.datetime | None = None,
     ) -> IngestReceipt:
-        """Record the derived scorer version ``scorer`` (model version ``fingerprint[:16]``):
-        ``base_scorer`` mapped through a calibrator fitted on outcomes as of ``fitted_as_of``.
+        """Record the derived scorer version ``scorer`` (model version ``fingerprint[:16]``).
+
+        It is ``base_scorer`` mapped through a calibrator fitted on outcomes as of ``fitted_as_of``.
 
         Appended as a batch of kind "derivations" in the hash chain; recording the same
         derivation again is a no-op.
@@ -410,27 +420,12 @@ class Ledger:
                 """,
                 [batch_id],
             )
-            rows_sha256 = batch_digest(self.con, kind, batch_id).sha256
-            previous = self._last_chain_hash()
-            self.con.execute(
-                "INSERT INTO batches (batch_id, kind, source_name, file_sha256, rows_sha256, "
-                "row_count, ingested_at, ingested_by, previous_hash, chain_hash, backfill) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    batch_id,
-                    kind,
-                    source_name,
-                    file_sha256,
-                    rows_sha256,
-                    new_rows,
-                    ingested_at,
-                    _who(),
-                    previous,
-                    "",  # sealed next, from the stored row
-                    staged.backfill,
-                ],
-            )
-            seal(self.con, batch_id)
+            stored = append_batch(
+                self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
+                file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
+                ingested_by=_who(), backfill=staged.backfill,
+            )  # fmt: skip
+            rows_sha256 = str(stored["rows_sha256"])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -440,8 +435,11 @@ class Ledger:
         return IngestReceipt(batch_id=batch_id, rows_sha256=rows_sha256, **receipt_base)
 
     def _conflicts(self, kind: str) -> list[BadRow]:
-        """Rows whose id is already used with different content, in the batch or the ledger,
-        each naming the fields that differ (old value → new value)."""
+        """Return the rows whose id is already used with different content.
+
+        The id may be used in the batch or the ledger; each row names the fields that differ
+        (old value → new value).
+        """
         table_name, id_column, _, columns = KINDS[kind]
         changes = _changed_fields(columns, "s", "t")
         rows = self.con.execute(
@@ -470,12 +468,15 @@ class Ledger:
 
     # ------------------------------------------------------------------ integrity
     def verify(self, expect: ChainHead | None = None) -> VerifyResult:
-        """Recompute every row hash, batch digest, metadata hash and the chain, and check that
-        the history holds ``expect`` (:mod:`assay.ledger.integrity`); name the first failure."""
+        """Recompute every row hash, batch digest, metadata hash and the chain.
+
+        Also check that the history holds ``expect`` (:mod:`assay.ledger.integrity`); name the
+        first failure.
+        """
         return integrity.verify(self.con, expect)
 
     def chain_head(self) -> ChainHead:
-        """The number of batches and the last one's chain hash (``N:HASH`` as text)."""
+        """Return the number of batches and the last one's chain hash (``N:HASH`` as text)."""
         return integrity.chain_head(self.con)
 
     # ------------------------------------------------------------------ reading
@@ -486,12 +487,19 @@ class Ledger:
         scorer: str | None = None,
         model_version: str | None = None,
         policy: str = "first",
+        columns: Sequence[str] | None = None,
     ) -> LabelSet:
-        """Predictions labelled positive / negative / pending as of ``as_of`` (default: now)
-        by DESIGN §6's plain rule: a negative counts once the window closes."""
+        """Label predictions positive / negative / pending as of ``as_of`` (default: now).
+
+        The rule is DESIGN §6's plain rule: a negative counts once the window closes.
+        ``columns``: the prediction columns to read (default all; ``label`` and ``matured``
+        always come).
+        """
+        moment = to_utc(as_of)
         return resolve_labels(
-            self.con, as_of=to_utc(as_of), scorer=scorer, model_version=model_version, policy=policy
-        )
+            self.con, as_of=moment, scorer=scorer, model_version=model_version, policy=policy,
+            recording_lag=RecordingLag(moment, fixed_days=0.0), columns=columns,
+        )  # fmt: skip
 
     def judged_labels(
         self,
@@ -501,11 +509,15 @@ class Ledger:
         model_version: str | None = None,
         policy: str = "first",
         recording_lag_days: float | None = None,
+        columns: Sequence[str] | None = None,
     ) -> LabelSet:
-        """The labels a scorer is judged on as of ``as_of``: a lead is ``matured`` only once
-        its window closed and its event's recording lag passed (measured, or
-        ``recording_lag_days`` for every event), and a derived scorer's in-sample leads are
-        left out (``LabelSet.in_sample`` says how many and the fit cut-offs)."""
+        """Return the labels a scorer is judged on as of ``as_of``.
+
+        A lead is ``matured`` only once its window closed and its event's recording lag passed
+        (measured, or ``recording_lag_days`` for every event), and a derived scorer's in-sample
+        leads are left out (``LabelSet.in_sample`` says how many and the fit cut-offs).
+        ``columns`` as for :meth:`labels`.
+        """
         moment = to_utc(as_of)
         lag = (
             self.recording_lag(as_of=moment)
@@ -514,14 +526,16 @@ class Ledger:
         )
         return resolve_labels(
             self.con, as_of=moment, scorer=scorer, model_version=model_version, policy=policy,
-            recording_lag=lag, held_out=True,
+            recording_lag=lag, held_out=True, columns=columns,
         )  # fmt: skip
 
     def evidence_warnings(
         self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None
     ) -> list[EvidenceWarning]:
-        """Rows no label can use as of ``as_of``, counted with an example
-        (:mod:`assay.ledger.checks`)."""
+        """Count the rows no label can use as of ``as_of``, with an example.
+
+        See :mod:`assay.ledger.checks`.
+        """
         return evidence_warnings(self.con, as_of=to_utc(as_of), scorer=scorer)
 
     def backfilled(
@@ -543,12 +557,15 @@ class Ledger:
         until: dt.datetime,
         grace: dt.timedelta | None,
     ) -> pa.Table:
-        """Leads maturing in (since, until], labelled as of their own maturity (monitor order);
-        ``grace=None`` waits the measured recording lag (:mod:`assay.ledger.maturity`)."""
-        return matured_leads(
-            self.con, scorer=scorer, model_version=model_version, since=since, until=until,
-            grace=grace,
-        )  # fmt: skip
+        """Return the leads maturing in (since, until], labelled as of their own maturity.
+
+        They come in monitor order, with prediction_id, matures_us, probability, positive;
+        ``grace=None`` waits the measured recording lag (:mod:`assay.ledger.maturity`).
+        """
+        table = self._consumed_by(scorer, model_version, until, grace)
+        if since is not None:
+            table = table.filter(pc.greater(table["matures_us"], micros(since)))
+        return table.select(["prediction_id", "matures_us", "probability", "positive"])
 
     def late_flips(
         self,
@@ -559,18 +576,40 @@ class Ledger:
         grace: dt.timedelta | None,
     ) -> int:
         """Leads negative at maturity whose conversion was recorded after it (by ``until``)."""
-        return late_flips(
-            self.con, scorer=scorer, model_version=model_version, until=until, grace=grace
-        )
+        late = self._consumed_by(scorer, model_version, until, grace)["late"]
+        return int(pc.sum(late.cast(pa.int64())).as_py() or 0)
+
+    def _consumed_by(
+        self, scorer: str, model_version: str | None, until: dt.datetime, grace: dt.timedelta | None
+    ) -> pa.Table:
+        """Return the leads consumed by ``until``.
+
+        The last answer is kept for the same question on the same history (number of batches),
+        because a monitor update asks for its matured leads and then for its late flips as of
+        the same time.
+        """
+        key = (scorer, model_version, to_utc(until), grace, self.chain_head().batches)
+        if self._consumed is None or self._consumed[0] != key:
+            found = consumed_leads(
+                self.con, scorer=scorer, model_version=model_version, until=key[2], grace=grace
+            )
+            self._consumed = (key, found)
+        return self._consumed[1]
 
     def monitor_state(self, key: str) -> str | None:
-        """The stored JSON state of a monitor, if any."""
+        """Return the stored JSON state of a monitor, if any."""
         row = first_row(
             self.con.execute("SELECT state FROM monitor_states WHERE monitor_key = ?", [key])
         )
         return None if row is None else str(row[0])
 
+    def monitor_states(self) -> list[str]:
+        """Every stored monitor state (JSON), in key order."""
+        rows = self.con.execute("SELECT state FROM monitor_states ORDER BY monitor_key").fetchall()
+        return [str(row[0]) for row in rows]
+
     def save_monitor_state(self, key: str, state: str) -> None:
+        """Store the JSON ``state`` of monitor ``key``, replacing any earlier one."""
         self.con.execute(
             "INSERT OR REPLACE INTO monitor_states VALUES (?, ?, ?)",
             [key, state, dt.datetime.now(dt.UTC)],
@@ -594,7 +633,7 @@ class Ledger:
 
     def status(self) -> dict[str, Any]:
         """Scorers and versions: rows, pending share (as of now), abstentions; the last batch."""
-        labels = self.labels(policy="all").table
+        labels = self.labels(policy="all", columns=STATUS_COLUMNS).table
         self.con.register("status_labels", labels)
         try:
             scorers = self.con.sql(
@@ -627,7 +666,7 @@ class Ledger:
 
 # ---------------------------------------------------------------------- staging helpers
 def ledger_path(path: str | Path | None = None) -> Path:
-    """The ledger file: ``path``, else ``$ASSAY_LEDGER``, else ``./assay.duckdb``."""
+    """Return the ledger file: ``path``, else ``$ASSAY_LEDGER``, else ``./assay.duckdb``."""
     return Path(path or os.environ.get("ASSAY_LEDGER") or DEFAULT_PATH)
 
 
@@ -649,6 +688,7 @@ def _who() -> str:
 
 
 def micros(moment: dt.datetime) -> int:
+    """Return ``moment`` as whole microseconds since 1970-01-01T00:00Z (exact integer math)."""
     delta = to_utc(moment) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -659,8 +699,11 @@ def _recorded_at(
     ingested_at: dt.datetime,
     history: pa.Array | None,
 ) -> pa.Array:
-    """When the ledger learned each row: the ``recorded_at`` column where given, else
-    ``history`` (a backfill's own scored_at / occurred_at), else the ingest time."""
+    """Return when the ledger learned each row.
+
+    That is the ``recorded_at`` column where given, else ``history`` (a backfill's own
+    scored_at / occurred_at), else the ingest time.
+    """
     fallback = pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), checker.n_rows)
     if history is not None:
         fallback = pc.coalesce(history, fallback)
@@ -687,7 +730,7 @@ def _required_timestamp(checker: RowChecker, name: str, assume_timezone: str | N
 
 
 def _derived_id(*parts: pa.Array) -> pa.Array:
-    """A stable id from the identifying fields: the first 32 hex digits of their sha256."""
+    """Return a stable id from the identifying fields: the first 32 hex digits of their sha256."""
     keys = pc.binary_join_element_wise(*[pc.cast(p, pa.string()) for p in parts], "|")
     with duckdb.connect() as con:
         con.register("id_keys", pa.table({"key": keys}))
@@ -696,8 +739,11 @@ def _derived_id(*parts: pa.Array) -> pa.Array:
 
 
 def _changed_fields(columns: tuple[str, ...], new: str, old: str) -> str:
-    """SQL listing the content columns where rows ``new`` and ``old`` differ, as
-    ``name: old → new`` separated by semicolons (the row hash's text forms are compared)."""
+    """Return SQL listing the content columns where rows ``new`` and ``old`` differ.
+
+    Each is written ``name: old → new``, separated by semicolons (the row hash's text forms
+    are compared).
+    """
     parts = [
         f"CASE WHEN {column_text(c, new)} IS DISTINCT FROM {column_text(c, old)} THEN "
         f"'{c}: ' || {_shown(c, old)} || ' → ' || {_shown(c, new)} END"
@@ -714,10 +760,9 @@ def _shown(column: str, alias: str) -> str:
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Session settings every ledger connection runs with."""
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    """Session settings every ledger connection runs with (:mod:`assay.ledger.session`)."""
+    for statement in session_settings():
+        con.execute(statement)
     return con
 
 
@@ -850,7 +895,7 @@ def _stage_outcomes(
 
 
 def _integer(checker: RowChecker, kind: str, name: str, what: str) -> pa.Array:
-    """A declared integer column within its declared bounds (null where absent or bad)."""
+    """Read a declared integer column within its declared bounds (null where absent or bad)."""
     declared = column(kind, name)
     raw = checker.require(name) if declared.required else checker.column(name)
     if raw is None:
@@ -859,13 +904,16 @@ def _integer(checker: RowChecker, kind: str, name: str, what: str) -> pa.Array:
 
 
 def _earlier(recorded_at: pa.Array, ingested_at: dt.datetime) -> bool:
-    """Does any row claim to have been recorded before this ingest (history)?"""
+    """Tell whether any row claims to have been recorded before this ingest (history)."""
     return bool(pc.any(pc.less(recorded_at, pa.scalar(ingested_at, recorded_at.type))).as_py())
 
 
 def _percent_hint(checker: RowChecker, score: np.ndarray, is_prob: np.ndarray) -> None:
-    """Most out-of-range probabilities inside (1, 100] mean the scores are percentages:
-    say so once, with the count and the flag, ahead of the row list."""
+    """Say once, ahead of the row list, that the scores look like percentages.
+
+    Most out-of-range probabilities inside (1, 100] mean the scores are percentages: the hint
+    gives the count and the flag.
+    """
     above = is_prob & (score > 1)
     if above.any() and np.all(score[above] <= 100):
         checker.hints.append(

@@ -5,8 +5,8 @@ A source is either
 * an Ibis URL (``duckdb:///path.db``, ``postgres://…``, ``bigquery://project/dataset``, …) whose
   connection holds ``predictions`` and ``outcomes`` tables (the ledger's own file works), or
 * a Parquet glob of predictions, with the outcomes' glob beside it, read by an in-process
-  DuckDB through Ibis without ingesting anything (memory capped at ``ASSAY_MEMORY_LIMIT``,
-  default 4GB; DuckDB spills to disk beyond it).
+  DuckDB through Ibis without ingesting anything, in the ledger's session settings (memory
+  capped at ``ASSAY_MEMORY_LIMIT``, :mod:`assay.ledger.session`; DuckDB spills to disk beyond).
 
 Columns follow the ledger's names. Lakes often lack the bookkeeping ones, so ``recorded_at``
 defaults to ``scored_at`` (predictions) and ``occurred_at`` (outcomes), and ``model_version``
@@ -15,16 +15,13 @@ to null; every timestamp must carry a time zone.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
 from assay._validation import AssayInputError
-
-#: DuckDB reading a Parquet lake spills to disk beyond this (``ASSAY_MEMORY_LIMIT``).
-LAKE_MEMORY_LIMIT = os.environ.get("ASSAY_MEMORY_LIMIT", "4GB")
+from assay.ledger.session import session_settings
 
 _TIMESTAMPS = {
     "predictions": ("scored_at", "recorded_at"),
@@ -106,8 +103,8 @@ def open_source(
                     "(--outcomes 'lake/outcomes/*.parquet')"
                 )
             con = ibis.duckdb.connect()
-            con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own status
-            con.raw_sql(f"SET memory_limit = '{LAKE_MEMORY_LIMIT}'")
+            for statement in session_settings():
+                con.raw_sql(statement)
             tables = (con.read_parquet(source), con.read_parquet(outcomes))
     except AssayInputError:
         raise

@@ -16,12 +16,9 @@ and a second pass sums on them.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
@@ -38,6 +35,12 @@ from assay.pushdown.expressions import (
 from assay.stats.binning import assign_bins, explicit_edges
 from assay.stats.binstats import BinStats
 from assay.stats.calibration import audit_bin_count
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Mapping, Sequence
+
+    import ibis.expr.types as ir
 
 #: Above this many distinct usable scores, equal-mass edges come from the engine's sketch.
 EXACT_DISTINCT_LIMIT = 100_000
@@ -122,7 +125,7 @@ class ScoreHistogram:
 
     @classmethod
     def fetch(cls, labels: ir.Table, limit: int) -> ScoreHistogram | None:
-        """The exact histogram, or None when there are more than ``limit`` distinct scores."""
+        """Fetch the exact histogram, or None when there are more than ``limit`` distinct scores."""
         rows = score_histogram(labels).limit(limit + 1).to_pyarrow()
         if rows.num_rows > limit:
             return None
@@ -141,8 +144,10 @@ class ScoreHistogram:
         return np.unique(np.concatenate(([0.0], interior, [1.0])))
 
     def stats(self, edges: FloatArray) -> BinStats:
-        """BinStats on ``edges`` (each distinct score p with n rows, k positives adds n, n·p,
-        n·p², k and k·p)."""
+        """Return the BinStats on ``edges``.
+
+        Each distinct score p with n rows and k positives adds n, n·p, n·p², k and k·p.
+        """
         idx = assign_bins(self.values, edges)
         n_bins = len(edges) - 1
         weight = self.count.astype(np.float64)
@@ -193,7 +198,7 @@ def equal_mass_stats(labels: ir.Table, n_bins: int | None) -> BinStats:
 
 
 def total_binstats(labels: ir.Table, edges: Sequence[float] | FloatArray) -> BinStats:
-    """The per-bin sums over every group (what :func:`grouped_binstats` adds up to)."""
+    """Return the per-bin sums over every group (what :func:`grouped_binstats` adds up to)."""
     fixed = _edges(edges)
     return stats_from_rows(bin_sums(labels, fixed, grouped=False).to_pyarrow(), fixed)
 

@@ -1,5 +1,8 @@
 """The self-contained HTML report (Jinja2; charts inlined as SVG, no network, no scripts).
 
+The pages draw a :class:`assay.audit.report.Report` (or its comparison) as it is: every number
+and series was computed in the audit layer, so rendering opens no ledger and fits nothing.
+
 Every ``{{ … }}`` value passes :func:`_finalize` (stored text gets its invisible controls made
 visible, :func:`assay.report.safe_text.html_text`) before autoescaping; HTML built here in Python
 escapes stored text with ``escape(html_text(…))``.
@@ -8,20 +11,20 @@ escapes stored text with ``escape(html_text(…))``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 import assay
-from assay.audit.monitor import MonitorSummary
-from assay.audit.scorer import Audit, Bucket, audit_arrays
 from assay.report import plots
 from assay.report.safe_text import html_text
-from assay.stats.compare import Comparison
 
-TrueCurve = Callable[[Any], Any]
+if TYPE_CHECKING:  # what is drawn
+    from assay.audit.monitor import MonitorSummary
+    from assay.audit.report import ComparisonView, Report
+    from assay.audit.scorer import Audit, Bucket
+    from assay.report.plots import TrueCurve
 
 
 def _pts(value: float | None) -> str:
@@ -65,9 +68,7 @@ def _bucket_table(rows: list[Bucket]) -> Markup:
     return Markup("".join(lines))
 
 
-def _monitor_view(summary: MonitorSummary | None) -> dict[str, Any] | None:
-    if summary is None or not len(summary.path.times_us):
-        return None
+def _monitor_view(summary: MonitorSummary) -> dict[str, Any]:
     monitor = summary.monitor
     return {
         "verdict": monitor.verdict,
@@ -82,11 +83,17 @@ def _monitor_view(summary: MonitorSummary | None) -> dict[str, Any] | None:
     }
 
 
+def _decomposition(audit: Audit) -> str:
+    corp = audit.corp
+    return f"Brier {corp.score:.4f} = MCB {corp.mcb:.4f} − DSC {corp.dsc:.4f} + UNC {corp.unc:.4f}"
+
+
 def _view(
-    audit: Audit, true_curve: TrueCurve | None, monitor: MonitorSummary | None = None
+    audit: Audit, true_curve: TrueCurve | None, monitors: list[MonitorSummary]
 ) -> dict[str, Any]:
     report = audit.calibration
     repro = audit.reproducibility
+    charts = audit.charts
     return {
         "scorer": audit.scorer,
         "verdict": report.verdict,
@@ -106,13 +113,15 @@ def _view(
         "n_bins": report.stats.n_bins,
         "cohorts": audit.cohorts,
         "charts": {
-            "reliability": Markup(plots.reliability_diagram(audit, true_curve)),
-            "corp": Markup(plots.corp_diagram(audit)),
+            "reliability": Markup(plots.reliability_diagram(charts.reliability, true_curve)),
+            "corp": Markup(plots.corp_diagram(charts.corp, _decomposition(audit))),
             "cohorts": Markup(plots.cohort_chart(audit)) if audit.cohorts else "",
             "decisions": Markup(plots.decision_charts(audit)) if audit.decisions else "",
-            "funnel": Markup(plots.funnel_plot(audit.segments)) if audit.segments else "",
+            "funnel": Markup(plots.funnel_plot(audit.segments, charts.funnel))
+            if audit.segments and charts.funnel
+            else "",
         },
-        "monitor": _monitor_view(monitor),
+        "monitors": [_monitor_view(m) for m in monitors],
         "segments": audit.segments,
         "segment_by": audit.reproducibility["config"].get("segment_by"),
         "decisions": audit.decisions,
@@ -138,25 +147,26 @@ def _environment() -> Environment:
     )
 
 
-def render_html(
-    audits: list[Audit],
-    *,
-    as_of: str,
-    true_curves: dict[str, TrueCurve] | None = None,
-    monitors: list[MonitorSummary] | None = None,
-) -> str:
-    """One HTML document for one or more audits (``true_curves`` only for simulations), with
-    each scorer's monitor section when ``monitors`` holds one for it."""
-    by_scorer = {m.monitor.scorer: m for m in monitors or []}
+def render_html(report: Report, *, true_curves: dict[str, TrueCurve] | None = None) -> str:
+    """Render the HTML report.
+
+    Each scorer's audit with its monitors, then the comparison when the report has one
+    (``true_curves``, score grid and true probability per scorer, only for simulations).
+    """
+    audits = report.audits
     template = _environment().get_template("report.html.j2")
     thin = audits[0].reproducibility["config"]["thin_bucket"] if audits else 30
     return template.render(
         title=", ".join(a.scorer for a in audits),
         version=assay.__version__,
-        as_of=as_of,
+        as_of=report.as_of,
         audits=[
-            _view(a, (true_curves or {}).get(a.scorer), by_scorer.get(a.scorer)) for a in audits
+            _view(a, (true_curves or {}).get(a.scorer), report.monitors_of(a.scorer))
+            for a in audits
         ],
+        comparison=None if report.comparison is None else _comparison_view(report.comparison),
+        notes=report.notes,
+        leaderboard=_leaderboard,
         thin=thin,
         pts=_pts,
         pct=_pct,
@@ -191,28 +201,29 @@ def _leaderboard(rows: list[Any]) -> Markup:
     return Markup(head + "".join(body) + "</tbody></table>")
 
 
-def render_comparison_html(comparison: Comparison, *, as_of: str) -> str:
-    """The side-by-side comparison page (self-contained, like the report)."""
-    diagrams = [
-        (
-            name,
-            Markup(
-                plots.reliability_diagram(audit_arrays(comparison.common_y, scores, scorer=name))
-            ),
-        )
-        for name, scores in comparison.common_scores.items()
-    ]
+def _comparison_view(view: ComparisonView) -> dict[str, Any]:
+    comparison = view.comparison
+    return {
+        "c": comparison,
+        "names": list(view.diagrams),
+        "interval_plot": Markup(plots.ece_interval_plot(comparison)),
+        "diagrams": [
+            (name, Markup(plots.reliability_diagram(series)))
+            for name, series in view.diagrams.items()
+        ],
+    }
+
+
+def render_comparison_html(view: ComparisonView, *, as_of: str) -> str:
+    """Render the side-by-side comparison page (self-contained, like the report)."""
     return (
         _environment()
         .get_template("compare.html.j2")
         .render(
-            c=comparison,
-            names=list(comparison.common_scores),
+            **_comparison_view(view),
             version=assay.__version__,
             as_of=as_of,
             leaderboard=_leaderboard,
-            interval_plot=Markup(plots.ece_interval_plot(comparison)),
-            diagrams=diagrams,
             pct0=_pct0,
         )
     )

@@ -1,7 +1,20 @@
-"""Charts for the report: matplotlib figures rendered to byte-stable inline SVG.
+"""Charts for the report: the series the audit layer computed, drawn as byte-stable inline SVG.
+
+Nothing here computes a statistic, reads a lead or opens the ledger: each function places the
+series of :mod:`assay.audit.charts` (and :class:`assay.audit.monitor.MonitorChart`) on axes.
+
+No global state: each chart is a :class:`matplotlib.figure.Figure` on its own SVG canvas
+(:class:`matplotlib.backends.backend_svg.FigureCanvasSVG`), so no backend is chosen for the
+process, and matplotlib is imported on the first chart, not with this module. :data:`STYLE`
+applies inside an ``rc_context`` held under a lock (rcParams are process-wide; the service
+draws from worker threads).
 
 Byte stability: a fixed ``svg.hashsalt``, no date in the metadata, text kept as text
 (``svg.fonttype = "none"``), and the Agg-free SVG backend.
+
+Layout: a chart whose text is fixed (axis labels, numbers, dates) has fixed margins and is drawn
+once; a chart that shows stored text (scorer names, segment labels) of any length is cropped to
+what it draws (``bbox_inches="tight"``, a second drawing pass).
 
 Stored text (scorer names, segment labels) is drawn through
 :func:`assay.report.safe_text.plot_text`, never as mathtext.
@@ -11,23 +24,23 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("svg")
-
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 
-from assay.audit.monitor import MonitorSummary
-from assay.audit.scorer import Audit
 from assay.report.safe_text import plot_text
-from assay.stats.compare import Comparison
-from assay.stats.isotonic import isotonic_fit
-from assay.stats.segments import SegmentRates, funnel_limits
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.figure import Figure
+
+    from assay.audit.charts import ReliabilitySeries, StepSeries
+    from assay.audit.monitor import MonitorChart, MonitorSummary
+    from assay.audit.scorer import Audit
+    from assay.stats.compare import Comparison
+    from assay.stats.segments import FunnelLimits, SegmentRates
 
 STYLE: Any = {  # matplotlib types rcParams keys as literals
     "svg.hashsalt": "assay",
@@ -38,13 +51,23 @@ STYLE: Any = {  # matplotlib types rcParams keys as literals
     "axes.spines.right": False,
 }
 INK, ACCENT, MUTED, BAND = "#1f2933", "#c2410c", "#9aa5b1", "#fbd5c0"
+#: A curve known in a simulation: its score grid and the true probability there.
+TrueCurve = tuple[np.ndarray, np.ndarray]
+
+#: The monitor's charts: dates on the x axis, slanted.
+MONITOR_MARGINS = {"left": 0.1, "right": 0.98, "bottom": 0.22, "top": 0.96}
+
+_DRAWING = threading.Lock()
 
 
-def to_svg(figure: Figure) -> str:
-    """The figure as an SVG string without the XML prolog, ready to inline."""
+def to_svg(figure: Figure, *, tight: bool = True) -> str:
+    """Return the figure as an SVG string without the XML prolog, ready to inline.
+
+    ``tight``: cropped to what it draws.
+    """
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    plt.close(figure)
+    crop = "tight" if tight else None
+    figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches=crop)
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     # Inline SVG in HTML needs neither the RDF metadata block nor namespace declarations;
@@ -53,105 +76,119 @@ def to_svg(figure: Figure) -> str:
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text, count=0)
 
 
-def reliability_diagram(
-    audit: Audit, true_curve: Callable[[np.ndarray], np.ndarray] | None = None
+def draw(
+    size: tuple[float, float],
+    paint: Callable[[Figure], None],
+    margins: dict[str, float] | None = None,
 ) -> str:
-    """Observed rate vs mean score per audit bin with posterior bands, the diagonal and a
-    histogram; ``true_curve`` (score → true probability, known in simulations) is drawn too."""
-    with plt.rc_context(STYLE):
-        figure, (top, bottom) = plt.subplots(
-            2, 1, figsize=(5.2, 5.0), sharex=True, gridspec_kw={"height_ratios": [4, 1]}
-        )
-        report = audit.calibration
-        stats = report.stats
-        keep = stats.nonempty
-        mean_p = stats.mean_prob[keep]
+    """Draw a new figure of ``size`` inches, painted by ``paint``, as inline SVG.
+
+    The figure has its own SVG canvas and is painted under :data:`STYLE`: with ``margins``
+    (``Figure.subplots_adjust`` keywords) at that size, else cropped to what it draws (module
+    docstring).
+    """
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    with _DRAWING, matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=size)
+        FigureCanvasSVG(figure)
+        paint(figure)
+        if margins is not None:
+            figure.subplots_adjust(**margins)
+        return to_svg(figure, tight=margins is None)
+
+
+def reliability_diagram(series: ReliabilitySeries, true_curve: TrueCurve | None = None) -> str:
+    """Draw the observed rate against the mean score per bin, with its band.
+
+    With the diagonal and the score histogram; ``true_curve`` (known in simulations) is drawn
+    too.
+    """
+
+    def paint(figure: Figure) -> None:
+        top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+        limit = series.reach
         top.plot(
             [0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1, label="perfect calibration"
         )
-        if report.posterior is not None:
-            lower = report.posterior.rate_lower[keep]
-            upper = report.posterior.rate_upper[keep]
-            top.fill_between(mean_p, lower, upper, color=BAND, step=None, alpha=0.9,
-                             label=f"{report.credibility:.0%} credible band")  # fmt: skip
-        top.plot(mean_p, stats.observed_rate[keep], marker="o", color=ACCENT, linewidth=1.5,
+        if series.lower is not None and series.upper is not None:
+            top.fill_between(series.mean_score, series.lower, series.upper, color=BAND,
+                             alpha=0.9, label=series.band)  # fmt: skip
+        top.plot(series.mean_score, series.observed, marker="o", color=ACCENT, linewidth=1.5,
                  label="observed rate per bin")  # fmt: skip
         if true_curve is not None:
-            grid = np.linspace(0, 1, 201)
-            top.plot(
-                grid, true_curve(grid), color=INK, linewidth=1, label="true curve (simulation)"
-            )
+            grid, truth = true_curve
+            top.plot(grid, truth, color=INK, linewidth=1, label="true curve (simulation)")
         top.set_ylabel("observed conversion rate")
-        # Zoom to where the scores and rates are, keeping the origin and the diagonal.
-        reach = [float(np.quantile(audit.y_prob, 0.995)), float(np.nanmax(stats.observed_rate))]
-        if report.posterior is not None:
-            reach.append(float(np.nanmax(report.posterior.rate_upper)))
-        limit = min(1.0, 1.1 * max(reach))
         top.set_xlim(0, limit)
         top.set_ylim(0, limit)
         top.legend(loc="upper left", frameon=False)  # after every labelled artist
-        bottom.hist(audit.y_prob, bins=50, range=(0, limit), color=MUTED)
+        edges = np.linspace(0.0, limit, len(series.histogram) + 1)
+        bottom.stairs(series.histogram, edges, fill=True, color=MUTED)
         bottom.set_xlabel("score (promised probability)")
         bottom.set_ylabel("leads")
-        return to_svg(figure)
+
+    return draw((5.2, 5.0), paint, {"left": 0.14, "right": 0.97, "bottom": 0.1, "top": 0.98,
+                                    "hspace": 0.08})  # fmt: skip
 
 
-def corp_diagram(audit: Audit) -> str:
-    """The CORP reliability curve: PAV-recalibrated probability against the score."""
-    with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(5.2, 4.0))
-        _, (scores, fitted) = isotonic_fit(audit.y_prob, audit.y_true)
+def corp_diagram(curve: StepSeries, decomposition: str) -> str:
+    """Draw the CORP reliability curve with the score decomposition written on it.
+
+    The curve is the PAV-recalibrated probability against the score.
+    """
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
         axis.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1)
-        axis.step(scores, fitted, where="post", color=INK, linewidth=1.5)
-        corp = audit.corp
-        decomposition = (
-            f"Brier {corp.score:.4f} = MCB {corp.mcb:.4f} − DSC {corp.dsc:.4f} + UNC {corp.unc:.4f}"
-        )
+        axis.step(curve.x, curve.y, where="post", color=INK, linewidth=1.5)
         axis.text(0.02, 0.95, decomposition, transform=axis.transAxes, va="top")
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
         axis.set_xlabel("score")
         axis.set_ylabel("recalibrated probability (PAV)")
-        return to_svg(figure)
+
+    return draw((5.2, 4.0), paint, {"left": 0.14, "right": 0.97, "bottom": 0.12, "top": 0.97})
 
 
 def cohort_chart(audit: Audit) -> str:
     """ECE per scoring month with its credible interval and the tolerance line."""
-    with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(7.0, 3.0))
-        cohorts = [c for c in audit.cohorts if c.median is not None]
-        x = np.arange(len(cohorts))
+    cohorts = [c for c in audit.cohorts if c.median is not None]
+    colours = [
+        {"calibrated": "#15803d", "miscalibrated": ACCENT}.get(c.verdict, MUTED) for c in cohorts
+    ]
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
         if cohorts:
+            x = np.arange(len(cohorts))
             median = np.array([c.median for c in cohorts])
-            lower = np.array([c.lower for c in cohorts])
-            upper = np.array([c.upper for c in cohorts])
-            colours = [
-                {"calibrated": "#15803d", "miscalibrated": ACCENT}.get(c.verdict, MUTED)
-                for c in cohorts
-            ]
-            axis.errorbar(
-                x, median, yerr=[median - lower, upper - median], fmt="none", ecolor=MUTED
-            )
+            below = median - np.array([c.lower for c in cohorts])
+            above = np.array([c.upper for c in cohorts]) - median
+            axis.errorbar(x, median, yerr=[below, above], fmt="none", ecolor=MUTED)
             axis.scatter(x, median, c=colours, zorder=3)
             axis.set_xticks(x, [c.month for c in cohorts], rotation=60, ha="right")
-        limit = audit.calibration.tolerance.curve_limit(audit.calibration.mean_score)
-        axis.axhline(limit, color=INK, linestyle=":", linewidth=1)
+        axis.axhline(audit.charts.ece_limit, color=INK, linestyle=":", linewidth=1)
         axis.set_ylabel("ECE (posterior median)")
         axis.set_ylim(bottom=0)
-        return to_svg(figure)
+
+    return draw((7.0, 3.0), paint, {"left": 0.1, "right": 0.98, "bottom": 0.27, "top": 0.96})
 
 
 def decision_charts(audit: Audit) -> str:
     """Risk–coverage (acting on the top-scored leads first) and the net-benefit decision curve."""
     decisions = audit.decisions
     assert decisions is not None
-    with plt.rc_context(STYLE):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+
+    def paint(figure: Figure) -> None:
+        left, right = figure.subplots(1, 2)
         curve = decisions.risk_coverage
         left.step(curve.coverage, curve.risk, where="post", color=INK, linewidth=1.5)
         certified = decisions.threshold.threshold
-        if certified is not None:
-            covered = float(np.mean(audit.y_prob >= certified))
+        covered = audit.charts.certified_coverage
+        if certified is not None and covered is not None:
             left.axvline(covered, color=ACCENT, linestyle="--", linewidth=1,
                          label=f"certified threshold {certified:.3g}")  # fmt: skip
             left.legend(loc="lower right", frameon=False)
@@ -175,15 +212,17 @@ def decision_charts(audit: Audit) -> str:
         right.set_xlabel("threshold probability (break-even cost / value)")
         right.set_ylabel("net benefit per lead")
         right.legend(loc="upper right", frameon=False)
-        figure.tight_layout()
-        return to_svg(figure)
+
+    return draw((9.0, 3.4), paint, {"left": 0.07, "right": 0.98, "bottom": 0.15, "top": 0.96,
+                                    "wspace": 0.25})  # fmt: skip
 
 
-def funnel_plot(rates: SegmentRates) -> str:
+def funnel_plot(rates: SegmentRates, limits: FunnelLimits) -> str:
     """Raw segment rates against size with 95% and 99.8% limits around the reference."""
-    limits = funnel_limits(rates)
-    with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(7.0, 3.6))
+    from matplotlib.ticker import NullFormatter, StrMethodFormatter
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
         axis.plot(
             limits.n, limits.lower_95, color=MUTED, linestyle="--", linewidth=1, label="95% limits"
         )
@@ -199,6 +238,10 @@ def funnel_plot(rates: SegmentRates) -> str:
             axis.annotate(plot_text(row.segment), (row.n, row.raw_rate), fontsize=7, xytext=(3, 3),
                           textcoords="offset points")  # fmt: skip
         axis.set_xscale("log")
+        # Plain numbers (1,000), not the log axis' default mathtext (10³): clearer, and
+        # typesetting mathtext is most of this chart's drawing time.
+        axis.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel("leads in segment (log scale)")
         axis.set_ylabel("raw conversion rate")
         note = (
@@ -209,14 +252,16 @@ def funnel_plot(rates: SegmentRates) -> str:
         axis.legend(
             loc="upper right", frameon=False, title=f"reference {rates.reference:.1%}{note}"
         )
-        return to_svg(figure)
+
+    return draw((7.0, 3.6), paint)
 
 
 def ece_interval_plot(comparison: Comparison) -> str:
     """ECE per scorer on the common leads with its credible interval."""
-    with plt.rc_context(STYLE):
-        summaries = comparison.common
-        figure, axis = plt.subplots(figsize=(6.0, 0.5 + 0.45 * len(summaries)))
+    summaries = comparison.common
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
         y = np.arange(len(summaries))
         ece = np.array([s.ece for s in summaries])
         lower = np.array([s.ece if s.ece_lower is None else s.ece_lower for s in summaries])
@@ -228,48 +273,57 @@ def ece_interval_plot(comparison: Comparison) -> str:
             f"ECE on {comparison.n_common:,} common leads ({comparison.credibility:.0%} interval)"
         )
         axis.set_xlim(left=0)
-        return to_svg(figure)
+
+    return draw((6.0, 0.5 + 0.45 * len(summaries)), paint)
 
 
-def _maturity_dates(summary: MonitorSummary) -> np.ndarray:
-    return summary.path.times_us.astype("datetime64[us]")
+def _dates(chart: MonitorChart) -> np.ndarray:
+    """Return the maturity dates of the leads (the x axis of the monitor's charts)."""
+    return chart.times_us.astype("datetime64[us]")
 
 
 def evidence_meter(summary: MonitorSummary) -> str:
-    """The audit e-value (log scale) over maturity time with the 1/α alarm line, and the
-    drift detector D with its threshold."""
-    monitor, path = summary.monitor, summary.path
-    with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(7.0, 3.0))
-        when = _maturity_dates(summary)
-        axis.plot(when, path.log_e / np.log(10), color=INK, linewidth=1.2, label="audit E")
-        axis.plot(when, path.log_drift / np.log(10), color=MUTED, linewidth=0.8, label="drift D")
-        alarm, drift = 1 / monitor.config.alpha, monitor.config.drift_threshold
+    """Draw the audit e-value (log scale) over maturity time with the 1/α alarm line.
+
+    With the drift detector D and its threshold.
+    """
+    chart, config = summary.chart, summary.monitor.config
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
+        when = _dates(chart)
+        axis.plot(when, chart.log10_e, color=INK, linewidth=1.2, label="audit E")
+        axis.plot(when, chart.log10_drift, color=MUTED, linewidth=0.8, label="drift D")
+        alarm, drift = 1 / config.alpha, config.drift_threshold
         axis.axhline(np.log10(alarm), color=ACCENT, linestyle="--", linewidth=1,
                      label=f"alarm 1/α = {alarm:.0f}")  # fmt: skip
         axis.axhline(np.log10(drift), color=MUTED, linestyle=":", linewidth=1,
                      label=f"drift alarm {drift:.0f}")  # fmt: skip
-        top = max(4.0, float(np.max(path.log_e, initial=0.0)) / np.log(10))
+        top = max(4.0, float(np.max(chart.log10_e, initial=0.0)))
         axis.set_ylim(-3, min(top, 12.0) + 0.5)
         axis.set_ylabel("log₁₀ evidence")
         axis.legend(frameon=False, fontsize=8, loc="upper left")
         figure.autofmt_xdate()
-        return to_svg(figure)
+
+    return draw((7.0, 3.0), paint, MONITOR_MARGINS)
 
 
 def cumulative_gap(summary: MonitorSummary) -> str:
-    """Cumulative expected minus observed conversions over maturity time, with the ±1.96 sd
-    band a calibrated score stays inside pointwise (sd² = Σ p(1 − p))."""
-    path = summary.path
-    with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(7.0, 3.0))
-        when = _maturity_dates(summary)
-        gap = np.cumsum(path.probability - path.outcome)
-        band = 1.96 * np.sqrt(np.cumsum(path.probability * (1 - path.probability)))
-        axis.fill_between(when, -band, band, color=BAND, linewidth=0, label="calibrated ±1.96 sd")
-        axis.plot(when, gap, color=INK, linewidth=1.2, label="expected − observed")
+    """Draw the cumulative expected minus observed conversions over maturity time.
+
+    Inside the band a calibrated score stays in pointwise.
+    """
+    chart = summary.chart
+
+    def paint(figure: Figure) -> None:
+        axis = figure.subplots()
+        when = _dates(chart)
+        axis.fill_between(when, -chart.band, chart.band, color=BAND, linewidth=0,
+                          label="calibrated ±1.96 sd")  # fmt: skip
+        axis.plot(when, chart.gap, color=INK, linewidth=1.2, label="expected − observed")
         axis.axhline(0, color=MUTED, linewidth=0.8)
         axis.set_ylabel("conversions")
         axis.legend(frameon=False, fontsize=8, loc="upper left")
         figure.autofmt_xdate()
-        return to_svg(figure)
+
+    return draw((7.0, 3.0), paint, MONITOR_MARGINS)

@@ -1,4 +1,4 @@
-"""Stored text is data, never markup: one rule per place assay shows it.
+r"""Stored text is data, never markup: one rule per place assay shows it.
 
 Scorer names, model versions, entity ids, target events, segment values and source names come
 from whoever wrote to the ledger. Wherever assay shows them they must read as the characters
@@ -6,7 +6,7 @@ stored, not as instructions to the renderer:
 
 * terminal (Rich): never parsed as Rich markup (``[/]`` crashed, ``[link=…]`` made a live
   hyperlink), nor as emoji codes; see :func:`terminal_text` and :func:`terminal_markup`;
-* charts (matplotlib): never parsed as mathtext (``$\\cmd$`` crashed the drawing); see
+* charts (matplotlib): never parsed as mathtext (``$\cmd$`` crashed the drawing); see
   :func:`plot_text`;
 * HTML: Jinja2 autoescaping already escapes ``<>&"'``; :func:`html_text` adds the visible
   controls below;
@@ -47,12 +47,14 @@ def _show(char: str) -> str:
 
 
 def visible_controls(value: object) -> str:
-    """``str(value)`` with every control, format, surrogate and line/paragraph-separator
-    character (Unicode categories Cc, Cf, Cs, Zl, Zp) replaced by the text ``<U+XXXX>``.
+    r"""Return ``str(value)`` with every control character shown as ``<U+XXXX>``.
+
+    Every control, format, surrogate and line/paragraph-separator character (Unicode
+    categories Cc, Cf, Cs, Zl, Zp) is replaced by the text ``<U+XXXX>``.
 
     Tab and newline are included: a stored value is one line of data.
 
-    >>> visible_controls("\\u202eevil\\x1b[2J")
+    >>> visible_controls("\u202eevil\x1b[2J")
     '<U+202E>evil<U+001B>[2J'
     """
     text = str(value)
@@ -62,45 +64,59 @@ def visible_controls(value: object) -> str:
 
 
 def terminal_text(value: object, style: str = "") -> Text:
-    """Stored text for Rich: a :class:`rich.text.Text` holding :func:`visible_controls` of
-    ``value``, optionally styled as a whole. A ``Text`` is never parsed as markup nor for
-    emoji codes, so ``[/]``, ``[link=…]`` and ``:smile:`` print as typed. Use it for table
-    cells, titles, rules, and with :meth:`Text.assemble` for lines mixing assay's words."""
+    """Return stored text for Rich, as a :class:`rich.text.Text`.
+
+    It holds :func:`visible_controls` of ``value``, optionally styled as a whole. A ``Text`` is
+    never parsed as markup nor for emoji codes, so ``[/]``, ``[link=…]`` and ``:smile:`` print as
+    typed. Use it for table cells, titles, rules, and with :meth:`Text.assemble` for lines mixing
+    assay's words.
+    """
     return Text(visible_controls(value), style=style)
 
 
 def terminal_markup(value: object) -> str:
-    """Stored text to interpolate into a Rich markup string: :func:`visible_controls`, then
-    :func:`rich.markup.escape`, so no tag in it is parsed. Emoji codes (``:smile:``) are still
-    replaced unless the string is printed with ``emoji=False``; prefer :func:`terminal_text`."""
+    """Return stored text to interpolate into a Rich markup string.
+
+    :func:`visible_controls`, then :func:`rich.markup.escape`, so no tag in it is parsed. Emoji
+    codes (``:smile:``) are still replaced unless the string is printed with ``emoji=False``; prefer
+    :func:`terminal_text`.
+    """
     return escape(visible_controls(value))
 
 
 def plot_text(value: object) -> str:
-    """Stored text for a matplotlib label, tick label or annotation: :func:`visible_controls`,
-    then every ``$`` written as ``\\$``. Matplotlib (without usetex) parses text as mathtext
-    only when it holds an even, non-zero number of unescaped ``$``; with all of them escaped it
-    never does, and draws each ``\\$`` as ``$``, so the stored text is drawn as stored."""
+    r"""Return stored text for a matplotlib label, tick label or annotation.
+
+    :func:`visible_controls`, then every ``$`` written as ``\$``. Matplotlib (without usetex) parses
+    text as mathtext only when it holds an even, non-zero number of unescaped ``$``; with all of
+    them escaped it never does, and draws each ``\$`` as ``$``, so the stored text is drawn as
+    stored.
+    """
     return visible_controls(value).replace("$", r"\$")
 
 
 def html_text(value: object) -> str:
-    """Stored text for the HTML report: :func:`visible_controls` (Jinja2 autoescaping or
-    :func:`markupsafe.escape` must still escape the result; this does not)."""
+    """Return stored text for the HTML report: :func:`visible_controls`.
+
+    Jinja2 autoescaping or :func:`markupsafe.escape` must still escape the result; this does
+    not.
+    """
     return visible_controls(value)
 
 
 def csv_cell(value: Cell) -> Cell | str:
-    """A cell for a CSV file assay writes: text starting with ``=``, ``+``, ``-``, ``@``, a
-    tab or a carriage return gets a leading ``'``, so a spreadsheet shows it as text instead of
-    evaluating it as a formula (OWASP "CSV Injection"). Other values are returned unchanged.
+    r"""Return a cell for a CSV file assay writes, quoted when it could run as a formula.
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``,
+    so a spreadsheet shows it as text instead of evaluating it as a formula (OWASP "CSV Injection").
+    Other values are returned unchanged.
 
     Decision: a plain negative decimal number (``-0.5``, ``-3``, ``-1e-3``) is left as it is.
     It cannot be a formula, and it is the value a reader most often needs to see exactly (a
     negative score). Anything else starting with ``-`` (``-1+1``, ``-cmd|…``) is quoted.
 
     >>> csv_cell('=HYPERLINK("http://x")'), csv_cell("-0.5"), csv_cell("-1+1")
-    ('\\'=HYPERLINK("http://x")', '-0.5', "'-1+1")
+    ('\'=HYPERLINK("http://x")', '-0.5', "'-1+1")
     """
     if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
         return value

@@ -1,20 +1,27 @@
-"""The Rich terminal summary of an audit."""
+"""The Rich terminal summary of a report: what the audit layer computed, printed."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from assay.audit.monitor import Monitor, format_e
-from assay.audit.scorer import Audit, Bucket
+from assay.audit.monitor import format_e
 from assay.report.safe_text import terminal_text
-from assay.stats.calibration import CalibrationReport
-from assay.stats.compare import Comparison
-from assay.stats.decisions import CertifiedThreshold
-from assay.stats.recalibration import Recalibration
-from assay.stats.segments import SegmentRates
+
+if TYPE_CHECKING:  # what is printed; importing it here would load what printing never needs
+    from rich.console import Console
+
+    from assay.audit.monitor import Monitor
+    from assay.audit.report import Report
+    from assay.audit.scorer import Audit, Bucket
+    from assay.stats.calibration import CalibrationReport
+    from assay.stats.compare import Comparison
+    from assay.stats.decisions import CertifiedThreshold
+    from assay.stats.recalibration import Recalibration
+    from assay.stats.segments import SegmentRates
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
 
@@ -24,6 +31,7 @@ def _pct(value: float | None) -> str:
 
 
 def bucket_table(title: str, rows: list[Bucket]) -> Table:
+    """Return a table of the non-empty buckets: promised vs observed rate, interval and gap."""
     table = Table(title=title)
     for column in ("bucket", "leads", "promised", "observed", "interval", "gap"):
         table.add_column(column, justify="right")
@@ -43,9 +51,11 @@ def bucket_table(title: str, rows: list[Bucket]) -> Table:
 
 
 def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
-    """The verdict with its reason and tolerance, then the ECE (posterior median headline,
-    plug-in labelled) beside its interval and the noise floor. ``title`` is plain text (it
-    holds stored names), never markup."""
+    """Print the verdict with its reason and tolerance, then the ECE.
+
+    The ECE (posterior median headline, plug-in labelled) beside its interval and the noise floor.
+    ``title`` is plain text (it holds stored names), never markup.
+    """
     colour = COLOURS.get(report.verdict, "yellow")
     console.rule(terminal_text(title, style="rule.text"))
     console.print(
@@ -69,6 +79,7 @@ def print_verdict(console: Console, title: str, report: CalibrationReport) -> No
 
 
 def print_audit(console: Console, audit: Audit) -> None:
+    """Print one audit: its verdict, counts and AUC, its notes, then the deciles table."""
     print_verdict(console, f"scorer {audit.scorer}", audit.calibration)
     counts = audit.counts
     console.print(
@@ -82,6 +93,7 @@ def print_audit(console: Console, audit: Audit) -> None:
 
 
 def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:
+    """Print the certified threshold's verdict and rule, then its fixed-sequence test table."""
     colour = {"certified": "green", "cannot reach": "red"}.get(result.verdict, "yellow")
     title = f"scorer {scorer}: target precision {result.target_precision:.0%}"
     console.rule(terminal_text(title, style="rule.text"))
@@ -111,6 +123,7 @@ def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -
 
 
 def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) -> None:
+    """Print the segment rates by ``by``: reference band, then raw and shrunken rates, verdicts."""
     console.rule(terminal_text(f"scorer {scorer}: conversion by {by}", style="rule.text"))
     strength = (
         "" if rates.concentration is None else f", prior strength M = {rates.concentration:.0f}"
@@ -136,6 +149,7 @@ def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) 
 
 
 def print_comparison(console: Console, comparison: Comparison) -> None:
+    """Print the leaderboard on the common leads (by ECE) and each pair's verdict."""
     table = Table(title=f"Leaderboard on {comparison.n_common:,} leads every scorer scored")
     for column in ("scorer", "ECE", "interval", "verdict", "Brier", "AUC", "slope", "abstains"):
         table.add_column(
@@ -164,6 +178,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
 
 
 def print_recalibration(console: Console, scorer: str, result: Recalibration) -> None:
+    """Print the out-of-fold comparison of the recalibration methods and the chosen one."""
     table = Table(
         title=terminal_text(
             f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})"
@@ -180,12 +195,16 @@ def print_recalibration(console: Console, scorer: str, result: Recalibration) ->
 
 
 def evidence_bar(log_e: float, log_threshold: float, width: int = 30) -> str:
-    """A text meter: the share of the way from E = 1 to the alarm line, on the log scale."""
+    """Draw a text meter: the share of the way from E = 1 to the alarm line, on the log scale."""
     filled = round(width * min(max(log_e / log_threshold, 0.0), 1.0))
     return "█" * filled + "░" * (width - filled)
 
 
-def print_monitor(console: Console, monitor: Monitor, *, consumed: int) -> None:
+def print_monitor(console: Console, monitor: Monitor, *, consumed: int | None = None) -> None:
+    """Print the monitor's verdict, its evidence meter and its leads.
+
+    ``consumed``: how many the last update fed it; None in a report, which replays the monitor.
+    """
     threshold = 1 / monitor.config.alpha
     colour = {"drifted": "red", "miscalibrated": "red", "not yet": "yellow"}.get(
         monitor.verdict, "green"
@@ -203,7 +222,20 @@ def print_monitor(console: Console, monitor: Monitor, *, consumed: int) -> None:
         f"  evidence E = {format_e(monitor.log_e_value)}  "
         f"{evidence_bar(monitor.log_e_value, float(np.log(threshold)))}  alarm at {threshold:.0f}"
     )
+    new = "" if consumed is None else f" ({consumed:,} new)"
     console.print(
-        f"  {monitor.matured:,} matured leads ({consumed:,} new), "
+        f"  {monitor.matured:,} matured leads{new}, "
         f"{monitor.late_flips:,} late flips (recorded after maturity, not counted)"
     )
+
+
+def print_report(console: Console, report: Report) -> None:
+    """Each scorer's audit and its monitors, then the comparison when the report has one."""
+    for audit in report.audits:
+        print_audit(console, audit)
+        for summary in report.monitors_of(audit.scorer):
+            print_monitor(console, summary.monitor)
+    if report.comparison is not None:
+        print_comparison(console, report.comparison.comparison)
+    for note in report.notes:
+        console.print(Text.assemble(("note:", "yellow"), " ", terminal_text(note)))

@@ -41,8 +41,8 @@ from starlette.requests import ClientDisconnect
 import assay
 from assay._validation import AssayInputError, to_utc
 from assay.audit.document import report_document
+from assay.audit.report import Report, build_report
 from assay.audit.scorer import AuditConfig, Evidence
-from assay.audit.scorer import audit as run_audit
 from assay.audit.scorer import evidence as find_evidence
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import client_columns, row_schema
@@ -108,8 +108,11 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def ingest_body(kind: str) -> dict[str, Any]:
-    """The request body of ``POST /v1/{kind}``: NDJSON lines of the declared row schema
-    (:func:`assay.ledger.columns.row_schema`), or a CSV with those columns as its header."""
+    """Declare the request body of ``POST /v1/{kind}`` for OpenAPI.
+
+    The body is NDJSON lines of the declared row schema
+    (:func:`assay.ledger.columns.row_schema`), or a CSV with those columns as its header.
+    """
     return {
         "requestBody": {
             "required": True,
@@ -132,8 +135,11 @@ def ingest_body(kind: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Limits of one server: requests per second per key (and the burst), the time a read may
-    compute, and how long a client may take to send its request (slow clients are cut off)."""
+    """Limits of one server.
+
+    Requests per second per key (and the burst), the time a read may compute, and how long a
+    client may take to send its request (slow clients are cut off).
+    """
 
     rate_per_second: float = 50.0
     burst: int = 100
@@ -168,6 +174,7 @@ class ApiError(Exception):
         self.total = total
 
     def body(self) -> dict[str, Any]:
+        """Return the JSON body: the message, the first MAX_BAD_ROWS bad rows and their total."""
         content: dict[str, Any] = {"error": self.message}
         if self.bad_rows is not None:
             content["bad_rows"] = [
@@ -183,6 +190,7 @@ def _cut(value: str) -> str:
 
 
 def json_response(content: Any, status: int = 200, **headers: str) -> Response:
+    """Return ``content`` serialised by orjson (non-string keys, NumPy values) as a response."""
     return Response(
         orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
         status_code=status,
@@ -217,7 +225,7 @@ def _receipt(receipt: IngestReceipt, batch: Batch) -> dict[str, Any]:
 
 
 def _moment(as_of: str | None) -> dt.datetime:
-    """The as-of of a query (a date at the end of time is a 422, not an overflow)."""
+    """Parse the as-of of a query (a date at the end of time is a 422, not an overflow)."""
     try:
         return to_utc(as_of)
     except OverflowError:
@@ -236,7 +244,7 @@ BEARER = HTTPBearer(
 
 
 def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -> FastAPI:
-    """The service over ``store``, authenticating with ``keys``.
+    """Create the service over ``store``, authenticating with ``keys``.
 
     The caller owns the store: ``assay serve`` closes it once uvicorn has drained in-flight
     requests, so queued batches finish before the process exits.
@@ -483,29 +491,58 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             raise AssayInputError("the workspace holds no predictions yet; ingest some first")
         return names
 
+    def report_config(
+        seed: Annotated[int, Query(ge=0, le=2**31)] = 0,
+        tolerance: ToleranceQuery = None,
+        target_precision: Annotated[
+            float | None,
+            Query(gt=0, lt=1, description="Also certify an action threshold at this precision."),
+        ] = None,
+        delta: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+        value: Annotated[float | None, Query(ge=0, description="Value per conversion.")] = None,
+        cost: Annotated[float | None, Query(ge=0, description="Cost per automated action.")] = None,
+        segment_by: Annotated[
+            str | None, Query(max_length=200, description="Add segment rates for this attribute.")
+        ] = None,
+    ) -> AuditConfig:
+        """Read the report's settings, the options of ``assay report``."""
+        return AuditConfig(
+            seed=seed, tolerance=tolerance_of(tolerance), target_precision=target_precision,
+            delta=delta, value_per_conversion=value, cost_per_action=cost, segment_by=segment_by,
+        )  # fmt: skip
+
+    ReportSettings = Annotated[AuditConfig, Depends(report_config)]
+
+    def report_of(
+        ledger: Ledger, workspace: str, scorer: str | None, as_of: str | None, policy: str,
+        config: AuditConfig,
+    ) -> Report:  # fmt: skip
+        """Build the report through the one seam (the CLI's, the demo's), naming the workspace."""
+        built = build_report(
+            ledger, as_of=_moment(as_of), scorers=_names(ledger, scorer), policy=policy,
+            config=config,
+        )  # fmt: skip
+        for item in built.audits:
+            item.reproducibility["ledger"] = workspace  # never reveal server paths
+        return built
+
     @app.get("/v1/audit", **read_route)
     async def audit(
         key: Reader,
+        config: ReportSettings,
         scorer: Scorer = None,
         as_of: AsOf = None,
         policy: Policy = "first",
-        seed: Annotated[int, Query(ge=0, le=2**31)] = 0,
-        tolerance: ToleranceQuery = None,
     ) -> Response:
-        """The audit of each scorer (or one): verdict, ECE with interval, buckets, cohorts."""
-        moment = _moment(as_of)
-        config = AuditConfig(seed=seed, tolerance=tolerance_of(tolerance))
+        """Return the report as JSON (``assay report --json``).
+
+        Each scorer's (or one scorer's) audit with verdict, ECE with interval, buckets and
+        cohorts; the comparison of two scorers or more; decisions and segments when asked for;
+        each scorer's stored monitors. The as-of may not be later than now (a report is frozen).
+        """
 
         def task(ledger: Ledger) -> dict[str, Any]:
-            audits = [
-                run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
-                for name in _names(ledger, scorer)
-            ]
-            head = ledger.chain_head()
-            document = report_document(audits, as_of=moment.isoformat(), ledger_head=head)
-            for item in document["audits"]:
-                item["reproducibility"]["ledger"] = key.workspace  # never reveal server paths
-            return document
+            return report_document(report_of(ledger, key.workspace, scorer, as_of, policy, config))
 
         return json_response(await read(key, task))
 
@@ -515,7 +552,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         policy: str,
         compute: Callable[[Evidence], dict[str, Any]],
     ) -> Callable[[Ledger], dict[str, Any]]:
-        """A read task: ``compute`` on each scorer's (or one scorer's) evidence as of T."""
+        """Make a read task: ``compute`` on each scorer's (or one scorer's) evidence as of T."""
 
         def task(ledger: Ledger) -> dict[str, Any]:
             return {
@@ -551,7 +588,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         as_of: AsOf = None,
         policy: Policy = "first",
     ) -> Response:
-        """The score above which an action may fire on its own, with its guarantee."""
+        """Find the score above which an action may fire on its own, with its guarantee."""
         moment = _moment(as_of)
 
         def certified(found: Evidence) -> dict[str, Any]:
@@ -577,27 +614,25 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
     @app.get("/v1/report.html", response_class=HTMLResponse, **read_route)
     async def report(
-        key: Reader, as_of: AsOf = None, policy: Policy = "first", tolerance: ToleranceQuery = None
+        key: Reader, config: ReportSettings, as_of: AsOf = None, policy: Policy = "first"
     ) -> HTMLResponse:
-        """The self-contained HTML report (one file, no script, no external request)."""
-        moment = _moment(as_of)
-        config = AuditConfig(tolerance=tolerance_of(tolerance))
+        """Return the self-contained HTML report (``assay report --html``).
+
+        One file, no script, no external request. The as-of may not be later than now (a
+        report is frozen).
+        """
 
         def task(ledger: Ledger) -> str:
-            audits = [
-                run_audit(ledger, scorer=name, as_of=moment, policy=policy, config=config)
-                for name in _names(ledger, None)
-            ]
-            for item in audits:
-                item.reproducibility["ledger"] = key.workspace  # never reveal server paths
-            return render_html(audits, as_of=moment.isoformat())
+            return render_html(report_of(ledger, key.workspace, None, as_of, policy, config))
 
         return HTMLResponse(await read(key, task))
 
     @app.post("/v1/export", tags=["admin"], status_code=201, responses=READ_RESPONSES)
     async def export(key: Annotated[ApiKey, Depends(principal("admin"))]) -> Response:
-        """Write the workspace's tables as Parquet on the server (a consistent backup); paths
-        are relative to the server's export directory."""
+        """Write the workspace's tables as Parquet on the server (a consistent backup).
+
+        The paths answered are relative to the server's export directory.
+        """
         return json_response(await store.export(key.workspace), 201)
 
     @app.get("/v1/health", tags=["admin"])

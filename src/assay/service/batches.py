@@ -37,14 +37,14 @@ A refusal lists its bad rows; the HTTP answer shows the first :data:`MAX_BAD_ROW
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.ledger.columns import MAX_TEXT, client_columns
+from assay.ledger.columns import MAX_TEXT
 from assay.ledger.csvtext import (
     DELIMITERS,
     MAX_COLUMNS,
@@ -53,6 +53,10 @@ from assay.ledger.csvtext import (
     read_csv_text,
 )
 from assay.ledger.parse import BadRow
+from assay.ledger.schema import client_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: A batch holds at most this many rows.
 MAX_ROWS = 50_000
@@ -67,12 +71,11 @@ MAX_SEGMENT_VALUE = MAX_TEXT
 #: A refusal's answer lists at most this many bad rows (and says how many there were).
 MAX_BAD_ROWS = 1_000
 
-#: What a client may send: the declared ingest columns (:mod:`assay.ledger.columns`) but
-#: ``recorded_at``, which the server stamps itself; predictions carry their segments as one
-#: object.
-PREDICTION_FIELDS = (*client_columns("predictions"), "segments")
-OUTCOME_FIELDS = client_columns("outcomes")
-FIELDS = {"predictions": PREDICTION_FIELDS, "outcomes": OUTCOME_FIELDS}
+#: What a client may send: the ``client`` columns of the ledger's one schema declaration
+#: (:func:`assay.ledger.schema.client_fields`) — not ``recorded_at``, which the server stamps
+#: itself, nor the chain's ``batch_id`` and ``row_hash``; predictions carry their segments as
+#: one object.
+FIELDS = {kind: client_fields(kind) for kind in ("predictions", "outcomes")}
 #: Fields whose floats orjson reads exactly as the ledger will (the value is a double).
 _FLOAT_FIELDS = frozenset({"score"})
 #: Numeric fields: a number's value is what counts (``-0`` and ``0`` are the same there).
@@ -81,9 +84,11 @@ _DECIMAL_COMMA = r"^\s*[+-]?\d*,\d+\s*$"
 
 
 class BatchRejected(Exception):
-    """The body cannot become a batch; ``bad_rows`` says where and why, ``status`` the HTTP
-    answer (422, or 413 for a batch over a size limit), ``message`` the one-line reason when
-    the body as a whole is refused."""
+    """The body cannot become a batch.
+
+    ``bad_rows`` says where and why, ``status`` the HTTP answer (422, or 413 for a batch over a
+    size limit), ``message`` the one-line reason when the body as a whole is refused.
+    """
 
     def __init__(
         self,
@@ -108,6 +113,7 @@ class Batch:
 
     @property
     def scorers(self) -> set[str]:
+        """The distinct non-null ``scorer`` values (empty when the batch has no such column)."""
         if "scorer" not in self.table.column_names:
             return set()
         return {s for s in self.table["scorer"].to_pylist() if s is not None}
@@ -126,7 +132,7 @@ def _text(value: object) -> str | None:
 
 
 def _shown(value: object) -> str:
-    """A value for an error message: text, cut to 200 characters."""
+    """Show a value in an error message: text, cut to 200 characters."""
     text = _text(value) or ""
     return text if len(text) <= 200 else text[:200] + "…"
 
@@ -155,8 +161,11 @@ def _too_many_segments(count: str) -> BatchRejected:
 
 
 def _exact_loads(line: bytes) -> object:
-    """JSON with every number as the text it was written with (only called on lines orjson
-    already accepted, so NaN, Infinity and lone surrogates never reach it)."""
+    """Parse JSON with every number as the text it was written with.
+
+    Only called on lines orjson already accepted, so NaN, Infinity and lone surrogates never
+    reach it.
+    """
     return json.loads(line, parse_int=str, parse_float=str)
 
 
@@ -222,8 +231,11 @@ def _records(records: list[dict[str, object]], kind: str, *, exact: bool) -> Bat
 def _flatten_segments(
     records: list[dict[str, object]], allowed: tuple[str, ...], exact: bool
 ) -> tuple[str, ...]:
-    """Move each row's ``segments`` object into ``segment:NAME`` fields, refusing a batch with
-    more than MAX_SEGMENTS distinct names as soon as the next one appears (linear cost)."""
+    """Move each row's ``segments`` object into ``segment:NAME`` fields.
+
+    A batch with more than MAX_SEGMENTS distinct names is refused as soon as the next one
+    appears (linear cost).
+    """
     seen: dict[str, None] = {}
     bad: list[BadRow] = []
     scalar = (str, int, bool) if exact else (str, int, float, bool)
@@ -294,8 +306,10 @@ def _table(records: list[dict[str, object]], order: list[str], exact: bool) -> p
 
 
 def _finish(table: pa.Table, segments: tuple[str, ...], notes: tuple[str, ...] = ()) -> Batch:
-    """The checks both formats share (segment names and values, NUL), then the batch with
-    ``segment:NAME`` columns renamed to NAME."""
+    """Run the checks both formats share (segment names and values, NUL); return the batch.
+
+    The batch has its ``segment:NAME`` columns renamed to NAME.
+    """
     bad: list[BadRow] = []
     for name in segments:
         if not 1 <= len(name) <= MAX_SEGMENT_NAME or "\x00" in name:
@@ -325,14 +339,14 @@ def _finish(table: pa.Table, segments: tuple[str, ...], notes: tuple[str, ...] =
 
 
 def _true(mask: pa.ChunkedArray | pa.Array) -> list[int]:
-    """Indices where a boolean Arrow array is true (few, usually none)."""
+    """Return the indices where a boolean Arrow array is true (few, usually none)."""
     if not pc.any(mask).as_py():
         return []
     return [int(i) for i in pc.indices_nonzero(mask).to_pylist()][:MAX_BAD_ROWS]
 
 
 def _too_wide(body: bytes) -> bool:
-    """Is the CSV header over the reader's width limits (a 413, not a 422)?"""
+    """Tell whether the CSV header is over the reader's width limits (a 413, not a 422)."""
     end = body.find(b"\n", 0, MAX_HEADER_BYTES + 1)
     header = body[: MAX_HEADER_BYTES + 1 if end < 0 else end]
     if len(header) > MAX_HEADER_BYTES:
@@ -341,7 +355,7 @@ def _too_wide(body: bytes) -> bool:
 
 
 def parse_csv(body: bytes, kind: str) -> Batch:
-    """A CSV with a header row; every cell as the text written. Raises BatchRejected."""
+    """Parse a CSV with a header row; every cell as the text written. Raises BatchRejected."""
     try:
         csv = read_csv_text(body, what="the body")
     except CsvShapeError as error:

@@ -52,10 +52,15 @@ class ApiKey:
     revoked_at: str | None
 
     def allows(self, scope: str) -> bool:
+        """Tell whether the key grants ``scope`` (an admin key grants every scope)."""
         return scope in self.scopes or "admin" in self.scopes
 
 
 def check_workspace(name: str) -> str:
+    """Return ``name`` if it is a valid workspace name, else raise AssayInputError.
+
+    A workspace name is 1-63 lowercase letters, digits or '-', starting with a letter or digit.
+    """
     if not _WORKSPACE.match(name):
         raise AssayInputError(
             f"workspace {name!r} must be 1-63 lowercase letters, digits or '-', starting with a "
@@ -80,6 +85,7 @@ class KeyStore:
         self._con.executescript(_SCHEMA)
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         self._con.close()
 
     def create(
@@ -90,7 +96,7 @@ class KeyStore:
         scorer: str | None = None,
         label: str | None = None,
     ) -> tuple[str, ApiKey]:
-        """A new key: the full token (shown once, never stored) and its record."""
+        """Create a key: return the full token (shown once, never stored) and its record."""
         check_workspace(workspace)
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
@@ -111,6 +117,7 @@ class KeyStore:
         return ApiKey(key_id, workspace, tuple(scopes.split()), scorer, label, created, revoked)
 
     def list(self, workspace: str | None = None) -> list[ApiKey]:
+        """List the keys (revoked ones too) of ``workspace``, or of every workspace if None."""
         query = (
             "SELECT key_id, workspace, scopes, scorer, label, created_at, revoked_at FROM api_keys"
         )
@@ -124,6 +131,7 @@ class KeyStore:
         return [self._row(r) for r in rows]
 
     def revoke(self, key_id: str) -> ApiKey:
+        """Revoke the live key ``key_id`` and return its record; raise if there is none."""
         now = dt.datetime.now(dt.UTC).isoformat()
         cursor = self._con.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
@@ -134,7 +142,10 @@ class KeyStore:
         return next(k for k in self.list() if k.key_id == key_id)
 
     def authenticate(self, token: str) -> ApiKey | None:
-        """The live key ``token`` names, or None (malformed, unknown, wrong secret, revoked)."""
+        """Return the live key ``token`` names, or None.
+
+        None when the token is malformed, unknown, has the wrong secret or is revoked.
+        """
         match = _KEY.match(token)
         if match is None:
             return None

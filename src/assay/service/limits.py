@@ -16,10 +16,12 @@ trickles its body, would otherwise hold a connection and a task forever (slowlor
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class RequestTimeout(Exception):
@@ -33,13 +35,17 @@ class RequestTimeout(Exception):
 
 
 class BodyDeadline:
-    """ASGI middleware: every ``receive`` of a request's body must return by ``seconds``
-    after the request started; later, :class:`RequestTimeout` is raised in the app."""
+    """ASGI middleware bounding the time a request's body may take to arrive.
+
+    Every ``receive`` of a request's body must return by ``seconds`` after the request
+    started; later, :class:`RequestTimeout` is raised in the app.
+    """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app, self.seconds = app, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app with a ``receive`` that raises RequestTimeout past the deadline."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -72,7 +78,7 @@ def _raw_response(status: int, reason: str, message: str) -> bytes:
 
 
 def bounded_http(head_timeout: float, max_head_bytes: int) -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol with the head deadline and the head size limit."""
+    """Uvicorn's httptools protocol with the head deadline and the head size limit."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class BoundedHttpProtocol(HttpToolsProtocol):

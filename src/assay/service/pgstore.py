@@ -5,12 +5,17 @@ All workspaces share one schema; every row carries its ``workspace`` and row-lev
 with ``set_config('assay.workspace', …)``. Connect as a role that is not a superuser, or
 PostgreSQL skips the policies.
 
+The tables are the ledger's, from its one schema declaration
+(:func:`assay.ledger.schema.postgres_ddl`), with the workspace in every row and key.
+
 Ingest keeps the ledger's rules by running them, not restating them: the batch is first
 ingested into a scratch in-memory DuckDB ledger (validation, in-batch duplicates, row hashes,
 abstentions), then one PostgreSQL transaction, serialised per workspace by an advisory lock,
 looks the batch's ids up through the primary key (never a scan of the ledger), refuses ids
-that hold different content (409), copies the new rows and appends the batch to the hash
-chain — the same row hashes, batch digest and chain formula as the DuckDB ledger.
+that hold different content (409), and copies the new rows and their batch row. The batch is
+chained by the ledger's own :func:`assay.ledger.integrity.append_batch`, run on the scratch
+ledger (holding just the new rows, under the workspace's next batch number) after the
+workspace's chain head — the same row hashes, batch digest and chain as the DuckDB ledger.
 
 Reads copy the workspace's rows into an in-memory DuckDB ledger and run the same audit code.
 """
@@ -19,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import psycopg
@@ -33,10 +36,9 @@ import pyarrow as pa
 from psycopg.types.json import Jsonb
 
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
-from assay.ledger.integrity import seal
+from assay.ledger.integrity import append_batch
 from assay.ledger.parse import BadRow
-from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item
-from assay.service.batches import Batch
+from assay.ledger.schema import GENESIS_HASH, KINDS, TABLES, postgres_ddl
 from assay.service.store import (
     CLAIM,
     LOOKUP,
@@ -47,36 +49,17 @@ from assay.service.store import (
     relative,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from assay.service.batches import Batch
+
 T = TypeVar("T")
 
-_TABLES = ("predictions", "outcomes", "batches", "receipts", "idempotency_keys")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    workspace TEXT NOT NULL, prediction_id TEXT NOT NULL, entity_id TEXT NOT NULL,
-    scorer TEXT NOT NULL, model_version TEXT, score DOUBLE PRECISION, score_kind TEXT NOT NULL,
-    probability DOUBLE PRECISION, abstained BOOLEAN NOT NULL, scored_at TIMESTAMPTZ NOT NULL,
-    recorded_at TIMESTAMPTZ NOT NULL, horizon_days INTEGER NOT NULL, target_event TEXT NOT NULL,
-    input_hash TEXT, seed BIGINT, source TEXT, segments JSONB, batch_id BIGINT NOT NULL,
-    row_hash TEXT NOT NULL, PRIMARY KEY (workspace, prediction_id)
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    workspace TEXT NOT NULL, outcome_id TEXT NOT NULL, entity_id TEXT NOT NULL,
-    event TEXT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, recorded_at TIMESTAMPTZ NOT NULL,
-    source TEXT, batch_id BIGINT NOT NULL, row_hash TEXT NOT NULL,
-    PRIMARY KEY (workspace, outcome_id)
-);
-CREATE TABLE IF NOT EXISTS batches (
-    workspace TEXT NOT NULL, batch_id BIGINT NOT NULL, kind TEXT NOT NULL, source_name TEXT,
-    file_sha256 TEXT NOT NULL, rows_sha256 TEXT NOT NULL, row_count BIGINT NOT NULL,
-    ingested_at TIMESTAMPTZ NOT NULL, ingested_by TEXT, previous_hash TEXT NOT NULL,
-    chain_hash TEXT NOT NULL, PRIMARY KEY (workspace, batch_id)
-);
--- ledger schema v4: history loaded after the fact (the service never backfills)
-ALTER TABLE batches ADD COLUMN IF NOT EXISTS backfill BOOLEAN NOT NULL DEFAULT false;
-ALTER TABLE batches ADD COLUMN IF NOT EXISTS meta_sha256 TEXT;
--- ledger schema v4: the hash of the batch's metadata, in its chain hash
-ALTER TABLE batches ADD COLUMN IF NOT EXISTS meta_sha256 TEXT;
-""" + STATE_TABLES.format(binary="BYTEA")
+#: The ledger's tables the store keeps per workspace, in declaration order.
+_SHARED = tuple(t.name for t in TABLES if t.shared)
+_TABLES = (*_SHARED, "receipts", "idempotency_keys")
+_SCHEMA = postgres_ddl() + STATE_TABLES.format(binary="BYTEA")
 _POLICY = """
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
@@ -117,6 +100,7 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ ingest
     async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
+        """Validate ``batch`` in a scratch ledger, then append its new rows, all or nothing."""
         return await self._on(self._writer, lambda: self._ingest(workspace, kind, batch))
 
     def _ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
@@ -129,54 +113,53 @@ class PostgresStore:
                 else scratch.ingest_outcomes(batch.table, now=now)
             )
             rows = scratch.con.sql(
-                f"SELECT {', '.join(columns)}, row_hash, {batch_item('row_hash')} AS item "
-                f"FROM {table_name} ORDER BY {id_column}"
+                f"SELECT {', '.join(columns)}, row_hash FROM {table_name} ORDER BY {id_column}"
             ).to_arrow_table()
-        ids = rows[id_column].to_pylist()
-        hashes = rows["row_hash"].to_pylist()
-        with self._con.transaction():
-            self._scope(self._con, workspace)
-            self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (workspace,))
-            stored = dict(
-                self._con.execute(
-                    f"SELECT {id_column}, row_hash FROM {table_name} "
-                    f"WHERE workspace = %s AND {id_column} = ANY(%s)",
-                    (workspace, ids),
-                ).fetchall()
-            )
-            conflicts = [i for i, h in zip(ids, hashes, strict=True) if stored.get(i, h) != h]
-            if conflicts:
-                raise LedgerIngestError(kind, self._frozen(batch, id_column, conflicts))
-            fresh = [k for k, i in enumerate(ids) if i not in stored]
+            ids = rows[id_column].to_pylist()
+            hashes = rows["row_hash"].to_pylist()
+            with self._con.transaction():
+                self._scope(self._con, workspace)
+                self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (workspace,))
+                stored = dict(
+                    self._con.execute(
+                        f"SELECT {id_column}, row_hash FROM {table_name} "
+                        f"WHERE workspace = %s AND {id_column} = ANY(%s)",
+                        (workspace, ids),
+                    ).fetchall()
+                )
+                conflicts = [i for i, h in zip(ids, hashes, strict=True) if stored.get(i, h) != h]
+                if conflicts:
+                    raise LedgerIngestError(kind, self._frozen(batch, id_column, conflicts))
+                fresh = [k for k, i in enumerate(ids) if i not in stored]
 
-            def receipt(batch_id: int | None, rows_sha256: str | None) -> IngestReceipt:
-                return IngestReceipt(
-                    kind, batch_id, staged.rows, len(fresh), len(ids) - len(fresh),
-                    staged.file_sha256, rows_sha256, staged.abstentions,
-                    backfill=staged.backfill, notes=staged.notes,
+                def receipt(batch_id: int | None, rows_sha256: str | None) -> IngestReceipt:
+                    return IngestReceipt(
+                        kind, batch_id, staged.rows, len(fresh), len(ids) - len(fresh),
+                        staged.file_sha256, rows_sha256, staged.abstentions,
+                        backfill=staged.backfill, notes=staged.notes,
+                    )  # fmt: skip
+
+                if not fresh:
+                    return receipt(None, None)
+                batch_id, previous = self._next_batch(workspace)
+                # the scratch ledger keeps the new rows alone, as the workspace's next batch
+                scratch.con.execute(
+                    f"DELETE FROM {table_name} WHERE list_contains(?, {id_column})", [list(stored)]
+                )
+                scratch.con.execute("DELETE FROM batches")
+                scratch.con.execute(f"UPDATE {table_name} SET batch_id = ?", [batch_id])
+                row = append_batch(
+                    scratch.con, kind=kind, batch_id=batch_id, previous_hash=previous,
+                    file_sha256=staged.file_sha256, source_name="<http>", ingested_at=now,
+                    ingested_by="assay serve", backfill=staged.backfill,
                 )  # fmt: skip
-
-            if not fresh:
-                return receipt(None, None)
-            batch_id, previous = self._next_batch(workspace)
-            items = rows["item"].to_pylist()
-            rows_sha256 = hashlib.sha256(
-                "".join(f"{items[k]}\n" for k in fresh).encode()
-            ).hexdigest()
-            self._copy(table_name, workspace, rows.take(fresh), columns, batch_id)
-            row = {
-                "batch_id": batch_id, "kind": kind, "source_name": "<http>",
-                "file_sha256": staged.file_sha256, "rows_sha256": rows_sha256,
-                "row_count": len(fresh), "ingested_at": now, "ingested_by": "assay serve",
-                "previous_hash": previous, "chain_hash": "", "backfill": staged.backfill,
-            }  # fmt: skip
-            row.update(_sealed(row))
-            names = ", ".join(["workspace", *row])
-            self._con.execute(
-                f"INSERT INTO batches ({names}) VALUES ({', '.join(['%s'] * (len(row) + 1))})",
-                (workspace, *row.values()),
-            )
-        return receipt(batch_id, rows_sha256)
+                self._copy(table_name, workspace, rows.take(fresh), columns, batch_id)
+                names = ", ".join(["workspace", *row])
+                self._con.execute(
+                    f"INSERT INTO batches ({names}) VALUES ({', '.join(['%s'] * (len(row) + 1))})",
+                    (workspace, *row.values()),
+                )
+        return receipt(batch_id, str(row["rows_sha256"]))
 
     @staticmethod
     def _frozen(batch: Batch, id_column: str, conflicts: list[str]) -> list[BadRow]:
@@ -216,6 +199,8 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ reads
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on an in-memory ledger loaded with the workspace's rows."""
+
         def run() -> T:
             with Ledger(":memory:") as ledger:
                 self._load(workspace, ledger)
@@ -228,7 +213,7 @@ class PostgresStore:
         """Copy the workspace's rows into an in-memory DuckDB ledger with the same schema."""
         with self._connect() as con, con.transaction():
             self._scope(con, workspace)
-            for table in ("predictions", "outcomes", "batches"):
+            for table in _SHARED:
                 schema = ledger.con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
                 names = list(schema.names)
                 select = ", ".join("segments::text" if n == "segments" else n for n in names)
@@ -248,6 +233,8 @@ class PostgresStore:
                 ledger.con.unregister("incoming")
 
     async def export(self, workspace: str) -> dict[str, Any]:
+        """Write the workspace's tables as Parquet under a timestamped directory."""
+
         def run() -> dict[str, Any]:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             target = self.export_root / workspace / stamp
@@ -255,7 +242,7 @@ class PostgresStore:
             files = {}
             with Ledger(":memory:") as ledger:
                 self._load(workspace, ledger)
-                for table in ("predictions", "outcomes", "batches"):
+                for table in _SHARED:
                     path = target / f"{table}.parquet"
                     ledger.con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
                     count = ledger.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
@@ -276,6 +263,7 @@ class PostgresStore:
             con.execute(query, args)
 
     def receipt(self, workspace: str, kind: str, body_sha256: str) -> str | None:
+        """Return the receipt stored for a body with this sha256, or None."""
         row = self._fetch(
             workspace,
             "SELECT receipt FROM receipts WHERE workspace = %s AND kind = %s AND body_sha256 = %s",
@@ -284,6 +272,7 @@ class PostgresStore:
         return None if row is None else str(row[0])
 
     def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None:
+        """Keep the receipt of a body (the first one stored for its sha256 stays)."""
         self._store(
             workspace,
             "INSERT INTO receipts VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -293,6 +282,7 @@ class PostgresStore:
     def claim(
         self, workspace: str, key_id: str, key: str, request_sha256: str
     ) -> tuple[str, int, bytes] | None:
+        """Claim ``key`` for ``key_id`` (a stale unanswered claim is taken over); see Store."""
         now = int(time.time())
         with self._connect() as con, con.transaction():
             self._scope(con, workspace)
@@ -306,34 +296,20 @@ class PostgresStore:
         return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
 
     def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
+        """Store the response of a claimed key."""
         self._store(workspace, _pg(REMEMBER), (status, body, workspace, key_id, key))
 
     def release(self, workspace: str, key_id: str, key: str) -> None:
+        """Give up a claim whose request ended without a response to keep."""
         self._store(workspace, _pg(RELEASE), (workspace, key_id, key))
 
     def close(self) -> None:
+        """Finish queued work, then close the connection (graceful shutdown)."""
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._con.close()
 
 
 def _pg(query: str) -> str:
-    """A statement written with ``?`` placeholders (SQLite) in psycopg's ``%s``."""
+    """Rewrite a statement's ``?`` placeholders (SQLite) as psycopg's ``%s``."""
     return query.replace("?", "%s")
-
-
-def _sealed(batch: dict[str, Any]) -> dict[str, Any]:
-    """``meta_sha256`` and ``chain_hash`` of a batch row, computed as the DuckDB ledger seals
-    its own (:func:`assay.ledger.integrity.seal`, on the row in a scratch ledger), so the
-    PostgreSQL chain verifies under the ledger's rules."""
-    with Ledger(":memory:") as scratch:
-        scratch.con.execute(
-            f"INSERT INTO batches ({', '.join(batch)}) VALUES ({', '.join('?' * len(batch))})",
-            list(batch.values()),
-        )
-        seal(scratch.con, int(batch["batch_id"]))
-        found = scratch.con.execute(
-            "SELECT meta_sha256, chain_hash FROM batches WHERE batch_id = ?", [batch["batch_id"]]
-        ).fetchall()
-    meta, chain = found[0]
-    return {"meta_sha256": meta, "chain_hash": chain}

@@ -25,13 +25,16 @@ import asyncio
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from assay.ledger import IngestReceipt, Ledger
-from assay.service.batches import Batch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from assay.service.batches import Batch
 
 T = TypeVar("T")
 
@@ -74,21 +77,34 @@ RELEASE = (
 class Store(Protocol):
     """What the HTTP layer needs from storage, whatever the database."""
 
-    async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt: ...
+    async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
+        """Write ``batch`` as ``kind`` rows of the workspace, all or nothing."""
+        ...
 
-    async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T: ...
+    async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on a ledger holding the workspace's rows; return its result."""
+        ...
 
-    async def export(self, workspace: str) -> dict[str, Any]: ...
+    async def export(self, workspace: str) -> dict[str, Any]:
+        """Write the workspace's tables as Parquet under :attr:`export_root`; name the files."""
+        ...
 
-    def receipt(self, workspace: str, kind: str, body_sha256: str) -> str | None: ...
+    def receipt(self, workspace: str, kind: str, body_sha256: str) -> str | None:
+        """Return the receipt stored for a body with this sha256, or None."""
+        ...
 
-    def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None: ...
+    def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None:
+        """Keep the receipt of a body (the first one stored for its sha256 stays)."""
+        ...
 
     def claim(
         self, workspace: str, key_id: str, key: str, request_sha256: str
     ) -> tuple[str, int, bytes] | None:
-        """Claim ``key`` for API key ``key_id``: None when claimed now, else what it holds
-        (the request's sha256, the status — 0 while running — and the stored response)."""
+        """Claim ``key`` for API key ``key_id``: None when claimed now, else what it holds.
+
+        What it holds: the request's sha256, the status (0 while running) and the stored
+        response.
+        """
         ...
 
     def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
@@ -102,7 +118,9 @@ class Store(Protocol):
     #: Where :meth:`export` writes; the paths it returns are relative to it.
     export_root: Path
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Finish queued work, then release the database (graceful shutdown)."""
+        ...
 
 
 class DuckDBStore:
@@ -123,7 +141,7 @@ class DuckDBStore:
 
     # ------------------------------------------------------------------ the writer thread
     def _ledger(self, workspace: str) -> Ledger:
-        """The workspace's ledger (opened on first use); called on the writer thread only."""
+        """Return the workspace's ledger (opened on first use); on the writer thread only."""
         if workspace not in self._ledgers:
             self._ledgers[workspace] = Ledger(self.root / "workspaces" / f"{workspace}.duckdb")
         return self._ledgers[workspace]
@@ -132,6 +150,8 @@ class DuckDBStore:
         return await asyncio.wrap_future(executor.submit(task))
 
     async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
+        """Write ``batch`` into the workspace's ledger on the writer thread, all or nothing."""
+
         def write() -> IngestReceipt:
             ledger = self._ledger(workspace)
             if kind == "predictions":
@@ -141,10 +161,13 @@ class DuckDBStore:
         return await self._on(self._writer, write)
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on a reader thread, on the workspace's ledger through its own cursor."""
         ledger = await self._on(self._writer, lambda: self._ledger(workspace))
         return await self._on(self._readers, lambda: _with_reader(ledger, workspace, task))
 
     async def export(self, workspace: str) -> dict[str, Any]:
+        """Write the ledger's tables as Parquet under a timestamped directory of the workspace."""
+
         def write() -> dict[str, Any]:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             target = self.export_root / workspace / stamp
@@ -162,6 +185,7 @@ class DuckDBStore:
 
     # ------------------------------------------------------------------ receipts, idempotency
     def receipt(self, workspace: str, kind: str, body_sha256: str) -> str | None:
+        """Return the receipt stored for a body with this sha256, or None."""
         row = self._state.execute(
             "SELECT receipt FROM receipts WHERE workspace = ? AND kind = ? AND body_sha256 = ?",
             (workspace, kind, body_sha256),
@@ -169,6 +193,7 @@ class DuckDBStore:
         return None if row is None else str(row[0])
 
     def save_receipt(self, workspace: str, kind: str, body_sha256: str, receipt: str) -> None:
+        """Keep the receipt of a body (the first one stored for its sha256 stays)."""
         self._state.execute(
             "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, ?)",
             (workspace, kind, body_sha256, receipt),
@@ -177,6 +202,7 @@ class DuckDBStore:
     def claim(
         self, workspace: str, key_id: str, key: str, request_sha256: str
     ) -> tuple[str, int, bytes] | None:
+        """Claim ``key`` for ``key_id`` (a stale unanswered claim is taken over); see Store."""
         now = int(time.time())
         cursor = self._state.execute(
             CLAIM, (workspace, key_id, key, request_sha256, b"", now, now - STALE_CLAIM_SECONDS)
@@ -187,9 +213,11 @@ class DuckDBStore:
         return None if row is None else (str(row[0]), int(row[1]), bytes(row[2]))
 
     def remember(self, workspace: str, key_id: str, key: str, status: int, body: bytes) -> None:
+        """Store the response of a claimed key."""
         self._state.execute(REMEMBER, (status, body, workspace, key_id, key))
 
     def release(self, workspace: str, key_id: str, key: str) -> None:
+        """Give up a claim whose request ended without a response to keep."""
         self._state.execute(RELEASE, (workspace, key_id, key))
 
     def close(self) -> None:

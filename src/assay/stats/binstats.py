@@ -30,7 +30,60 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, eq=False)
 class BinStats:
-    """Per-bin sums on fixed ``edges`` (length B + 1); every other array has length B."""
+    """Mergeable per-bin sufficient statistics on fixed ``edges``.
+
+    For each bin b (left-closed [lo, hi), the last closed [lo, 1]) the sums over its rows
+    of 1, w, w·p, w·p², w·y and w·p·y (w = 1 without weights). Every binned quantity (ECE
+    of any norm, MCE, the reliability table, the Brier decomposition, the posterior, the
+    noise floor) is a function of these sums alone, so two BinStats on identical edges merge
+    by ``+`` (counts exactly, sums up to rounding) and serialise as JSON. Usually built with
+    :meth:`from_arrays`; the arrays are read-only.
+
+    Parameters
+    ----------
+    edges : ndarray of shape (B + 1,)
+        Bin edges, increasing, inside [0, 1].
+    count : ndarray of shape (B,)
+        Rows per bin (int64).
+    weight : ndarray of shape (B,)
+        Σw per bin (equals ``count`` without weights).
+    sum_p : ndarray of shape (B,)
+        Σw·p per bin.
+    sum_p2 : ndarray of shape (B,)
+        Σw·p² per bin.
+    sum_y : ndarray of shape (B,)
+        Σw·y per bin.
+    sum_py : ndarray of shape (B,)
+        Σw·p·y per bin.
+
+    Raises
+    ------
+    AssayInputError
+        If an array's shape does not match the B + 1 edges.
+
+    References
+    ----------
+    .. [1] P. K. Agarwal, G. Cormode, Z. Huang, J. M. Phillips, Z. Wei and K. Yi,
+       "Mergeable summaries", ACM Transactions on Database Systems 38(4), 2013, 26.
+    .. [2] M. P. Naeini, G. F. Cooper and M. Hauskrecht, "Obtaining well calibrated
+       probabilities using Bayesian binning", Proc. AAAI, 2015.
+
+    Examples
+    --------
+    >>> from assay import BinStats
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> stats = BinStats.from_arrays(y, p, n_bins=2)
+    >>> stats.count.tolist(), stats.sum_p.tolist(), stats.sum_y.tolist()
+    ([3, 3], [0.75, 2.3], [1.0, 2.0])
+    >>> round(stats.calibration_error("l1"), 4)
+    0.0917
+    >>> halves = BinStats.from_arrays(y[:3], p[:3], n_bins=2) + BinStats.from_arrays(
+    ...     y[3:], p[3:], n_bins=2
+    ... )
+    >>> halves == stats, BinStats.from_json(stats.to_json()) == stats
+    (True, True)
+    """
 
     edges: FloatArray
     count: IntArray
@@ -41,6 +94,7 @@ class BinStats:
     sum_py: FloatArray
 
     def __post_init__(self) -> None:
+        """Check every array's shape against the edges and make the arrays read-only."""
         n_bins = len(self.edges) - 1
         for name in ("count", *_SUM_FIELDS):
             arr = getattr(self, name)
@@ -63,7 +117,26 @@ class BinStats:
         strategy: str = "uniform",
         sample_weight: Any = None,
     ) -> BinStats:
-        """Validate binary inputs, choose edges and accumulate the sums."""
+        """Validate binary inputs, choose edges and accumulate the sums.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n,)
+            Binary outcomes, 0 or 1.
+        y_prob : array-like of shape (n,)
+            Probabilities P(y = 1) in [0, 1].
+        n_bins : int or sequence of float, default=15
+            Number of bins, or explicit edges (needed to merge batches).
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins.
+        sample_weight : array-like of shape (n,), optional
+            Non-negative row weights, not all zero.
+
+        Returns
+        -------
+        BinStats
+            The per-bin sums.
+        """
         labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)
         return cls.accumulate(labels, prob, bin_edges(prob, n_bins, strategy), weight)
 
@@ -75,7 +148,7 @@ class BinStats:
         edges: FloatArray,
         weight: FloatArray | None = None,
     ) -> BinStats:
-        """Sums over already-validated arrays on given edges, in chunks of ``CHUNK_ROWS``."""
+        """Sum already-validated arrays on given edges, in chunks of ``CHUNK_ROWS``."""
         n_bins = len(edges) - 1
         count = np.zeros(n_bins, dtype=np.int64)
         sums = np.zeros((len(_SUM_FIELDS), n_bins))
@@ -97,6 +170,7 @@ class BinStats:
 
     # ------------------------------------------------------------------ algebra
     def __add__(self, other: object) -> BinStats:
+        """Merge two BinStats on identical edges by adding their sums."""
         if not isinstance(other, BinStats):
             return NotImplemented
         if self.edges.shape != other.edges.shape or not np.array_equal(self.edges, other.edges):
@@ -111,6 +185,7 @@ class BinStats:
         )
 
     def __eq__(self, other: object) -> bool:
+        """Compare edges, counts and sums exactly."""
         if not isinstance(other, BinStats):
             return NotImplemented
         return all(
@@ -123,6 +198,7 @@ class BinStats:
     # ------------------------------------------------------------------ derived values
     @property
     def n_bins(self) -> int:
+        """Number of bins B."""
         return len(self.edges) - 1
 
     @property
@@ -132,10 +208,12 @@ class BinStats:
 
     @property
     def total_weight(self) -> float:
+        """Total weight W = Σw over all bins."""
         return float(self.weight.sum())
 
     @property
     def total_count(self) -> int:
+        """Total number of rows."""
         return int(self.count.sum())
 
     def _per_bin_mean(self, sums: FloatArray) -> FloatArray:
@@ -155,7 +233,7 @@ class BinStats:
         return self._per_bin_mean(self.sum_y)
 
     def calibration_error(self, norm: str = "l1") -> float:
-        """Binned calibration error.
+        """Compute the binned calibration error from the sums.
 
         ``l1``: Σ_b |Σ_{i∈b} w_i (y_i − p_i)| / Σw, which equals Σ_b (W_b/W)|ȳ_b − p̄_b|;
         ``l2``: sqrt(Σ_b (W_b/W)(ȳ_b − p̄_b)²); ``max``: max over non-empty bins of |ȳ_b − p̄_b|.
@@ -183,6 +261,7 @@ class BinStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BinStats:
+        """Rebuild from :meth:`to_dict` output (schema version checked)."""
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise AssayInputError(
@@ -198,8 +277,10 @@ class BinStats:
         )
 
     def to_json(self) -> str:
+        """Serialise :meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> BinStats:
+        """Rebuild from :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))

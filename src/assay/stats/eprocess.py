@@ -48,13 +48,14 @@ the last lead after which D had fallen to 1 or below.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import expit
 from scipy.stats import chi2
 
-from assay._validation import FloatArray
+if TYPE_CHECKING:
+    from assay._validation import FloatArray
 
 #: Fixed log-odds shifts of the mixture, all beyond the default tolerance (log 1.25 ≈ 0.22).
 SHIFTS = (-1.5, -1.0, -0.7, -0.4, 0.4, 0.7, 1.0, 1.5)
@@ -104,12 +105,14 @@ class StreamState:
     drift_alarm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the state as a JSON-ready dict (``slope`` as a list)."""
         body = asdict(self)
         body["slope"] = list(self.slope)
         return body
 
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> StreamState:
+        """Rebuild a state from :meth:`to_dict` output (``slope`` back to a tuple)."""
         values = dict(body)
         values["slope"] = tuple(values["slope"])
         return cls(**values)
@@ -144,12 +147,13 @@ def null_band(
 
 
 def log_likelihood_ratio(y: FloatArray, x: FloatArray, z: FloatArray) -> FloatArray:
-    """log LR on the log-odds scale (x = logit p, z = logit q), stable for extreme odds."""
+    """Log LR on the log-odds scale (x = logit p, z = logit q), stable for extreme odds."""
     sign = np.where(y > 0.5, -1.0, 1.0)
     return np.asarray(np.logaddexp(0.0, sign * x) - np.logaddexp(0.0, sign * z))
 
 
 def logit_of(p: FloatArray) -> FloatArray:
+    """Return log(p / (1 − p)) with p clipped to [LOGIT_EPS, 1 − LOGIT_EPS]."""
     guarded = np.minimum(np.maximum(p, LOGIT_EPS), 1 - LOGIT_EPS)  # log guard
     return np.asarray(np.log(guarded) - np.log1p(-guarded))
 
@@ -233,14 +237,14 @@ def alternatives(state: StreamState, x: FloatArray) -> FloatArray:
 
 
 def audit_log_e(log_e: FloatArray) -> FloatArray:
-    """log of the audit e-value: ¼ (mean of the shift bets) + ¼ each refitted bettor."""
+    """Log of the audit e-value: ¼ (mean of the shift bets) + ¼ each refitted bettor."""
     mixture = _log_mean_exp(log_e[: len(SHIFTS)])
     stacked = np.vstack([np.atleast_1d(mixture), np.atleast_2d(log_e[len(SHIFTS) :])])
     return _log_mean_exp(stacked)
 
 
 def _log_mean_exp(rows: FloatArray) -> FloatArray:
-    """log of the mean of exp(rows) down axis 0, stably (NumPy; this runs once per refit)."""
+    """Log of the mean of exp(rows) down axis 0, stably (NumPy; this runs once per refit)."""
     top = rows.max(axis=0)
     return np.asarray(top + np.log(np.mean(np.exp(rows - top), axis=0)))
 
@@ -293,7 +297,7 @@ def consume(
 def _cusum(
     state: StreamState, config: StreamConfig, log_lr: FloatArray, times: np.ndarray
 ) -> FloatArray:
-    """log D_t = log LR_t + log max(D_{t−1}, 1); alarm at D_t ≥ ``drift_threshold``."""
+    """Log D_t = log LR_t + log max(D_{t−1}, 1); alarm at D_t ≥ ``drift_threshold``."""
     threshold = float(np.log(config.drift_threshold))
     out = np.empty(len(log_lr))
     for i, step in enumerate(log_lr.tolist()):

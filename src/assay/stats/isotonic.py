@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.optimize import isotonic_regression
+from typing import TYPE_CHECKING
 
-from assay._validation import FloatArray
+import numpy as np
+
+if TYPE_CHECKING:
+    from assay._validation import FloatArray
 
 
 def isotonic_fit(
@@ -22,5 +24,7 @@ def isotonic_fit(
     unique, inverse = np.unique(prob, return_inverse=True)
     block_weight = np.bincount(inverse, weights=w, minlength=len(unique))
     block_mean = np.bincount(inverse, weights=w * labels, minlength=len(unique)) / block_weight
+    from scipy.optimize import isotonic_regression  # here: `import assay` loads no scipy.optimize
+
     fitted = isotonic_regression(block_mean, weights=block_weight, increasing=True).x
     return fitted[inverse], np.stack((unique, fitted))

@@ -17,7 +17,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import expit
 
 from assay._validation import AssayInputError, FloatArray
@@ -27,6 +26,8 @@ DISTORTIONS = ("calibrated", "multiple", "stretch", "shift", "wiggle")
 
 @dataclass(frozen=True, eq=False)
 class SimulatedScores:
+    """Simulated leads: outcomes ``y``, the model's ``score`` and the ``truth`` P(y = 1)."""
+
     y: FloatArray
     score: FloatArray
     truth: FloatArray
@@ -34,9 +35,11 @@ class SimulatedScores:
 
 @functools.cache
 def centre_for(base_rate: float) -> float:
-    """m with E[σ(m + Z)] = base_rate for Z ~ N(0, 1)."""
+    """Return m with E[σ(m + Z)] = base_rate for Z ~ N(0, 1)."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
     weights = weights / weights.sum()
+    from scipy.optimize import brentq  # here: `import assay` loads no scipy.optimize
+
     return float(brentq(lambda m: weights @ expit(m + nodes) - base_rate, -15.0, 15.0))
 
 

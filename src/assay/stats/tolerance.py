@@ -32,7 +32,57 @@ _ALIASES = {"oe": "ratio", "floor": "curve_floor", "cap": "curve_cap"}
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Tolerances of the calibration hierarchy (module docstring)."""
+    """How far from perfect still counts as calibrated, per level of the hierarchy.
+
+    In the large, O/E = Σy / Σp must lie in [1/ratio, ratio]; the calibration slope b of
+    logit θ = a + b·logit p in [1/slope, slope]; and the binned ECE of the curve must be at
+    most clip(curve × mean score, curve_floor, curve_cap) (details in the module docstring).
+
+    Parameters
+    ----------
+    ratio : float, default=1.25
+        Band of the observed/expected ratio, [1/ratio, ratio]; above 1.
+    slope : float, default=1.25
+        Band of the calibration slope, [1/slope, slope]; above 1.
+    curve : float, default=0.25
+        The ECE allowed, as a share of the mean promised probability.
+    curve_floor : float, default=0.005
+        Least ECE allowed at any base rate.
+    curve_cap : float, default=0.05
+        Largest ECE allowed at any base rate.
+
+    Raises
+    ------
+    AssayInputError
+        If ``ratio`` or ``slope`` is not a finite number above 1, a curve setting is not a
+        positive finite number, or ``curve_floor`` exceeds ``curve_cap``.
+
+    References
+    ----------
+    .. [1] B. Van Calster, D. Nieboer, Y. Vergouwe, B. De Cock, M. J. Pencina and
+       E. W. Steyerberg, "A calibration hierarchy for risk models was defined: from utopia
+       to empirical data", Journal of Clinical Epidemiology 74, 2016, pp. 167–176.
+    .. [2] P. C. Austin and E. W. Steyerberg, "The Integrated Calibration Index (ICI) and
+       related metrics for quantifying the calibration of logistic regression models",
+       Statistics in Medicine 38(21), 2019, pp. 4051–4065.
+
+    Examples
+    --------
+    The ECE allowed is 25% of the mean score, between 0.5 and 5 points:
+
+    >>> from assay import Tolerance
+    >>> tolerance = Tolerance()
+    >>> tolerance.ratio_band, tolerance.curve_limit(0.1)
+    ((0.8, 1.25), 0.025)
+    >>> tolerance.curve_limit(0.01), tolerance.curve_limit(0.4)
+    (0.005, 0.05)
+    >>> Tolerance.parse("ratio=1.5, floor=0.01").curve_limit(0.01)
+    0.01
+    >>> Tolerance(ratio=0.9)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    assay._validation.AssayInputError: tolerance ratio=0.9; it must be a number above 1 ...
+    """
 
     ratio: float = 1.25
     slope: float = 1.25
@@ -41,6 +91,7 @@ class Tolerance:
     curve_cap: float = 0.05
 
     def __post_init__(self) -> None:
+        """Validate the five settings (see Raises)."""
         for name in ("ratio", "slope"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 1):
@@ -59,12 +110,15 @@ class Tolerance:
 
     @classmethod
     def absolute(cls, ece: float) -> Tolerance:
-        """The first version's rule: ECE ≤ ``ece`` at every base rate (other levels default)."""
+        """Return the first version's rule: ECE ≤ ``ece`` at every base rate.
+
+        The other levels keep their defaults.
+        """
         return cls(curve=1.0, curve_floor=ece, curve_cap=ece)
 
     @classmethod
     def coerce(cls, value: Tolerance | float | None) -> Tolerance:
-        """None → the defaults; a bare number → :meth:`absolute` (the old ``tolerance=``)."""
+        """Return a Tolerance: None → the defaults; a bare number → :meth:`absolute`."""
         if value is None:
             return cls()
         if isinstance(value, Tolerance):
@@ -75,7 +129,10 @@ class Tolerance:
 
     @classmethod
     def parse(cls, text: str) -> Tolerance:
-        """``"ratio=1.5,slope=1.3,curve=0.2,floor=0.005,cap=0.05"``; omitted keys keep defaults."""
+        """Parse ``"ratio=1.5,slope=1.3,curve=0.2,floor=0.005,cap=0.05"``.
+
+        Omitted keys keep their defaults; ``oe`` is an alias of ``ratio``.
+        """
         values: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             match = re.fullmatch(r"([a-z_]+)\s*=\s*([0-9.eE+-]+)", part)
@@ -90,18 +147,20 @@ class Tolerance:
 
     @property
     def ratio_band(self) -> tuple[float, float]:
+        """The accepted observed/expected ratios, (1/ratio, ratio)."""
         return 1.0 / self.ratio, self.ratio
 
     @property
     def slope_band(self) -> tuple[float, float]:
+        """The accepted calibration slopes, (1/slope, slope)."""
         return 1.0 / self.slope, self.slope
 
     def curve_limit(self, mean_score: float) -> float:
-        """The ECE allowed for a score whose mean promised probability is ``mean_score``."""
+        """Return the ECE allowed for a score whose mean promised probability is ``mean_score``."""
         return float(min(max(self.curve * mean_score, self.curve_floor), self.curve_cap))
 
     def describe(self, mean_score: float) -> str:
-        """The tolerances in words, for the sentence beside a verdict."""
+        """Return the tolerances in words, for the sentence beside a verdict."""
         lo, hi = self.ratio_band
         s_lo, s_hi = self.slope_band
         return (
@@ -111,4 +170,5 @@ class Tolerance:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the five settings as a dict."""
         return asdict(self)

@@ -27,10 +27,12 @@ with the test point labelled 0 and 1) in the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assay._validation import FloatArray
+if TYPE_CHECKING:
+    from assay._validation import FloatArray
 
 IntArray = np.ndarray
 
@@ -93,7 +95,7 @@ class _Diagram:
         return slope(np.where(found, v, self.right.lift[0][v]))
 
     def bridge(self, a: IntArray, b: IntArray, label: int) -> FloatArray:
-        """max over left-hull vertices l ≤ a of the tangent slope from P_l to the right part."""
+        """Max over left-hull vertices l ≤ a of the tangent slope from P_l to the right part."""
 
         def reach(v: IntArray) -> FloatArray:
             return self.tangent(self.w[v], self.c[v], b, label)
@@ -115,22 +117,57 @@ class VennAbersTable:
     tie: FloatArray  # (k, 2): s = u_j
 
     def interval(self, s: FloatArray) -> tuple[FloatArray, FloatArray]:
-        position = np.searchsorted(self.scores, s, side="left")
+        """Return (p₀, p₁) per test score s: its tie row if s equals some u_j, else its gap row."""
+        position, ties = _locate(self.scores, s)
         inside = np.minimum(position, len(self.scores) - 1)
-        ties = (position < len(self.scores)) & (self.scores[inside] == s)
         values = np.where(ties[:, None], self.tie[inside], self.gap[position])
         return values[:, 0], values[:, 1]
 
 
-def venn_abers_table(scores: FloatArray, labels: FloatArray) -> VennAbersTable:
-    """Precompute the inductive Venn–Abers pair (p₀, p₁) at every gap and tie."""
+def _locate(unique: FloatArray, s: FloatArray) -> tuple[IntArray, np.ndarray]:
+    """Per score: how many distinct calibration scores lie below it, and whether it ties one.
+
+    A score that ties u_j (1-based j = position + 1) is the query (a, b) = (j − 1, j); any
+    other score lies in the gap g = position, the query (g, g).
+    """
+    position = np.searchsorted(unique, s, side="left")
+    inside = np.minimum(position, len(unique) - 1)
+    return position, (position < len(unique)) & (unique[inside] == s)
+
+
+def _diagram(scores: FloatArray, labels: FloatArray) -> tuple[FloatArray, _Diagram]:
+    """Return the distinct calibration scores, their cumulative-sum diagram and both hull trees."""
     unique, inverse = np.unique(scores, return_inverse=True)
     k = len(unique)
     w = np.concatenate(([0.0], np.cumsum(np.bincount(inverse, minlength=k).astype(float))))
     c = np.concatenate(([0.0], np.cumsum(np.bincount(inverse, weights=labels, minlength=k))))
-    diagram = _Diagram(w, c, _hull_tree(w, c, from_right=False), _hull_tree(w, c, from_right=True))
+    return unique, _Diagram(
+        w, c, _hull_tree(w, c, from_right=False), _hull_tree(w, c, from_right=True)
+    )
+
+
+def venn_abers_table(scores: FloatArray, labels: FloatArray) -> VennAbersTable:
+    """Precompute the inductive Venn–Abers pair (p₀, p₁) at every gap and tie."""
+    unique, diagram = _diagram(scores, labels)
+    k = len(unique)
     gaps = np.arange(k + 1)
     ties = np.arange(1, k + 1)
     gap = np.column_stack([diagram.bridge(gaps, gaps, label) for label in (0, 1)])
     tie = np.column_stack([diagram.bridge(ties - 1, ties, label) for label in (0, 1)])
     return VennAbersTable(unique, gap, tie)
+
+
+def venn_abers_interval(
+    scores: FloatArray, labels: FloatArray, test: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(p₀, p₁) at the ``test`` scores only, equal to ``venn_abers_table(...).interval(test)``.
+
+    Only the gaps and ties the test scores fall in are bridged (each distinct one once), so
+    predicting a held-out fold costs its distinct positions, not all 2k + 1 of the table.
+    """
+    unique, diagram = _diagram(scores, labels)
+    position, ties = _locate(unique, test)
+    query, back = np.unique(2 * position + ties, return_inverse=True)
+    a = query // 2
+    p = [diagram.bridge(a, a + query % 2, label)[back] for label in (0, 1)]
+    return p[0], p[1]

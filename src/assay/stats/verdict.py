@@ -23,11 +23,13 @@ promised and observed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assay.stats.posterior import CalibrationPosterior, LevelPosterior
-from assay.stats.reliability import ReliabilityTable
+if TYPE_CHECKING:
+    from assay.stats.posterior import CalibrationPosterior, LevelPosterior
+    from assay.stats.reliability import ReliabilityTable
 
 MIN_ROWS = 100
 MIN_CLASS_COUNT = 10
@@ -37,6 +39,8 @@ _Z = 1.645
 
 @dataclass(frozen=True)
 class Verdict:
+    """The verdict, its reason, the per-level findings and the extra leads a "not yet" needs."""
+
     verdict: str  # "calibrated" | "miscalibrated" | "not yet"
     reason: str
     findings: list[str]  # one sentence per level outside tolerance (direction and where)
@@ -80,7 +84,7 @@ def _slope_finding(level: LevelPosterior) -> str:
 
 
 def largest_gap(table: ReliabilityTable) -> str | None:
-    """The score band where promised and observed rates differ most (weighted by its leads)."""
+    """Describe the score band where promised and observed rates differ most (weighted by leads)."""
     if len(table) == 0:
         return None
     gap = np.nan_to_num(np.abs(table.gap) * np.sqrt(table.n))
@@ -131,7 +135,7 @@ def hierarchy_verdict(
     table: ReliabilityTable,
     probability: float = 0.95,
 ) -> Verdict:
-    """The verdict and its reason (module docstring); ``expected`` is Σp over the leads."""
+    """Return the verdict and its reason (module docstring); ``expected`` is Σp over the leads."""
     thin = thin_data_reason(n, positives)
     if thin is not None or posterior is None:
         return Verdict("not yet", thin or "not yet: no posterior", [], None)

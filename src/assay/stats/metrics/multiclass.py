@@ -33,7 +33,7 @@ View = tuple[FloatArray, FloatArray]
 def binary_views(
     y_true: Any, y_prob: Any, mode: str = "top-label", sample_weight: Any = None
 ) -> tuple[list[View], FloatArray | None]:
-    """Validated binary views of the predictions, and the validated weights."""
+    """Return validated binary views of the predictions, and the validated weights."""
     check_choice(mode, "mode", MODES)
     prob = check_probabilities(y_prob, ndim=(1, 2))
     if prob.ndim == 1:

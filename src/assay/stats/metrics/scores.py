@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assay._validation import AssayInputError, FloatArray, check_binary_inputs, check_choice
-from assay.stats.binning import BinSpec
 from assay.stats.binstats import BinStats
 from assay.stats.isotonic import isotonic_fit
 from assay.stats.metrics.sorted_scores import SortedScores
+
+if TYPE_CHECKING:
+    from assay.stats.binning import BinSpec
 
 
 def _weighted_mean(values: FloatArray, weight: FloatArray | None) -> float:
@@ -30,26 +32,154 @@ def _log_terms(labels: FloatArray, prob: FloatArray) -> FloatArray:
         return -np.log(np.where(labels == 1.0, prob, 1.0 - prob))
 
 
-def brier_score(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
-    """Brier score (1/n) Σ (p_i − y_i)² for binary outcomes; lower is better."""
-    labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)
+def _brier(labels: FloatArray, prob: FloatArray, weight: FloatArray | None) -> float:
+    """:func:`brier_score` of already-validated arrays."""
     return _weighted_mean(_brier_terms(labels, prob), weight)
 
 
-def log_loss(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
-    """Mean negative log-likelihood −(1/n) Σ [y log p + (1 − y) log(1 − p)] (natural log).
-
-    Not clipped: a forecast of exactly 0 or 1 that turns out wrong gives ``inf``.
-    """
-    labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)
+def _log_loss(labels: FloatArray, prob: FloatArray, weight: FloatArray | None) -> float:
+    """:func:`log_loss` of already-validated arrays."""
     return _weighted_mean(_log_terms(labels, prob), weight)
 
 
-def roc_auc(y_true: Any, y_prob: Any) -> float:
-    """Area under the ROC curve: P(p⁺ > p⁻) + ½ P(p⁺ = p⁻) (the Mann–Whitney U / n⁺n⁻).
+def brier_score(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
+    """Compute the Brier score of binary probability forecasts.
 
-    Sorts each class once and counts, for each positive, the negatives strictly below it and
-    tied with it (two binary searches), so ties count one half.
+    BS = Σ_i w_i (p_i − y_i)² / Σ_i w_i (every w_i = 1 without ``sample_weight``): the mean
+    squared error of the probability, a strictly proper score; lower is better.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary outcomes, 0 or 1.
+    y_prob : array-like of shape (n,)
+        Probabilities P(y = 1) in [0, 1].
+    sample_weight : array-like of shape (n,), optional
+        Non-negative row weights, not all zero.
+
+    Returns
+    -------
+    float
+        The Brier score, in [0, 1].
+
+    Raises
+    ------
+    AssayInputError
+        On NaN/inf, probabilities outside [0, 1], labels other than 0/1, length mismatch,
+        empty input, or negative or all-zero weights.
+
+    References
+    ----------
+    .. [1] G. W. Brier, "Verification of forecasts expressed in terms of probability",
+       Monthly Weather Review 78(1), 1950, pp. 1–3.
+
+    Examples
+    --------
+    (0.01 + 0.09 + 0.4225 + 0.36 + 0.04 + 0.01) / 6 = 0.1554, as
+    ``sklearn.metrics.brier_score_loss`` gives.
+
+    >>> from assay import brier_score
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> round(brier_score(y, p), 4)
+    0.1554
+    """
+    return _brier(*check_binary_inputs(y_true, y_prob, sample_weight))
+
+
+def log_loss(y_true: Any, y_prob: Any, *, sample_weight: Any = None) -> float:
+    """Compute the log loss (mean negative log-likelihood) of binary forecasts.
+
+    LL = −Σ_i w_i [y_i log p_i + (1 − y_i) log(1 − p_i)] / Σ_i w_i, natural logarithm,
+    the logarithmic (ignorance) score; lower is better. Not clipped: a forecast of exactly
+    0 or 1 that turns out wrong gives ``inf``, and a right one costs nothing.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary outcomes, 0 or 1.
+    y_prob : array-like of shape (n,)
+        Probabilities P(y = 1) in [0, 1].
+    sample_weight : array-like of shape (n,), optional
+        Non-negative row weights, not all zero.
+
+    Returns
+    -------
+    float
+        The log loss in nats, in [0, inf].
+
+    Raises
+    ------
+    AssayInputError
+        On NaN/inf, probabilities outside [0, 1], labels other than 0/1, length mismatch,
+        empty input, or negative or all-zero weights.
+
+    References
+    ----------
+    .. [1] I. J. Good, "Rational decisions", Journal of the Royal Statistical Society B
+       14(1), 1952, pp. 107–114.
+
+    Examples
+    --------
+    The value equals ``sklearn.metrics.log_loss(y, p)``; a certain forecast proved wrong
+    costs infinity.
+
+    >>> from assay import log_loss
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> round(log_loss(y, p), 4)
+    0.4594
+    >>> log_loss([1], [0.0])
+    inf
+    """
+    return _log_loss(*check_binary_inputs(y_true, y_prob, sample_weight))
+
+
+def roc_auc(y_true: Any, y_prob: Any) -> float:
+    """Compute the area under the ROC curve (AUC).
+
+    AUC = P(p⁺ > p⁻) + ½ P(p⁺ = p⁻) over all positive–negative pairs, the Mann–Whitney U
+    divided by n⁺n⁻. Sorts each class once and counts, for each positive, the negatives
+    strictly below it and tied with it (two binary searches), so ties count one half.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary outcomes, 0 or 1.
+    y_prob : array-like of shape (n,)
+        Probabilities P(y = 1) in [0, 1].
+
+    Returns
+    -------
+    float
+        The AUC, in [0, 1]; 0.5 is no discrimination.
+
+    Raises
+    ------
+    AssayInputError
+        If ``y_true`` holds only one class, or on NaN/inf, probabilities outside [0, 1],
+        labels other than 0/1, length mismatch or empty input.
+
+    References
+    ----------
+    .. [1] H. B. Mann and D. R. Whitney, "On a test of whether one of two random variables
+       is stochastically larger than the other", Annals of Mathematical Statistics 18(1),
+       1947, pp. 50–60.
+    .. [2] J. A. Hanley and B. J. McNeil, "The meaning and use of the area under a receiver
+       operating characteristic (ROC) curve", Radiology 143(1), 1982, pp. 29–36.
+
+    Examples
+    --------
+    The positives 0.35, 0.8, 0.9 outrank 2, 3 and 3 of the 3 negatives: 8/9. A tie counts
+    one half: (0.5 + 0 + 1 + 1)/4 = 0.625.
+
+    >>> from assay import roc_auc
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> round(roc_auc(y, p), 4)
+    0.8889
+    >>> roc_auc([0, 1, 0, 1], [0.2, 0.2, 0.4, 0.9])
+    0.625
     """
     labels, prob, _ = check_binary_inputs(y_true, y_prob)
     n_pos = float(labels.sum())
@@ -64,7 +194,43 @@ def roc_auc(y_true: Any, y_prob: Any) -> float:
 
 @dataclass(frozen=True)
 class BrierDecomposition:
-    """Stephenson, Coelho & Jolliffe (2008): BS = rel − res + unc + wbv − wbc, exactly."""
+    """Five-term Brier decomposition BS = rel − res + unc + wbv − wbc, exact for any binning.
+
+    Murphy's (1973) reliability, resolution and uncertainty terms, plus Stephenson, Coelho &
+    Jolliffe's (2008) within-bin variance and covariance, which make the identity exact when
+    scores vary inside a bin. The formulas are in :func:`brier_decomposition`.
+
+    Parameters
+    ----------
+    brier : float
+        The Brier score BS.
+    rel : float
+        Reliability Σ_b (W_b/W)(p̄_b − ȳ_b)² (miscalibration; lower is better).
+    res : float
+        Resolution Σ_b (W_b/W)(ȳ_b − ȳ)² (higher is better).
+    unc : float
+        Uncertainty ȳ(1 − ȳ) of the outcomes alone.
+    wbv : float
+        Within-bin variance of the scores.
+    wbc : float
+        Twice the within-bin covariance of scores and outcomes.
+
+    References
+    ----------
+    .. [1] A. H. Murphy, "A new vector partition of the probability score", Journal of
+       Applied Meteorology 12(4), 1973, pp. 595–600.
+    .. [2] D. B. Stephenson, C. A. S. Coelho and I. T. Jolliffe, "Two extra components in the
+       Brier score decomposition", Weather and Forecasting 23(4), 2008, pp. 752–757.
+
+    Examples
+    --------
+    >>> from assay import brier_decomposition
+    >>> d = brier_decomposition([0, 0, 1, 0, 1, 1], [0.1, 0.3, 0.35, 0.6, 0.8, 0.9], n_bins=2)
+    >>> round(d.rel - d.res + d.unc + d.wbv - d.wbc, 6) == round(d.brier, 6)
+    True
+    >>> sorted(d.to_dict())
+    ['brier', 'rel', 'res', 'unc', 'wbc', 'wbv']
+    """
 
     brier: float
     rel: float
@@ -74,11 +240,12 @@ class BrierDecomposition:
     wbc: float
 
     def to_dict(self) -> dict[str, float]:
+        """Return the six terms as a dict keyed by attribute name."""
         return asdict(self)
 
 
 def brier_from_stats(stats: BinStats) -> BrierDecomposition:
-    """The five-term decomposition from per-bin sums alone.
+    """Compute the five-term Brier decomposition from per-bin sums alone.
 
     With W = Σw, ȳ = Σy/W and per bin W_b, p̄_b, ȳ_b:
     rel = Σ W_b (p̄_b − ȳ_b)²/W, res = Σ W_b (ȳ_b − ȳ)²/W, unc = ȳ(1 − ȳ),
@@ -108,9 +275,57 @@ def brier_decomposition(
     strategy: str = "uniform",
     sample_weight: Any = None,
 ) -> BrierDecomposition:
-    """Five-term binned Brier decomposition (Stephenson, Coelho & Jolliffe 2008).
+    """Decompose the Brier score into five binned terms that sum to it exactly.
 
-    BS = REL − RES + UNC + WBV − WBC holds exactly for any binning; see :func:`brier_from_stats`.
+    With W = Σw, ȳ = Σwy/W and per bin b the weight W_b, mean score p̄_b and rate ȳ_b:
+    REL = Σ_b W_b (p̄_b − ȳ_b)²/W, RES = Σ_b W_b (ȳ_b − ȳ)²/W, UNC = ȳ(1 − ȳ) (Murphy 1973),
+    WBV = Σ_b Σ_{i∈b} w_i (p_i − p̄_b)²/W and WBC = 2 Σ_b Σ_{i∈b} w_i (p_i − p̄_b)(y_i − ȳ_b)/W
+    (Stephenson, Coelho & Jolliffe 2008). BS = REL − RES + UNC + WBV − WBC holds exactly for
+    any binning; Murphy's three terms alone are exact only when scores are constant in a bin.
+    Computed from per-bin sums (see :func:`brier_from_stats`).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary outcomes, 0 or 1.
+    y_prob : array-like of shape (n,)
+        Probabilities P(y = 1) in [0, 1].
+    n_bins : int or sequence of float, default=15
+        Number of bins, or explicit edges.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width or equal-mass bins.
+    sample_weight : array-like of shape (n,), optional
+        Non-negative row weights, not all zero.
+
+    Returns
+    -------
+    BrierDecomposition
+        The five terms and the Brier score.
+
+    Raises
+    ------
+    AssayInputError
+        On NaN/inf, probabilities outside [0, 1], labels other than 0/1, length mismatch,
+        empty input, or negative or all-zero weights.
+
+    References
+    ----------
+    .. [1] A. H. Murphy, "A new vector partition of the probability score", Journal of
+       Applied Meteorology 12(4), 1973, pp. 595–600.
+    .. [2] D. B. Stephenson, C. A. S. Coelho and I. T. Jolliffe, "Two extra components in the
+       Brier score decomposition", Weather and Forecasting 23(4), 2008, pp. 752–757.
+
+    Examples
+    --------
+    Bins of the scores (0.1, 0.3, 0.35) and (0.6, 0.8, 0.9) with rates 1/3 and 2/3:
+    REL = ½(1/12)² + ½(0.1)² = 0.0085, RES = (1/6)² = 0.0278, UNC = ¼.
+
+    >>> from assay import brier_decomposition
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> d = brier_decomposition(y, p, n_bins=2)
+    >>> [round(v, 4) for v in (d.rel, d.res, d.unc, d.wbv, d.wbc, d.brier)]
+    [0.0085, 0.0278, 0.25, 0.0136, 0.0889, 0.1554]
     """
     return brier_from_stats(
         BinStats.from_arrays(
@@ -121,7 +336,38 @@ def brier_decomposition(
 
 @dataclass(frozen=True)
 class CorpDecomposition:
-    """CORP decomposition S̄ = MCB − DSC + UNC (Dimitriadis, Gneiting & Jordan 2021)."""
+    """CORP decomposition S̄ = MCB − DSC + UNC of a mean score (Dimitriadis et al. 2021).
+
+    The terms are defined in :func:`corp_decomposition`.
+
+    Parameters
+    ----------
+    score : float
+        Mean score S̄(p) of the forecasts.
+    mcb : float
+        Miscalibration S̄(p) − S̄(x̂), x̂ the isotonic recalibration (≥ 0).
+    dsc : float
+        Discrimination S̄(ȳ) − S̄(x̂) (≥ 0).
+    unc : float
+        Uncertainty S̄(ȳ), the score of always forecasting the base rate.
+    kind : str
+        The scoring rule, "brier" or "log".
+
+    References
+    ----------
+    .. [1] T. Dimitriadis, T. Gneiting and A. I. Jordan, "Stable reliability diagrams for
+       probabilistic classifiers", PNAS 118(8), 2021, e2016191118.
+    .. [2] M. Ayer, H. D. Brunk, G. M. Ewing, W. T. Reid and E. Silverman, "An empirical
+       distribution function for sampling with incomplete information", Annals of
+       Mathematical Statistics 26(4), 1955, pp. 641–647 (the PAV algorithm).
+
+    Examples
+    --------
+    >>> from assay import corp_decomposition
+    >>> d = corp_decomposition([0, 0, 1, 0, 1, 1], [0.1, 0.3, 0.35, 0.6, 0.8, 0.9])
+    >>> d.kind, round(d.mcb - d.dsc + d.unc, 6) == round(d.score, 6)
+    ('brier', True)
+    """
 
     score: float
     mcb: float
@@ -130,17 +376,63 @@ class CorpDecomposition:
     kind: str
 
     def to_dict(self) -> dict[str, float | str]:
+        """Return the terms and the kind as a dict keyed by attribute name."""
         return asdict(self)
 
 
 def corp_decomposition(
     y_true: Any, y_prob: Any, *, score: str = "brier", sample_weight: Any = None
 ) -> CorpDecomposition:
-    """CORP decomposition of the mean Brier or log score.
+    """Decompose the mean Brier or log score by the CORP approach.
 
     x̂ is the PAV isotonic regression of y on p (ties pooled). With S̄(·) the mean score,
     MCB = S̄(p) − S̄(x̂) (miscalibration), DSC = S̄(ȳ) − S̄(x̂) (discrimination) and UNC = S̄(ȳ)
-    (uncertainty), so S̄(p) = MCB − DSC + UNC exactly.
+    (uncertainty), so S̄(p) = MCB − DSC + UNC exactly. No binning is involved: the isotonic
+    fit chooses the bins, which makes the decomposition stable.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary outcomes, 0 or 1.
+    y_prob : array-like of shape (n,)
+        Probabilities P(y = 1) in [0, 1].
+    score : {"brier", "log"}, default="brier"
+        The proper scoring rule to decompose.
+    sample_weight : array-like of shape (n,), optional
+        Non-negative row weights, not all zero.
+
+    Returns
+    -------
+    CorpDecomposition
+        The score and its three terms.
+
+    Raises
+    ------
+    AssayInputError
+        On an unknown ``score``, NaN/inf, probabilities outside [0, 1], labels other than
+        0/1, length mismatch, empty input, or negative or all-zero weights.
+
+    References
+    ----------
+    .. [1] T. Dimitriadis, T. Gneiting and A. I. Jordan, "Stable reliability diagrams for
+       probabilistic classifiers", PNAS 118(8), 2021, e2016191118.
+    .. [2] M. Ayer, H. D. Brunk, G. M. Ewing, W. T. Reid and E. Silverman, "An empirical
+       distribution function for sampling with incomplete information", Annals of
+       Mathematical Statistics 26(4), 1955, pp. 641–647 (the PAV algorithm).
+
+    Examples
+    --------
+    PAV turns the outcomes (0, 0, 1, 0, 1, 1), sorted by score, into x̂ = (0, 0, ½, ½, 1, 1)
+    with Brier score 1/12: MCB = 0.1554 − 0.0833 = 0.0721, DSC = ¼ − 1/12 = 0.1667.
+
+    >>> from assay import corp_decomposition
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    >>> d = corp_decomposition(y, p)
+    >>> round(d.mcb, 4), round(d.dsc, 4), round(d.unc, 4)
+    (0.0721, 0.1667, 0.25)
+    >>> round(corp_decomposition(y, p, score="log").unc, 4)  # log 2
+    0.6931
     """
     check_choice(score, "score", ("brier", "log"))
     labels, prob, weight = check_binary_inputs(y_true, y_prob, sample_weight)

@@ -10,9 +10,12 @@ instead of a pass over the rows.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from assay._validation import FloatArray
+if TYPE_CHECKING:
+    from assay._validation import FloatArray
 
 
 def _prefix(values: FloatArray) -> FloatArray:
@@ -40,8 +43,11 @@ class SortedScores:
         return u_statistic / (len(self.positives) * len(self.negatives))
 
     def cell_sums(self, size: int) -> tuple[FloatArray, ...]:
-        """Per cell k of the grid k/(size − 1) (the last cell closed at 1): n, Σp, Σp² over all
-        rows, then n and Σp over the positives."""
+        """Sum per cell of a regular grid on [0, 1].
+
+        Per cell k of the grid k/(size − 1) (the last cell closed at 1): n, Σp, Σp² over all
+        rows, then n and Σp over the positives.
+        """
         inner = np.arange(1, size - 1) / (size - 1)
         totals = []
         for scores, sum_p, sum_p2 in self._groups:

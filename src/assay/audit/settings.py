@@ -13,13 +13,15 @@ report, never used.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from assay._validation import AssayInputError, to_utc
 from assay.audit.monitor import STATE_VERSION
 from assay.ledger.integrity import ChainHead
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 #: More bins than this is no longer a reliability diagram.
 MAX_BINS = 1_000
@@ -40,8 +42,11 @@ class Value:
 
 @dataclass(frozen=True)
 class Record:
-    """A JSON object. ``exact``: its keys must be exactly ``fields`` (they become keyword
-    arguments); otherwise only ``fields`` are checked, a missing one reading as null."""
+    """A JSON object.
+
+    ``exact``: its keys must be exactly ``fields`` (they become keyword arguments); otherwise only
+    ``fields`` are checked, a missing one reading as null.
+    """
 
     fields: Mapping[str, Spec]
     exact: bool = False
@@ -49,8 +54,10 @@ class Record:
 
 @dataclass(frozen=True)
 class Items:
-    """A JSON array of at most ``most`` elements, each checked by ``item`` (``optional``: or
-    absent)."""
+    """A JSON array of at most ``most`` elements, each checked by ``item``.
+
+    ``optional``: the array may also be absent.
+    """
 
     item: Spec
     most: int
