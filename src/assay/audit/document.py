@@ -40,9 +40,10 @@ if TYPE_CHECKING:
     from assay.ledger import Ledger
 
 REPORT_SCHEMA_VERSION = 1
-#: The fields a faithful re-run may change: where the ledger file lives is not evidence.
+#: The fields a faithful re-run may change: where the ledger file lives is not evidence (nor
+#: the next-step command that names it).
 #: (``ledger_head`` is checked by containment instead: the ledger may have grown since.)
-VARYING_FIELDS = ("audits[*].reproducibility.ledger",)
+VARYING_FIELDS = ("audits[*].reproducibility.ledger", "answers[*].command")
 
 
 def report_document(report: Report) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def report_document(report: Report) -> dict[str, Any]:
     if report.ledger_head is not None:
         document["ledger_head"] = str(report.ledger_head)
     document["audits"] = [a.to_dict() for a in report.audits]
+    if report.answers:
+        document["answers"] = [a.to_dict() for a in report.answers]
     if report.comparison is not None:
         document["comparison"] = report.comparison.comparison.to_dict()
     if report.monitors:
@@ -101,6 +104,9 @@ def verify_document(document: dict[str, Any], ledger: Ledger) -> list[str]:
     fresh = _json_safe(report_document(replace(report, ledger_head=head)))
     for item, again in zip(recorded, fresh["audits"], strict=True):
         again["reproducibility"]["ledger"] = item["reproducibility"]["ledger"]  # VARYING_FIELDS
+    for told, again in zip(document.get("answers") or [], fresh.get("answers") or [], strict=False):
+        if isinstance(told, dict) and "command" in told:
+            again["command"] = told["command"]  # VARYING_FIELDS
     return _differences(document, fresh, "")
 
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
+from assay.audit.answer import Answer, answers
 from assay.audit.charts import ReliabilitySeries, binned_reliability
 from assay.audit.monitor import Monitor, MonitorSummary, replay_summary
 from assay.audit.scorer import Audit, AuditConfig, audit
@@ -93,6 +94,8 @@ class Report:
     ledger_head: ChainHead | None = None  # the chain head of the ledger it was built from
     #: Why a section is missing, in words (e.g. scorers that share no lead are not compared).
     notes: list[str] = field(default_factory=list)
+    #: Per audit (same order), the answer a reader acts on (:mod:`assay.audit.answer`).
+    answers: list[Answer] = field(default_factory=list)
 
     def monitors_of(self, scorer: str) -> list[MonitorSummary]:
         """Return the monitors of one scorer that replayed at least one matured lead."""
@@ -264,4 +267,5 @@ def build_report(
         monitors=[replay_summary(m, ledger, as_of=moment) for m in chosen],
         ledger_head=ledger.chain_head(),
         notes=notes,
+        answers=answers(audits, None if view is None else view.comparison.common),
     )
