@@ -164,7 +164,8 @@ def _anchor(document: dict[str, Any], as_of: str, ledger: Ledger) -> ChainHead |
 def _differences(expected: Any, actual: Any, path: str) -> list[str]:
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = []
-        for key in sorted(set(expected) | set(actual)):
+        # In the recorded document's order (what the answers restate comes after the audits).
+        for key in [*expected, *(k for k in actual if k not in expected)]:
             out += _differences(
                 expected.get(key), actual.get(key), f"{path}.{key}" if path else key
             )
