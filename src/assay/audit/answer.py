@@ -15,7 +15,9 @@ Every word comes from numbers the audit already computed (no statistic is fitted
   observed rate), then the whole: conversions promised (Σp) against conversions that happened.
 * **Ranking**, from the AUC, labelled after Hosmer & Lemeshow's rule of thumb [1]_ with its
   lowest band split off: below 0.6 "barely better than chance", 0.6–0.7 "weakly", 0.7–0.8
-  "acceptably", 0.8–0.9 "well", from 0.9 "very well"; on thin data "not judged yet".
+  "acceptably", 0.8–0.9 "well", from 0.9 "very well"; on thin data "not judged yet". When the
+  ends of the AUC's interval (the comparison's bootstrap on the same leads, else Hanley–McNeil,
+  :func:`assay.stats.metrics.scores.auc_interval`) fall in other bands, the answer says so.
 * **Next step**: miscalibrated — recalibrate on the team's own outcomes and re-audit on leads
   scored after the fix, automate nothing yet (``assay recalibrate``); calibrated — keep the
   monitor running (``assay monitor``), automate above the certified threshold when the report
@@ -35,6 +37,7 @@ import shlex
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from assay.stats.metrics.scores import auc_interval
 from assay.stats.verdict import thin_data_reason
 
 if TYPE_CHECKING:
@@ -196,23 +199,37 @@ def _sentence(audit: Audit, direction: str) -> str:
     return f"Not yet — the evidence cannot tell: {_promise(audit)}{more}."
 
 
+def _label(auc: float) -> str:
+    return next(words for floor, words in RANKING_LABELS if auc >= floor)
+
+
 def _ranking(audit: Audit, summary: ScorerSummary | None) -> tuple[str, str]:
+    """Return the ranking sentence and label; both ends of the AUC's interval when they differ."""
     auc = audit.scores.get("auc")
     report = audit.calibration
     if auc is None:
         return "ranking not measurable: every resolved lead had the same outcome", NOT_JUDGED
-    interval = (
-        f", interval {summary.auc_lower:.3f}–{summary.auc_upper:.3f}"
-        if summary is not None
+    if thin_data_reason(report.n, round(report.positives)) is not None:
+        return f"ranking not judged yet (AUC {auc:.3f} on too few outcomes)", NOT_JUDGED
+    if (
+        summary is not None
         and summary.n == audit.counts.resolved  # the comparison's leads are the audit's
         and summary.auc_lower is not None
         and summary.auc_upper is not None
-        else ""
+    ):
+        lower, upper = summary.auc_lower, summary.auc_upper
+    else:
+        positives = round(report.positives)
+        lower, upper = auc_interval(auc, positives, report.n - positives, report.credibility)
+    numbers = f"AUC {auc:.3f}, {report.credibility:.0%} interval {lower:.3f}–{upper:.3f}"
+    label, low, high = _label(auc), _label(lower), _label(upper)
+    if low == high:
+        return f"ranks leads {label} ({numbers})", label
+    return (
+        f"ranks leads {label}, though the evidence allows anything from {low} to {high} "
+        f"({numbers})",
+        f"{label} (could be {low} to {high})",
     )
-    if thin_data_reason(report.n, round(report.positives)) is not None:
-        return f"ranking not judged yet (AUC {auc:.3f} on too few outcomes)", NOT_JUDGED
-    label = next(words for floor, words in RANKING_LABELS if auc >= floor)
-    return f"ranks leads {label} (AUC {auc:.3f}{interval})", label
 
 
 def _file_name(scorer: str) -> str:
@@ -234,7 +251,7 @@ def _action(audit: Audit, ranking_label: str) -> tuple[str, str]:
             "Do not read its scores as probabilities or automate on them yet: recalibrate it on "
             "your own matured outcomes, then re-audit it on leads scored after the fix."
         )
-        if ranking_label == RANKING_LABELS[-1][1]:
+        if ranking_label.startswith(RANKING_LABELS[-1][1]):
             action += (
                 " Recalibration fixes the promised rates, not the ranking: this score barely "
                 "separates converters from the rest, so do not prioritise leads by it either."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +191,40 @@ def roc_auc(y_true: Any, y_prob: Any) -> float:
             f"AUC is undefined: every outcome in y_true is {only}; it needs both classes"
         )
     return SortedScores(labels, prob).auc()
+
+
+def auc_interval(
+    auc: float, positives: int, negatives: int, credibility: float = 0.9
+) -> tuple[float, float]:
+    """Return an approximate central interval of the AUC from its Hanley–McNeil standard error.
+
+    SE² = [A(1 − A) + (n⁺ − 1)(Q₁ − A²) + (n⁻ − 1)(Q₂ − A²)] / (n⁺n⁻), with
+    Q₁ = A/(2 − A) and Q₂ = 2A²/(1 + A) (exponential score distributions [1]_); the interval
+    is A ∓ z·SE at the central ``credibility`` mass, clipped to [0, 1]. A cheap interval for
+    one scorer; a comparison bootstraps its own.
+
+    References
+    ----------
+    .. [1] J. A. Hanley and B. J. McNeil, "The meaning and use of the area under a receiver
+       operating characteristic (ROC) curve", Radiology 143(1), 1982, pp. 29–36, eq. (2).
+
+    Examples
+    --------
+    AUC 0.8 on 50 positives and 50 negatives: Q₁ = 2/3, Q₂ = 0.7111, SE = 0.0445, so the 90%
+    interval is 0.8 ∓ 1.645 · 0.0445.
+
+    >>> lower, upper = auc_interval(0.8, 50, 50)
+    >>> round(lower, 3), round(upper, 3)
+    (0.727, 0.873)
+    """
+    from scipy.special import ndtri
+
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    half = float(ndtri(0.5 + credibility / 2)) * math.sqrt(max(variance, 0.0))
+    return max(auc - half, 0.0), min(auc + half, 1.0)
 
 
 @dataclass(frozen=True)
