@@ -123,10 +123,10 @@ def test_a_modification_date_as_scoring_time_is_never_a_silent_zero(db):
     code, out = run("ingest", "outcomes", contacts, "--preset", "hubspot", *NEW_YORK,
                     "--ledger", db)  # fmt: skip
     assert code == 0, out
-    assert "warning: 8 outcome(s) occurred before their lead's first prediction" in out
+    assert "warning: 8 outcomes occurred before their lead's first prediction" in out
     assert "never a modification date" in out
     code, out = run("report", "--scorer", "hubspot", "--ledger", db)
-    assert "8 outcome(s) occurred before their lead's first prediction" in out
+    assert "8 outcomes occurred before their lead's first prediction" in out
 
 
 def test_backfilled_history_is_visible_in_the_past_and_disclosed(tmp_path, db):
@@ -155,7 +155,7 @@ def test_backfilled_history_is_visible_in_the_past_and_disclosed(tmp_path, db):
     report = tmp_path / "r.json"
     code, out = run("report", "--scorer", "model", *past, "--json", report, "--ledger", fresh)
     assert code == 0, out
-    assert "400 prediction(s) were loaded after the fact" in out
+    assert "400 predictions were loaded after the fact" in out
     assert "they were not frozen when scored" in out
     audit = json.loads(report.read_text())["audits"][0]
     assert audit["counts"]["backfilled"] == 400
@@ -191,10 +191,10 @@ def test_day_one_from_a_contacts_snapshot_and_a_deals_export(tmp_path, db):
     assert "3 record(s) had already converted at the export" in out
     code, out = run("ingest", "outcomes", CRM / "hubspot_deals.csv", "--preset",
                     "hubspot-deals", *NEW_YORK, "--backfill", "--ledger", db)  # fmt: skip
-    assert code == 0 and "warning: 4 outcome(s) match no prediction's entity_id" in out, out
+    assert code == 0 and "warning: 4 outcomes match no prediction's entity_id" in out, out
     code, out = run("report", "--scorer", "hubspot", "--as-of", "2024-06-30T00:00:00Z",
                     "--ledger", db)  # fmt: skip
     assert code == 0, out
     assert "107 resolved (6 converted), 0 pending, 2 abstentions" in out
-    assert "109 prediction(s) were loaded after the fact" in out
-    assert "not yet: only 6 conversions" in out
+    assert "109 predictions were loaded after the fact" in out
+    assert "NOT YET — only 6 conversions" in out

@@ -223,8 +223,8 @@ def test_the_audit_reports_the_lag_and_which_cohorts_still_receive_records():
         since = crm.as_of - dt.timedelta(days=lag + HORIZON)
         # the simulated CRM also records "demo" events and was loaded after the fact: both
         # are said first (assay.ledger.checks); the lag note follows
-        assert result.notes[0].startswith("470 outcome(s) have an event that is no prediction")
-        assert result.notes[1].startswith("1,500 prediction(s) were loaded after the fact")
+        assert result.notes[0].startswith("470 outcomes have an event that is no prediction")
+        assert result.notes[1].startswith("1,500 predictions were loaded after the fact")
         assert result.notes[2:] == [
             f"cohorts scored after {since:%Y-%m-%d} are still receiving records: 'won' outcomes "
             f"are recorded up to {lag:.1f} days after they occur (the 99% quantile of "

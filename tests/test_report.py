@@ -13,6 +13,7 @@ from tests.conftest import beta_scores, build_small_ledger
 from tests.fixtures.make_golden_report import AS_OF, golden
 from typer.testing import CliRunner
 
+from assay.audit.answer import reason_detail
 from assay.audit.document import dumps, report_document, verify_document
 from assay.audit.report import build_report
 from assay.audit.scorer import AuditConfig, audit_arrays
@@ -77,7 +78,8 @@ def test_html_is_self_contained_and_shows_the_numbers(small):
     assert report.comparison is not None and "Scorers compared on the same leads" in html
     pair = report.comparison.comparison.pairs[0]
     assert f"{pair.prob_a_lower_ece:.3f}" in html
-    assert beta.calibration.reason in html.replace("&#39;", "'")
+    # The banner shows the verdict word once, then the reason without it.
+    assert reason_detail(beta.verdict, beta.calibration.reason) in html.replace("&#39;", "'")
     assert f"{100 * beta.calibration.ece:.1f} pts" in html
     assert f"{100 * beta.calibration.noise_floor.median:.1f} pts" in html
     assert "not yet — insufficient data" in html or all(not b.thin for b in beta.deciles)

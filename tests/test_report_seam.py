@@ -52,7 +52,7 @@ FITTING = {
     "replay_summary", "risk_coverage", "segment_rates",
 }  # fmt: skip
 #: Functions a renderer may take from the audit layer: formatting, not computing.
-FORMATTERS = {"format_e"}
+FORMATTERS = {"format_e", "reason_detail"}
 AS_OF = "2024-05-01T00:00:00+00:00"
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)  # when the small ledger was ingested
 DEMO_AS_OF = "2024-09-01T00:00:00+00:00"
@@ -155,7 +155,9 @@ def test_a_report_renders_with_its_ledger_gone_and_nothing_to_fit(demo, monkeypa
     assert headings.count("Standing evidence: the anytime-valid monitor") == 2
     assert "Scorers compared on the same leads" in headings
     assert "Reliability diagrams (common set)" in _headings(page)
-    assert html.count("<svg") == 7 * 2 + 3  # per scorer 7 charts; the comparison's 3
+    # Per scorer 6 charts; the segments (the same leads for both) and their funnel once; the
+    # comparison's 3.
+    assert html.count("<svg") == 6 * 2 + 1 + 3
     assert "Leaderboard on" in screen.getvalue() and "evidence E =" in screen.getvalue()
 
 
@@ -342,7 +344,9 @@ def test_scorers_without_a_common_lead_are_reported_not_compared(tmp_path) -> No
         "by every one of them"
     ]
     assert report_document(report)["notes"] == report.notes
-    assert report.notes[0] in render_html(report)
+    # The page writes the as-of for people (UTC day), the JSON as ISO 8601.
+    shown = "no matured lead as of 1 May 2024 was scored by every one of them"
+    assert shown in render_html(report)
 
 
 @pytest.mark.usefixtures("fast_posterior")  # plumbing (tests/conftest.py)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +25,34 @@ from assay.report.safe_text import csv_cell, terminal_text
 if TYPE_CHECKING:
     from assay.ledger import IngestReceipt
 
-console = Console()
+#: Columns of a console that is not a terminal: more than any line assay prints, so no line is
+#: wrapped or cut (:class:`OutputConsole`).
+UNBOUNDED = 100_000
+
+
+class OutputConsole(Console):
+    """The console every ``assay`` command prints to: a terminal's width, unbounded elsewhere.
+
+    Rich lays out for 80 columns when it writes to a pipe, a file or a CI log, and cuts table
+    cells to fit (``6.4%–7.…``). Off a terminal this console is :data:`UNBOUNDED` columns wide,
+    so every table prints whole and each sentence on one line (the viewer wraps it); on a
+    terminal it is Rich's console as it is. The check runs at each print, so the one console
+    created at import serves a terminal, a pipe and a test runner's captured output alike.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """Return the terminal's size; off a terminal, :data:`UNBOUNDED` columns."""
+        measured = super().size
+        return measured if self.is_terminal else ConsoleDimensions(UNBOUNDED, measured.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+#: The one console of the command line (``main``, ``remote`` and ``service`` print to it too).
+console = OutputConsole()
 ingest_app = typer.Typer(help="Append predictions or outcomes to the ledger (all or nothing).")
 ledger_app = typer.Typer(help="Inspect and verify the ledger.")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+import assay
 from assay._validation import to_utc
-from assay.cli.ledger import LedgerOption, ingest_app, ledger_app, user_errors
+from assay.cli.ledger import LedgerOption, console, ingest_app, ledger_app, user_errors
 from assay.cli.remote import audit_command, sql_command
 from assay.cli.service import keys_app, serve_command
 from assay.report.safe_text import terminal_text
@@ -57,7 +57,6 @@ def _tolerance(text: str | None) -> Tolerance:
 
 
 app = typer.Typer(help="assay: does this score deserve belief?", no_args_is_help=True)
-console = Console()
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(ledger_app, name="ledger")
 app.command("audit")(audit_command)
@@ -78,8 +77,21 @@ def _evidence_per_scorer(
             yield name, evidence(store, scorer=name, as_of=moment, policy=policy)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"assay {assay.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Measure whether probability scores deserve belief, and keep the evidence."""
 
 

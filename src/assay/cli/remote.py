@@ -7,13 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from assay._validation import AssayInputError, to_utc
-from assay.cli.ledger import user_errors
+from assay.cli.ledger import console, user_errors
 from assay.pushdown import DIALECTS
-
-console = Console()
 
 EdgesOption = Annotated[
     str | None,

@@ -8,18 +8,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from assay._validation import AssayInputError
-from assay.cli.ledger import user_errors
+from assay.cli.ledger import console, user_errors
 from assay.report.safe_text import terminal_text
 from assay.service.keys import SCOPES, KeyStore
 
 if TYPE_CHECKING:
     from assay.service.store import Store
 
-console = Console()
 keys_app = typer.Typer(help="Create, list and revoke the service's API keys.")
 
 StoreOption = Annotated[
@@ -160,12 +158,14 @@ def serve_command(
     """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first.
 
     Slow clients are cut off: a request head must arrive within --head-timeout seconds (and
-    hold at most 64 KiB), its body within --body-timeout seconds after it.
+    hold at most 64 KiB), its body within --body-timeout seconds after it. Each request is
+    logged on stderr in one line: method, path, status, rows, milliseconds, key id.
     """
     with user_errors():
         try:
             import uvicorn
 
+            from assay.service.access_log import log_to_stderr
             from assay.service.app import Settings, create_app
             from assay.service.limits import bounded_http
         except ModuleNotFoundError as missing:  # a `pip install -e .` without the extra
@@ -184,6 +184,7 @@ def serve_command(
         app = create_app(ledgers, keystore(store, keys), settings)
     where = store.split("@")[-1]  # never print a password
     console.print(f"assay serving {where} on http://{host}:{port} (OpenAPI: /docs)")
+    log_to_stderr()  # one line per request; uvicorn's own access log is off
     # uvicorn drains requests on SIGTERM, then re-raises it to the handler it found: make that
     # a clean exit so the store below is closed (queued batches finished) before we go.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -193,6 +194,7 @@ def serve_command(
             host=host,
             port=port,
             log_level="warning",
+            access_log=False,
             timeout_graceful_shutdown=30,
             timeout_keep_alive=settings.keep_alive_seconds,
             http=bounded_http(settings.head_timeout_seconds, settings.max_head_bytes),

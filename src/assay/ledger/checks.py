@@ -166,6 +166,23 @@ _ADVICE = {
 }
 
 
+#: Singular forms of the verbs that follow a "noun(s)" in the sentences above.
+_SINGULAR = {"(s) are ": " is ", "(s) match ": " matches ", "(s) have ": " has ",
+             "(s) keep ": " keeps ", "(s) were ": " was "}  # fmt: skip
+
+
+def agree(sentence: str, n: int) -> str:
+    """Return ``sentence`` with each "noun(s) verb" agreeing with the count ``n``.
+
+    "3 row(s) were" reads "3 rows were"; "1 row(s) were" reads "1 row was".
+    """
+    if n != 1:
+        return sentence.replace("(s)", "s")
+    for plural, singular in _SINGULAR.items():
+        sentence = sentence.replace(plural, singular)
+    return sentence.replace("(s)", "")
+
+
 def evidence_warnings(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, scorer: str | None = None
 ) -> list[EvidenceWarning]:
@@ -177,7 +194,7 @@ def evidence_warnings(
         used = {k: v for k, v in params.items() if f"${k}" in query}
         row = first_row(con.execute(query, used))
         if row is not None and row[0]:
-            advice = _ADVICE[kind].format(n=f"{int(row[0]):,}")
+            advice = agree(_ADVICE[kind].format(n=f"{int(row[0]):,}"), int(row[0]))
             found.append(EvidenceWarning(kind, int(row[0]), str(row[1]), advice))
     return found
 
@@ -192,8 +209,10 @@ class Backfilled:
     def __str__(self) -> str:
         """Return the disclosure sentence: how many predictions, loaded on which days."""
         return (
-            f"{self.predictions:,} prediction(s) were loaded after the fact (on "
-            f"{', '.join(self.loaded_on)}); they were not frozen when scored"
+            agree(f"{self.predictions:,} prediction(s) were", self.predictions)
+            + f" loaded after the fact (on {', '.join(self.loaded_on)}); "
+            + ("it was" if self.predictions == 1 else "they were")
+            + " not frozen when scored"
         )
 
 

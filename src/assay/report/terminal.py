@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
-import numpy as np
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from assay.audit.answer import reason_detail
 from assay.audit.monitor import format_e
+from assay.report.formatting import p_value, pct, pct_range, pts, pts_range, signed_pts
 from assay.report.safe_text import terminal_text
 
 if TYPE_CHECKING:  # what is printed; importing it here would load what printing never needs
     from rich.console import Console
 
+    from assay.audit.answer import Answer
     from assay.audit.monitor import Monitor
     from assay.audit.report import Report
     from assay.audit.scorer import Audit, Bucket
@@ -25,62 +29,84 @@ if TYPE_CHECKING:  # what is printed; importing it here would load what printing
 
 COLOURS = {"calibrated": "green", "miscalibrated": "red"}
 
+#: A section heading's rule is this wide (a table's width), wider only for a title that needs
+#: it, on a terminal or off it.
+HEADING_WIDTH = 80
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+
+def heading(console: Console, title: str) -> None:
+    """Print a section heading: ``title`` (plain text, never markup) in a rule."""
+    text = terminal_text(title, style="rule.text")
+    console.print(Rule(text), width=max(HEADING_WIDTH, text.cell_len + 6))
+
+
+def verdict_line(verdict: str, colour: str, reason: str) -> Text:
+    """Return "VERDICT — reason", the reason without the verdict word it repeats."""
+    return Text.assemble(
+        (verdict.upper(), f"bold {colour}"), " — ", terminal_text(reason_detail(verdict, reason))
+    )
+
+
+def _table(title: str | Text | None, columns: tuple[str, ...], left: tuple[str, ...] = ()) -> Table:
+    """Return a table with these columns, right-aligned but for ``left``.
+
+    A cell too wide for a narrow terminal folds onto the next line: it is never cut.
+    """
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+    return table
 
 
 def bucket_table(title: str, rows: list[Bucket]) -> Table:
     """Return a table of the non-empty buckets: promised vs observed rate, interval and gap."""
-    table = Table(title=title)
-    for column in ("bucket", "leads", "promised", "observed", "interval", "gap"):
-        table.add_column(column, justify="right")
+    table = _table(title, ("bucket", "leads", "promised", "observed", "interval", "gap"))
     for row in rows:
         if row.n == 0:
             continue
-        bucket = f"{_pct(row.lower)}–{_pct(row.upper)}"
+        bucket = pct_range(row.lower, row.upper)
         if row.thin:
-            table.add_row(bucket, f"{row.n:,}", _pct(row.mean_score), "[dim]not yet[/]", "", "")
+            table.add_row(bucket, f"{row.n:,}", pct(row.mean_score), "[dim]not yet[/]", "", "")
             continue
-        gap = "—" if row.gap is None else f"{100 * row.gap:+.1f} pts"
         table.add_row(
-            bucket, f"{row.n:,}", _pct(row.mean_score), _pct(row.observed_rate),
-            f"{_pct(row.rate_lower)}–{_pct(row.rate_upper)}", gap,
+            bucket, f"{row.n:,}", pct(row.mean_score), pct(row.observed_rate),
+            pct_range(row.rate_lower, row.rate_upper), signed_pts(row.gap),
         )  # fmt: skip
     return table
 
 
-def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
+def print_calibration(console: Console, report: CalibrationReport) -> None:
     """Print the verdict with its reason and tolerance, then the ECE.
 
     The ECE (posterior median headline, plug-in labelled) beside its interval and the noise floor.
-    ``title`` is plain text (it holds stored names), never markup.
     """
-    colour = COLOURS.get(report.verdict, "yellow")
-    console.rule(terminal_text(title, style="rule.text"))
     console.print(
-        Text.assemble(
-            (report.verdict.upper(), f"bold {colour}"), " — ", terminal_text(report.reason)
-        )
+        verdict_line(report.verdict, COLOURS.get(report.verdict, "yellow"), report.reason)
     )
     console.print(f"[dim]{report.tolerance_words}[/]")
     posterior, floor = report.posterior, report.noise_floor
     headline = (
-        f"ECE {100 * posterior.median:.1f} pts ({report.credibility:.0%} credible interval "
-        f"{100 * posterior.lower:.1f}–{100 * posterior.upper:.1f} pts; plug-in "
-        f"{100 * report.ece:.1f})"
+        f"ECE {pts(posterior.median)} ({report.credibility:.0%} credible interval "
+        f"{pts_range(posterior.lower, posterior.upper)}; plug-in {pts(report.ece)})"
         if posterior is not None
-        else f"ECE plug-in {100 * report.ece:.1f} pts (no interval yet)"
+        else f"ECE plug-in {pts(report.ece)} (no interval yet)"
     )
     console.print(
-        f"{headline}; a perfectly calibrated score would show {100 * floor.median:.1f} pts "
-        f"(90% band {100 * floor.lower:.1f}–{100 * floor.upper:.1f})"
+        f"{headline}; a perfectly calibrated score would show {pts(floor.median)} "
+        f"(90% band {pts_range(floor.lower, floor.upper)})"
     )
+
+
+def print_verdict(console: Console, title: str, report: CalibrationReport) -> None:
+    """Print a heading ``title`` (plain text, never markup), then :func:`print_calibration`."""
+    heading(console, title)
+    print_calibration(console, report)
 
 
 def print_audit(console: Console, audit: Audit) -> None:
-    """Print one audit: its verdict, counts and AUC, its notes, then the deciles table."""
-    print_verdict(console, f"scorer {audit.scorer}", audit.calibration)
+    """Print one scorer's section: heading, verdict, counts and AUC, notes, the deciles table."""
+    heading(console, f"scorer {audit.scorer}")
+    print_calibration(console, audit.calibration)
     counts = audit.counts
     console.print(
         f"{counts.resolved:,} resolved ({counts.positives:,} converted), {counts.pending:,} "
@@ -95,36 +121,27 @@ def print_audit(console: Console, audit: Audit) -> None:
 def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:
     """Print the certified threshold's verdict and rule, then its fixed-sequence test table."""
     colour = {"certified": "green", "cannot reach": "red"}.get(result.verdict, "yellow")
-    title = f"scorer {scorer}: target precision {result.target_precision:.0%}"
-    console.rule(terminal_text(title, style="rule.text"))
-    console.print(
-        Text.assemble(
-            (result.verdict.upper(), f"bold {colour}"), " — ", terminal_text(result.reason)
-        )
-    )
+    heading(console, f"scorer {scorer}: target precision {result.target_precision:.0%}")
+    console.print(verdict_line(result.verdict, colour, result.reason))
     console.print(terminal_text(f"Rule: {result.rule}."))
-    table = Table(title="Fixed-sequence test, from the top down")
-    for column in (
-        "score ≥",
-        "leads",
-        "converted",
-        "precision",
-        "p-value",
-        "lower bound",
-        "certified",
-    ):
-        table.add_column(column, justify="right")
+    table = _table(
+        "Fixed-sequence test, from the top down",
+        ("score ≥", "leads", "converted", "precision", "p-value", "lower bound", "certified"),
+    )
     for row in [r for r in result.rows if r.pvalue is not None][:15]:
         table.add_row(
-            f"{row.threshold:.4g}", f"{row.n:,}", f"{row.conversions:,}", _pct(row.precision),
-            f"{row.pvalue:.3g}", _pct(row.lower_bound), "yes" if row.certified else "no",
+            f"{row.threshold:.4g}", f"{row.n:,}", f"{row.conversions:,}", pct(row.precision),
+            p_value(row.pvalue), pct(row.lower_bound), "yes" if row.certified else "no",
         )  # fmt: skip
     console.print(table)
 
 
 def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) -> None:
-    """Print the segment rates by ``by``: reference band, then raw and shrunken rates, verdicts."""
-    console.rule(terminal_text(f"scorer {scorer}: conversion by {by}", style="rule.text"))
+    """Print the segment rates by ``by``: reference band, raw and shrunken rates, verdicts.
+
+    Below the table, the reason of each segment that is not "in line".
+    """
+    heading(console, f"scorer {scorer}: conversion by {by}")
     strength = (
         "" if rates.concentration is None else f", prior strength M = {rates.concentration:.0f}"
     )
@@ -136,34 +153,37 @@ def print_segments(console: Console, scorer: str, by: str, rates: SegmentRates) 
     )
     for note in ([rates.rule] if rates.rule else []) + rates.notes:
         console.print(terminal_text(note, style="dim"))
-    table = Table()
-    for column in ("segment", "leads", "raw", "shrunken", "interval", "shrinkage", "verdict"):
-        table.add_column(column, justify="left" if column in ("segment", "verdict") else "right")
+    table = _table(
+        None,
+        ("segment", "leads", "raw", "shrunken", "interval", "shrinkage", "verdict"),
+        left=("segment", "verdict"),
+    )
     for row in rates.rows:
         table.add_row(
-            terminal_text(row.segment), f"{row.n:,}", _pct(row.raw_rate),
-            _pct(row.shrunken_rate), f"{_pct(row.lower)}–{_pct(row.upper)}",
+            terminal_text(row.segment), f"{row.n:,}", pct(row.raw_rate),
+            pct(row.shrunken_rate), pct_range(row.lower, row.upper),
             "—" if row.shrinkage is None else f"{row.shrinkage:.3f}", row.verdict,
         )  # fmt: skip
     console.print(table)
+    for row in rates.rows:
+        if row.verdict != "in line":  # each reason starts with its verdict, said once
+            console.print(terminal_text(f"{row.segment}: {row.reason}"))
 
 
 def print_comparison(console: Console, comparison: Comparison) -> None:
     """Print the leaderboard on the common leads (by ECE) and each pair's verdict."""
-    table = Table(title=f"Leaderboard on {comparison.n_common:,} leads every scorer scored")
-    for column in ("scorer", "ECE", "interval", "verdict", "Brier", "AUC", "slope", "abstains"):
-        table.add_column(
-            column,
-            justify="left" if column in ("scorer", "verdict") else "right",
-            min_width=8 if column == "verdict" else None,
-        )
+    table = _table(
+        f"Leaderboard on {comparison.n_common:,} leads every scorer scored",
+        ("scorer", "ECE", "interval", "verdict", "Brier", "AUC", "slope", "abstains"),
+        left=("scorer", "verdict"),
+    )
     for s in sorted(comparison.common, key=lambda s: s.ece):
-        interval = f"{_pct(s.ece_lower)}–{_pct(s.ece_upper)}" if s.ece_lower is not None else "—"
         table.add_row(
-            terminal_text(s.scorer), f"{100 * s.ece:.1f} pts", interval, s.verdict,
+            terminal_text(s.scorer), pts(s.ece), pts_range(s.ece_lower, s.ece_upper),
+            s.verdict,
             f"{s.brier:.4f}",
             "—" if s.auc is None else f"{s.auc:.3f}", "—" if s.slope is None else f"{s.slope:.2f}",
-            _pct(s.abstention_rate),
+            pct(s.abstention_rate),
         )  # fmt: skip
     console.print(table)
     for pair in comparison.pairs:
@@ -179,18 +199,15 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
 
 def print_recalibration(console: Console, scorer: str, result: Recalibration) -> None:
     """Print the out-of-fold comparison of the recalibration methods and the chosen one."""
-    table = Table(
-        title=terminal_text(
-            f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})"
-        )
+    table = _table(
+        terminal_text(f"Recalibrating {scorer}: out-of-fold comparison (chosen: {result.method})"),
+        ("method", "log loss", "Brier", "ECE", "interval"),
     )
-    for column in ("method", "log loss", "Brier", "ECE", "interval"):
-        table.add_column(column, justify="right")
     for row in result.table:
-        interval = "—" if row.ece_lower is None else f"{_pct(row.ece_lower)}–{_pct(row.ece_upper)}"
         table.add_row(
-            row.method, f"{row.log_loss:.4f}", f"{row.brier:.4f}", _pct(row.ece), interval
-        )
+            row.method, f"{row.log_loss:.4f}", f"{row.brier:.4f}", pts(row.ece),
+            pts_range(row.ece_lower, row.ece_upper),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -215,12 +232,12 @@ def print_monitor(console: Console, monitor: Monitor, *, consumed: int | None = 
             ": ",
             (monitor.verdict, colour),
             " — ",
-            terminal_text(monitor.reason),
+            terminal_text(reason_detail(monitor.verdict, monitor.reason)),
         )
     )
     console.print(
         f"  evidence E = {format_e(monitor.log_e_value)}  "
-        f"{evidence_bar(monitor.log_e_value, float(np.log(threshold)))}  alarm at {threshold:.0f}"
+        f"{evidence_bar(monitor.log_e_value, math.log(threshold))}  alarm at {threshold:.0f}"
     )
     new = "" if consumed is None else f" ({consumed:,} new)"
     console.print(
@@ -229,8 +246,30 @@ def print_monitor(console: Console, monitor: Monitor, *, consumed: int | None = 
     )
 
 
+def print_answer(console: Console, answer: Answer) -> None:
+    """Print one scorer's answer: verdict and sentence, ranking, the next step and its command."""
+    console.print(
+        Text.assemble(
+            terminal_text(answer.scorer, style="bold"),
+            ": ",
+            (answer.verdict.upper(), COLOURS.get(answer.verdict, "yellow")),
+            " — ",
+            terminal_text(answer.sentence),
+        )
+    )
+    console.print(Text.assemble("  ranking: ", terminal_text(answer.ranking)))
+    for extreme in answer.extremes:
+        console.print(Text.assemble("  ", ("contradicted certainty:", "yellow"), " ", extreme))
+    console.print(Text.assemble("  next: ", answer.action))
+    console.print(Text.assemble("    ", (answer.command, "bold")))
+
+
 def print_report(console: Console, report: Report) -> None:
-    """Each scorer's audit and its monitors, then the comparison when the report has one."""
+    """Print each scorer's audit and monitors, the comparison, then the answers.
+
+    The answers come last, where a terminal leaves the reader: each scorer's verdict in a
+    sentence and the next step with its command.
+    """
     for audit in report.audits:
         print_audit(console, audit)
         for summary in report.monitors_of(audit.scorer):
@@ -239,3 +278,7 @@ def print_report(console: Console, report: Report) -> None:
         print_comparison(console, report.comparison.comparison)
     for note in report.notes:
         console.print(Text.assemble(("note:", "yellow"), " ", terminal_text(note)))
+    if report.answers:
+        heading(console, "the answer")
+        for answer in report.answers:
+            print_answer(console, answer)

@@ -21,6 +21,10 @@ No answer names a place on the server: audits and reports name the workspace, ex
 paths relative to the store's export directory. Every refusal is one JSON object
 ``{"error": ...}`` (with ``bad_rows`` when rows are at fault, at most 1,000 of them, and
 ``bad_rows_total``); an unexpected failure is a JSON 500 that reveals nothing.
+
+Each request is logged in one line (:mod:`assay.service.access_log`: method, path, status,
+rows, milliseconds, the key's public id). The API docs (``/docs``, ``/redoc``) load their
+scripts and styles from the server itself, so they work without the internet.
 """
 
 import asyncio
@@ -36,6 +40,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.requests import ClientDisconnect
 
 import assay
@@ -48,6 +53,7 @@ from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import client_columns, row_schema
 from assay.ledger.parse import BadRow
 from assay.report.html import render_html
+from assay.service.access_log import AccessLog, note_key, note_rows
 from assay.service.batches import (
     MAX_BAD_ROWS,
     MAX_BYTES,
@@ -65,6 +71,8 @@ from assay.stats.segments import segment_rates
 from assay.stats.tolerance import Tolerance
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+#: Where the API docs' scripts, styles and icon are served from (no CDN: /docs works offline).
+DOCS_ASSETS = "/docs/assets"
 
 _ERROR: dict[str, Any] = {
     "content": {
@@ -252,12 +260,15 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_per_second, settings.burst)
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc load their scripts and styles from DOCS_ASSETS
         title="assay",
         version=assay.__version__,
         summary="Does this score deserve belief? Push scores and outcomes; pull calibration.",
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no call to the online validator
     )
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+    app.add_middleware(AccessLog)  # outermost: its time includes the body's arrival
 
     @app.exception_handler(RequestTimeout)
     async def body_too_slow(_: Request, error: RequestTimeout) -> Response:
@@ -290,6 +301,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
     def principal(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         async def check(
+            request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
         ) -> ApiKey:
             key = keys.authenticate(credentials.credentials) if credentials else None
@@ -298,6 +310,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                     401, "a valid API key is required (Authorization: Bearer ak_…)",
                     headers={"WWW-Authenticate": "Bearer"},
                 )  # fmt: skip
+            note_key(request, key.key_id)
             wait = limiter.take(key.key_id)
             if wait > 0:
                 raise ApiError(
@@ -330,7 +343,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         request_sha = hashlib.sha256(f"{kind}\n{content_type}\n".encode() + body).hexdigest()
         if idempotency_key is None:
-            return await _ingest(kind, body, content_type, request_sha, key)
+            return await _ingest(request, kind, body, content_type, request_sha, key)
         scope = (key.workspace, key.key_id, idempotency_key)
         claimed = store.claim(*scope, request_sha)
         if claimed is not None:
@@ -352,7 +365,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 headers={"Idempotent-Replayed": "true"},
             )  # fmt: skip
         try:
-            response = await _ingest(kind, body, content_type, request_sha, key)
+            response = await _ingest(request, kind, body, content_type, request_sha, key)
         except BaseException:
             store.release(*scope)  # a refusal stores nothing: the key may be used again
             raise
@@ -360,7 +373,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         return response
 
     async def _ingest(
-        kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
+        request: Request, kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
     ) -> Response:
         try:
             if content_type in NDJSON_TYPES:
@@ -380,6 +393,7 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 rejected.bad_rows or None,
                 total=rejected.total,
             ) from None
+        note_rows(request, batch.table.num_rows)
         if key.scorer is not None and kind == "predictions":
             others = (
                 [
