@@ -35,17 +35,20 @@ def test_a_three_times_over_promise_at_a_three_percent_base_rate_says_so_with_nu
     assert answer.command.startswith("assay recalibrate --scorer vendor --out ")
 
 
-def test_the_quoted_decile_is_one_where_the_score_over_promises():
+def test_the_quoted_bin_is_the_verdicts_and_one_where_the_score_over_promises():
     y, p = lead_scores(20_000, 2, promise=3.0)
     audit = audit_arrays(y, p)
     answer = answer_for(audit)
     quoted = [
         b
-        for b in audit.deciles
-        if f"{100 * b.rate_lower:.1f}–{100 * b.rate_upper:.1f}%" in answer.sentence
-        or f"{100 * b.rate_lower:.0f}–{100 * b.rate_upper:.0f}%" in answer.sentence
+        for b in audit.audit_bins
+        if f"{100 * b.lower:.1f}–{100 * b.upper:.1f}% convert at "
+        f"{100 * b.rate_lower:.1f}–{100 * b.rate_upper:.1f}%" in answer.sentence
     ]
-    assert quoted and all(b.observed_rate < b.mean_score for b in quoted)
+    assert len(quoted) == 1 and quoted[0].observed_rate < quoted[0].mean_score
+    # The verdict's reason names the same scores (its own format: "x%–y%").
+    bin_ = quoted[0]
+    assert f"for scores {100 * bin_.lower:.1f}%–{100 * bin_.upper:.1f}%" in audit.calibration.reason
 
 
 def test_an_under_promise_is_told_the_other_way():
@@ -68,7 +71,7 @@ def test_thin_data_says_not_yet_and_how_much_is_missing():
     y, p = lead_scores(83, 5)
     answer = answer_for(audit_arrays(y, p))
     assert answer.verdict == "not yet"
-    assert answer.sentence.startswith("Not yet — insufficient data: only 83 resolved predictions")
+    assert answer.sentence.startswith("Insufficient data: only 83 resolved predictions")
     assert answer.ranking_label == "not judged yet"
     assert answer.command.startswith("assay report ")
 
@@ -191,3 +194,10 @@ def test_the_auc_interval_covers_the_true_auc_at_its_nominal_rate():
         lower, upper = auc_interval(roc_auc_score(y, s), int(y.sum()), int(len(y) - y.sum()))
         covered += lower <= truth <= upper
     assert 0.85 <= covered / 400 <= 0.95
+
+
+@pytest.mark.parametrize(("n", "promise"), [(83, 1.0), (20_000, 3.0), (40_000, 1.0), (2_000, 1.15)])
+def test_the_sentence_never_repeats_the_verdict_shown_beside_it(n, promise):
+    y, p = lead_scores(n, 12, promise=promise)
+    answer = answer_for(audit_arrays(y, p))
+    assert not answer.sentence.lower().startswith(answer.verdict), answer.sentence

@@ -139,7 +139,8 @@ def test_report_in_a_pipe_prints_every_cell_whole(ledger_path: Path, report: Rep
         shown(row[4], *[100 * e for e in (b.rate_lower, b.rate_upper) if e is not None], digits=1)
         shown(row[5], 100 * b.gap, digits=1)
     headings = [line for line in output.splitlines() if line.startswith("─")]
-    assert len(headings) == len(report.audits)
+    assert len(headings) == len(report.audits) + 1  # a section per scorer, then the answers
+    assert " the answer " in headings[-1]
     assert all(len(line) == HEADING_WIDTH for line in headings)
 
 

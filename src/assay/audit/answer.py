@@ -9,10 +9,11 @@ Every word comes from numbers the audit already computed (no statistic is fitted
   (:mod:`assay.stats.verdict`), in this order: observed/expected below its band
   "over-promises", above "under-promises"; else the calibration slope below its band
   "over-confident", above "under-confident"; else the ECE above its tolerance "misses by X pts".
-* **Size**: the decile of the score where the gap in that direction is largest, weighted by
-  evidence (|observed − promised| · √n over the deciles that are not thin), told as "leads it
-  scores 78–80% convert at 15–18%" (the decile's score range and the credible interval of its
-  observed rate), then the whole: conversions promised (Σp) against conversions that happened.
+* **Size**: the audit bin where the gap in that direction is largest, weighted by evidence
+  (|observed − promised| · √n over the bins that are not thin — the bin the verdict's reason
+  names too), told as "leads it scores 80.6–81.8% convert at 16.1–19.2%" (the bin's score range
+  and the credible interval of its observed rate), then the whole: conversions promised (Σp)
+  against conversions that happened.
 * **Ranking**, from the AUC, labelled after Hosmer & Lemeshow's rule of thumb [1]_ with its
   lowest band split off: below 0.6 "barely better than chance", 0.6–0.7 "weakly", 0.7–0.8
   "acceptably", 0.8–0.9 "well", from 0.9 "very well"; on thin data "not judged yet". When the
@@ -101,9 +102,8 @@ def _share(value: float, digits: int) -> str:
 
 
 def _range(lower: float, upper: float) -> str:
-    """Write a range of rates in percent: one decimal below 10%, whole percents above ("78–80%")."""
-    digits = 1 if max(lower, upper) < 0.1 else 0
-    return f"{_share(lower, digits)}–{_share(upper, digits)}%"
+    """Write a range of rates in percent with one decimal ("78.3–80.1%")."""
+    return f"{_share(lower, 1)}–{_share(upper, 1)}%"
 
 
 def _count(value: float) -> str:
@@ -131,9 +131,9 @@ def _direction(posterior: CalibrationPosterior, probability: float) -> str:
     return ""
 
 
-def _worst_decile(deciles: list[Bucket], sign: int) -> Bucket | None:
-    """Return the decile with the largest gap in the direction ``sign`` (0: either), by |gap|·√n."""
-    rows = [b for b in deciles if not b.thin and b.gap is not None and b.n > 0]
+def _worst_bin(bins: list[Bucket], sign: int) -> Bucket | None:
+    """Return the audit bin with the largest |gap|·√n in the direction ``sign`` (0: either)."""
+    rows = [b for b in bins if not b.thin and b.gap is not None and b.n > 0]
     if sign:
         rows = [b for b in rows if (b.gap or 0.0) * sign > 0]
     if not rows:
@@ -176,27 +176,27 @@ def _sentence(audit: Audit, direction: str) -> str:
     posterior = report.levels
     if report.verdict == "miscalibrated" and posterior is not None:
         lead = _LEAD.get(direction, f"Misses its promises by {100 * posterior.ece.median:.1f} pts")
-        where = _where(_worst_decile(audit.deciles, _SIGN.get(direction, 0)))
+        where = _where(_worst_bin(audit.audit_bins, _SIGN.get(direction, 0)))
         return f"{lead}: {where}{_promise(audit)}."
     if report.verdict == "calibrated" and posterior is not None:
         ratio, ece = posterior.ratio, posterior.ece
         return (
             f"Keeps its promises: {_promise(audit)} (interval {ratio.lower:.2f}–"
             f"{ratio.upper:.2f}×); its typical gap is {100 * ece.median:.1f} pts, within the "
-            f"{100 * ece.tolerance:.1f} allowed."
+            f"{100 * ece.tolerance:.1f} pts allowed."
         )
     thin = thin_data_reason(report.n, round(report.positives))
     if thin is not None:
         return (
-            f"Not yet — insufficient data: {reason_detail('not yet', thin)}. So far "
-            f"{_promise(audit)}, too few to tell."
+            f"Insufficient data: {reason_detail('not yet', thin)}. So far, "
+            f"{_promise(audit)}: too few to tell."
         )
     more = (
         f"; roughly {report.more_leads:,} more matured leads would settle it"
         if report.more_leads
         else ""
     )
-    return f"Not yet — the evidence cannot tell: {_promise(audit)}{more}."
+    return f"The evidence cannot tell yet: {_promise(audit)}{more}."
 
 
 def _label(auc: float) -> str:
@@ -260,7 +260,7 @@ def _action(audit: Audit, ranking_label: str) -> tuple[str, str]:
     if report.verdict == "calibrated":
         threshold = None if audit.decisions is None else audit.decisions.threshold
         fire = (
-            f" An automated action may fire on its own at scores ≥ {threshold.threshold:.3g}"
+            f" An automated action may fire on its own at scores ≥ {threshold.threshold:.2%}"
             f" (precision ≥ {threshold.target_precision:.0%} with probability "
             f"{1 - threshold.delta:.0%})."
             if threshold is not None and threshold.threshold is not None

@@ -45,7 +45,7 @@ ToleranceOption = Annotated[
     typer.Option(
         help="What still counts as calibrated, e.g. 'ratio=1.25,slope=1.25,curve=0.25,floor=0.005,"
         "cap=0.05': observed/expected within [1/ratio, ratio], slope within [1/slope, slope], "
-        "ECE at most curve x mean score, clipped to [floor, cap] (these are the defaults)."
+        "ECE at most curve x mean score, clipped to \\[floor, cap] (these are the defaults)."
     ),
 ]
 
@@ -121,7 +121,8 @@ def demo(
     console.print(
         f"\n[bold]Report:[/] {result.html.resolve()}\n[bold]JSON:[/] {result.json.resolve()}\n"
         f"{compared}[bold]Ledger:[/] {result.ledger.resolve()} (try: assay report --ledger "
-        f"{result.ledger})\nDone in {time.perf_counter() - started:.1f} s."
+        f"{result.ledger} --as-of {result.report.as_of})\n"
+        f"Done in {time.perf_counter() - started:.1f} s."
     )
 
 
@@ -171,7 +172,7 @@ def report(
         )  # fmt: skip
     print_report(console, built)
     if html:
-        html.write_text(render_html(built))
+        html.write_text(render_html(built, json_path=None if json_out is None else str(json_out)))
         console.print(f"HTML report: {html}")
     if json_out:
         json_out.write_text(dumps(report_document(built)))

@@ -119,7 +119,7 @@ def _write(
     grid = np.linspace(0, 1, 201)
     curves = {name: (grid, curve(grid)) for name, curve in (true_curves or {}).items()}
     html_path, json_path = directory / "report.html", directory / "report.json"
-    html_path.write_text(render_html(report, true_curves=curves))
+    html_path.write_text(render_html(report, true_curves=curves, json_path=str(json_path)))
     json_path.write_text(dumps(report_document(report)))
     compare_path = None
     if report.comparison is not None:

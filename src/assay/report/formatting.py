@@ -94,13 +94,15 @@ def pct_range(lower: float | None, upper: float | None, digits: int = 1) -> str:
 def p_value(p: float | None) -> str:
     """Write a p-value: ``< 0.001`` below 0.001, else three significant digits.
 
-    >>> p_value(4.34e-11), p_value(0.0123), p_value(0.5), p_value(1.0)
-    ('< 0.001', '0.0123', '0.500', '1.00')
+    >>> p_value(4.34e-11), p_value(0.0123), p_value(0.5), p_value(1.0), p_value(0.001)
+    ('< 0.001', '0.0123', '0.500', '1.00', '0.001')
     """
     if p is None or math.isnan(p):
         return MISSING
     if p < SMALLEST_P:
         return f"< {SMALLEST_P:g}"
+    if p == SMALLEST_P:
+        return f"{SMALLEST_P:g}"
     return f"{p:#.3g}"  # three significant digits, trailing zeros kept
 
 

@@ -135,6 +135,8 @@ def _honesty(summary: ScorerSummary | None) -> str:
     """Write abstention on thin-evidence leads vs the rest ("—" without segments)."""
     if summary is None or (summary.abstention_thin is None and summary.abstention_rest is None):
         return fmt.MISSING
+    if summary.abstention_thin is None:
+        return f"{fmt.pct(summary.abstention_rest)} (no thin segments)"
     return f"{fmt.pct(summary.abstention_thin)} / {fmt.pct(summary.abstention_rest)}"
 
 
@@ -339,14 +341,19 @@ def _view(
     }
 
 
-def _verify(report: Report) -> dict[str, Any] | None:
-    """Return how to re-verify the report: command, chain head, each audit's snapshot."""
+def _verify(report: Report, json_path: str | None) -> dict[str, Any] | None:
+    """Return how to re-verify the report: command, chain head, each audit's snapshot.
+
+    ``json_path``: where the report's JSON was written, when it was (else ``report.json``).
+    """
     if not report.audits:
         return None
     ledger = report.audits[0].reproducibility.get("ledger")
-    words = ["assay", "verify", "report.json", *(["--ledger", str(ledger)] if ledger else [])]
+    document = json_path or "report.json"
+    words = ["assay", "verify", document, *(["--ledger", str(ledger)] if ledger else [])]
     head = report.ledger_head
     return {
+        "json_written": json_path is not None,
         "command": shlex.join(words),
         "batches": None if head is None else head.batches,
         "chain_hash": None if head is None else head.chain_hash,
@@ -384,11 +391,17 @@ def _environment() -> Environment:
     )
 
 
-def render_html(report: Report, *, true_curves: dict[str, TrueCurve] | None = None) -> str:
+def render_html(
+    report: Report,
+    *,
+    true_curves: dict[str, TrueCurve] | None = None,
+    json_path: str | None = None,
+) -> str:
     """Render the HTML report (module docstring for its order).
 
     ``true_curves`` (score grid and true probability per scorer) is drawn beside the estimate,
-    only for simulations.
+    only for simulations; ``json_path``, where the report's JSON was written, goes into the
+    re-verify command.
     """
     audits = report.audits
     answers = [_answer(report, i, a) for i, a in enumerate(audits)]
@@ -424,7 +437,7 @@ def render_html(report: Report, *, true_curves: dict[str, TrueCurve] | None = No
             honesty=bool(common),
             segments=None if shared is None else _segments(audits[0], None),
             comparison=None if report.comparison is None else _comparison_view(report.comparison),
-            verify=_verify(report),
+            verify=_verify(report, json_path),
             notes=[_sentence_html(note) for note in report.notes],
             thin=thin,
             **_helpers(),

@@ -261,7 +261,7 @@ def print_answer(console: Console, answer: Answer) -> None:
     for extreme in answer.extremes:
         console.print(Text.assemble("  ", ("contradicted certainty:", "yellow"), " ", extreme))
     console.print(Text.assemble("  next: ", answer.action))
-    console.print(Text.assemble("    ", (answer.command, "bold")))
+    console.print(Text.assemble("    ", terminal_text(answer.command, style="bold")))
 
 
 def print_report(console: Console, report: Report) -> None:

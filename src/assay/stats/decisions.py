@@ -310,7 +310,7 @@ def certify_threshold(
     if threshold is not None:
         verdict = "certified"
         reason = (
-            f"certified: leads scored ≥ {threshold:.4g} convert at ≥ {target:.0%} with "
+            f"certified: leads scored ≥ {threshold:.2%} convert at ≥ {target:.0%} with "
             f"probability ≥ {1 - delta:.0%} (fixed-sequence test, {int(certified.sum())} "
             "thresholds passed from the top)"
         )
@@ -369,7 +369,7 @@ def _not_yet_reason(
     first = int(np.flatnonzero(tested)[0])
     t, n, k = thresholds[first], int(n_t[first]), int(k_t[first])
     reason = (
-        f"not yet: at the top tested threshold ({t:.4g}) {k} of {n} leads converted; that "
+        f"not yet: at the top tested threshold ({t:.2%}) {k} of {n} leads converted; that "
         f"cannot show precision ≥ {target:.0%} at level {delta}"
     )
     if (upper[tested] < target).all():
@@ -387,7 +387,7 @@ def _not_yet_reason(
         return reason + f"; its precision ({k / n:.0%}) is too close to the target to say when"
     return reason + (
         f"; if its precision ({k / n:.0%}) held, roughly {float(f'{more:.2g}'):,.0f} more "
-        f"leads scored ≥ {t:.4g} would certify it"
+        f"leads scored ≥ {t:.2%} would certify it"
     )
 
 
@@ -424,7 +424,7 @@ def _firing_rule(
         firing = float(thresholds[i])
     if firing is not None:
         rule = (
-            f"fire when the score is ≥ {firing:.4g}: the set precision is certified AND the "
+            f"fire when the score is ≥ {firing:.2%}: the set precision is certified AND the "
             f"lead's calibrated probability lower bound is ≥ the break-even C/V = {break_even:.3g}"
         )
     elif unreachable:

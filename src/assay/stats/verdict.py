@@ -149,7 +149,7 @@ def hierarchy_verdict(
         findings.append(
             f"the typical gap between promised and observed rates is {100 * ece.median:.1f} "
             f"points (interval {100 * ece.lower:.1f}–{100 * ece.upper:.1f}), more than the "
-            f"{100 * ece.tolerance:.2f} allowed"
+            f"{100 * ece.tolerance:.1f} points allowed"
         )
     summary = _summary(posterior)
     if findings:
