@@ -239,13 +239,13 @@ def test_legacy_batches_keep_verifying_and_new_ones_are_sealed(tmp_path: Path) -
     con.execute(
         "ALTER TABLE batches DROP COLUMN backfill; ALTER TABLE batches DROP COLUMN meta_sha256"
     )
-    con.execute("DROP TABLE derivations; UPDATE meta SET value = '2'")
+    con.execute("DROP TABLE derivations; DROP TABLE inputs; DROP TABLE models; DROP TABLE artefacts; UPDATE meta SET value = '2'")
     row = con.execute(
         "SELECT kind, rows_sha256, row_count, epoch_us(ingested_at) FROM batches"
     ).fetchall()[0]
     con.execute("UPDATE batches SET chain_hash = ?", [chain_hash(GENESIS_HASH, *row)])
     con.close()
-    with Ledger(path) as store:  # migrates to version 4
+    with Ledger(path) as store:  # migrates to the current version
         assert store.verify().ok
         store.ingest_predictions(_predictions(range(3, 5)), now=DAY[1])
         store.ingest_predictions(_predictions(range(5, 7)), now=DAY[2])

@@ -6,13 +6,15 @@ Every batch is checked in batch order and the first failure is named. Per batch:
 2. **rows** — it holds ``row_count`` rows, each row's stored ``row_hash`` is the hash of its
    content (:mod:`assay.ledger.schema`), and no row carries a batch number that does not record
    rows of its kind;
-3. **digest** — ``rows_sha256`` is the digest of its stored rows (:func:`batch_digest`);
-4. **metadata** — ``meta_sha256`` is the hash of its metadata (:func:`meta_sql`): *every*
+3. **content address** — an input record hashes to its ``input_hash``, a registered model's
+   artefact bytes to its ``fingerprint`` (:data:`assay.ledger.schema.CONTENT_ADDRESSES`);
+4. **digest** — ``rows_sha256`` is the digest of its stored rows (:func:`batch_digest`);
+5. **metadata** — ``meta_sha256`` is the hash of its metadata (:func:`meta_sql`): *every*
    column of ``batches`` but the chain's own (:data:`UNCHAINED`), read from the table itself, so
    a column added later is covered with no change here. The one rule for such a column: add
    it nullable, without a default (earlier batches then hold NULL, and a NULL column is left out
    of the hash, so their hashes stay valid);
-5. **chain** — ``previous_hash`` is the chain hash of the batch before (genesis: 64 zeros), and
+6. **chain** — ``previous_hash`` is the chain hash of the batch before (genesis: 64 zeros), and
    ``chain_hash`` = sha256(previous | kind | rows_sha256 | row_count | ingested_at µs | meta).
 
 Batches written before schema version 4 have ``meta_sha256`` NULL: they keep the chain formula
@@ -38,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
-from assay.ledger.schema import GENESIS_HASH, KINDS, batch_item, column_text
+from assay.ledger.schema import CONTENT_ADDRESSES, GENESIS_HASH, KINDS, batch_item, column_text
 from assay.ledger.session import first_row
 
 if TYPE_CHECKING:
@@ -286,6 +288,10 @@ def _batch_problem(
         return f"holds {digest.rows} rows; {batch.row_count} were written"
     if not digest.row_hashes_match:
         return _first_bad_row(con, batch)
+    if batch.kind in CONTENT_ADDRESSES:
+        broken = _broken_address(con, batch)
+        if broken:
+            return broken
     if digest.sha256 != batch.rows_sha256:
         return "its rows no longer match the digest taken when it was written"
     if batch.meta_sha256 is None and sealed_since is not None:
@@ -315,6 +321,22 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str:
     )
     assert row is not None
     return f"{id_column} {row[0]!r}: its stored row_hash does not match its content"
+
+
+def _broken_address(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str | None:
+    """Name the batch's first row whose content no longer hashes to its address."""
+    table, id_column, _, _ = KINDS[batch.kind]
+    row = first_row(
+        con.execute(
+            f"SELECT t.{id_column} FROM {table} t WHERE t.batch_id = ? AND NOT coalesce("
+            f"{CONTENT_ADDRESSES[batch.kind]}, false) ORDER BY t.{id_column} LIMIT 1",
+            [batch.batch_id],
+        )
+    )
+    if row is None:
+        return None
+    what = "record" if batch.kind == "inputs" else "artefact"
+    return f"{id_column} {row[0]!r}: its {what} no longer hashes to its content address"
 
 
 def _stray_rows(con: duckdb.DuckDBPyConnection) -> dict[int, str]:

@@ -39,6 +39,14 @@ report discloses them as not frozen when scored.
 and enters its chain hash (:mod:`assay.ledger.integrity`). A column added to ``batches`` later
 is covered by that hash automatically; add it nullable and without a default, so the batches
 written before it keep their hashes.
+
+``inputs`` (version 5) holds a prediction's inputs content-addressed: one row per distinct
+record (canonical JSON, :mod:`assay.ledger.inputs`) under ``input_hash`` = sha256(record), which
+the prediction row carries. ``models`` (version 5) registers model versions (``assay models
+register``) by the fingerprint of their artefact, whose bytes ``artefacts`` keeps once per
+fingerprint. Both kinds join the hash chain, and ``verify`` also checks each row's content
+address (:data:`CONTENT_ADDRESSES`): an edited record or artefact fails even with its hashes
+recomputed.
 """
 
 from __future__ import annotations
@@ -46,9 +54,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
-ColumnType = Literal["text", "double", "boolean", "int32", "int64", "timestamp", "map"]
+ColumnType = Literal["text", "double", "boolean", "int32", "int64", "timestamp", "map", "blob"]
 #: What a column holds: row ``content`` (covered by the row hash), when the ledger
 #: ``recorded`` the row (outside the hash, inside the batch digest), or the ``chain``'s
 #: bookkeeping (the batch number and the row hash itself).
@@ -56,16 +64,17 @@ Role = Literal["content", "recorded", "chain"]
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
     "text": "VARCHAR", "double": "DOUBLE", "boolean": "BOOLEAN", "int32": "INTEGER",
-    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "MAP(VARCHAR, VARCHAR)",
+    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "MAP(VARCHAR, VARCHAR)", "blob": "BLOB",
 }  # fmt: skip
 POSTGRES_TYPES: dict[ColumnType, str] = {
     "text": "TEXT", "double": "DOUBLE PRECISION", "boolean": "BOOLEAN", "int32": "INTEGER",
-    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "JSONB",
+    "int64": "BIGINT", "timestamp": "TIMESTAMPTZ", "map": "JSONB", "blob": "BYTEA",
 }  # fmt: skip
 #: Ibis type strings (a leading ``!`` marks NOT NULL); timestamps are instants in UTC.
 IBIS_TYPES: dict[ColumnType, str] = {
     "text": "string", "double": "float64", "boolean": "boolean", "int32": "int32",
     "int64": "int64", "timestamp": "timestamp('UTC')", "map": "map<string, string>",
+    "blob": "binary",
 }  # fmt: skip
 
 
@@ -209,6 +218,46 @@ TABLES: tuple[Table, ...] = (
         since=3,
         keyed=False,
     ),
+    # a prediction's inputs, stored once per distinct record under input_hash = sha256(record)
+    Table(
+        "inputs",
+        (
+            _text("input_hash", False),
+            _text("record", False),
+            _recorded(5),
+            _BATCH_ID,
+            _ROW_HASH,
+        ),
+        key=("input_hash",),
+        since=5,
+        keyed=False,
+        shared=True,
+    ),
+    # registered model versions (in the chain); their artefacts' bytes are in ``artefacts``
+    Table(
+        "models",
+        (
+            _text("model_id", False),
+            _text("name", False),
+            _text("version", False),
+            _text("fingerprint", False),
+            _text("format", False),
+            _text("details"),
+            _recorded(5),
+            _BATCH_ID,
+            _ROW_HASH,
+        ),
+        key=("model_id",),
+        since=5,
+        keyed=False,
+    ),
+    # model artefacts by content address: fingerprint = sha256(bytes)
+    Table(
+        "artefacts",
+        (_text("fingerprint", False), Column("bytes", "blob", False, since=5)),
+        key=("fingerprint",),
+        since=5,
+    ),
 )
 
 
@@ -292,6 +341,8 @@ def row_columns(name: str) -> tuple[str, ...]:
 PREDICTION_COLUMNS = row_columns("predictions")
 OUTCOME_COLUMNS = row_columns("outcomes")
 DERIVATION_COLUMNS = row_columns("derivations")
+INPUT_COLUMNS = row_columns("inputs")
+MODEL_COLUMNS = row_columns("models")
 
 GENESIS_HASH = "0" * 64
 
@@ -325,6 +376,8 @@ def _row_hash(columns: tuple[str, ...]) -> str:
 PREDICTION_ROW_HASH = _row_hash(PREDICTION_COLUMNS)
 OUTCOME_ROW_HASH = _row_hash(OUTCOME_COLUMNS)
 DERIVATION_ROW_HASH = _row_hash(DERIVATION_COLUMNS)
+INPUT_ROW_HASH = _row_hash(INPUT_COLUMNS)
+MODEL_ROW_HASH = _row_hash(MODEL_COLUMNS)
 
 
 def batch_item(row_hash_sql: str) -> str:
@@ -337,4 +390,17 @@ KINDS = {
     "predictions": ("predictions", "prediction_id", PREDICTION_ROW_HASH, PREDICTION_COLUMNS),
     "outcomes": ("outcomes", "outcome_id", OUTCOME_ROW_HASH, OUTCOME_COLUMNS),
     "derivations": ("derivations", "derivation_id", DERIVATION_ROW_HASH, DERIVATION_COLUMNS),
+    "inputs": ("inputs", "input_hash", INPUT_ROW_HASH, INPUT_COLUMNS),
+    "models": ("models", "model_id", MODEL_ROW_HASH, MODEL_COLUMNS),
+}
+
+#: Per kind, the content address each of its rows must keep (a SQL condition on the row,
+#: aliased ``t``): an input record hashes to its ``input_hash``, a model's artefact bytes to its
+#: ``fingerprint``. ``verify`` names the first row that breaks it.
+CONTENT_ADDRESSES = {
+    "inputs": "t.input_hash = sha256(t.record)",
+    "models": (
+        "t.fingerprint IS NOT DISTINCT FROM "
+        "(SELECT sha256(a.bytes) FROM artefacts a WHERE a.fingerprint = t.fingerprint)"
+    ),
 }
