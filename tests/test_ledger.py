@@ -430,7 +430,8 @@ def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
         store.ingest_outcomes(OUTCOMES, now=NOW)
         before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
     con = duckdb.connect(str(path))  # take it back to version 2, as an older assay wrote it
-    con.execute("DROP TABLE derivations; DROP TABLE inputs; DROP TABLE models; DROP TABLE artefacts")
+    for table in ("derivations", "inputs", "models", "artefacts"):
+        con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE meta SET value = '2'")
     for column in ("backfill", "meta_sha256"):  # the version-4 batch columns
         con.execute(f"ALTER TABLE batches DROP COLUMN {column}")

@@ -239,7 +239,9 @@ def test_legacy_batches_keep_verifying_and_new_ones_are_sealed(tmp_path: Path) -
     con.execute(
         "ALTER TABLE batches DROP COLUMN backfill; ALTER TABLE batches DROP COLUMN meta_sha256"
     )
-    con.execute("DROP TABLE derivations; DROP TABLE inputs; DROP TABLE models; DROP TABLE artefacts; UPDATE meta SET value = '2'")
+    for table in ("derivations", "inputs", "models", "artefacts"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("UPDATE meta SET value = '2'")
     row = con.execute(
         "SELECT kind, rows_sha256, row_count, epoch_us(ingested_at) FROM batches"
     ).fetchall()[0]
