@@ -1,6 +1,6 @@
 """The folders are the layers: every import in ``src/assay`` points down the flow.
 
-ledger → stats → audit → report → faces (cli, service, demo). ``stats`` is pure NumPy/SciPy and
+ledger → stats → models → audit → report → faces (cli, service, demo). ``stats`` is pure NumPy/SciPy and
 knows nothing of storage or screens; the ledger keeps the label rule and knows nothing of the
 engine-side (pushdown) code built on it; renderers never reach past the audit objects they draw.
 Imports inside functions and under ``TYPE_CHECKING`` count too: a door is a door.
@@ -20,11 +20,12 @@ ALLOWED: dict[str, set[str]] = {
     "stats": set(),
     "ledger": set(),
     "pushdown": {"ledger", "stats"},
-    "audit": {"ledger", "pushdown", "stats"},
+    "models": {"ledger", "stats"},
+    "audit": {"ledger", "models", "pushdown", "stats"},
     "report": {"audit", "stats"},
-    "demo": {"audit", "ledger", "report", "stats"},
-    "service": {"audit", "ledger", "report", "stats"},
-    "cli": {"audit", "demo", "ledger", "pushdown", "report", "service", "stats"},
+    "demo": {"audit", "ledger", "models", "report", "stats"},
+    "service": {"audit", "ledger", "models", "report", "stats"},
+    "cli": {"audit", "demo", "ledger", "models", "pushdown", "report", "service", "stats"},
     "__init__": {"audit", "stats"},
 }
 

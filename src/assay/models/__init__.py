@@ -1,0 +1,1 @@
+"""Registered models: artefacts stored by fingerprint, scoring through the ledger, replay."""
