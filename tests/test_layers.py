@@ -1,8 +1,9 @@
 """The folders are the layers: every import in ``src/assay`` points down the flow.
 
-ledger → stats → models → audit → report → faces (cli, service, demo). ``stats`` is pure NumPy/SciPy and
-knows nothing of storage or screens; the ledger keeps the label rule and knows nothing of the
-engine-side (pushdown) code built on it; renderers never reach past the audit objects they draw.
+ledger → stats → models → audit → report → faces (cli, service, demo). ``stats`` is pure
+NumPy/SciPy and knows nothing of storage or screens; the ledger keeps the label rule and knows
+nothing of the engine-side (pushdown) code built on it; ``models`` loads registered artefacts,
+scores through the ledger and replays; renderers never reach past the audit objects they draw.
 Imports inside functions and under ``TYPE_CHECKING`` count too: a door is a door.
 """
 
