@@ -54,9 +54,12 @@ class Server:
             "1000",
             *options,
         ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        # The server's log goes to a file: an unread pipe would block it once its access log
+        # (a line per request) filled the pipe's buffer.
+        with open(self.root / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SERVE, *args], stdout=subprocess.DEVNULL, stderr=log
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
