@@ -6,6 +6,10 @@ Each stage runs in its own process so its peak resident memory can be read (ru_m
 reports wall and CPU seconds (CPU counts DuckDB's threads; on a shared machine it is the
 steadier of the two). Targets on this machine: ingest within 30 s, labels within 10 s, peak
 memory under 4 GB, CSV ingest at most 1.5× the Parquet ingest of the same rows.
+
+Inputs (in this process): 1e5 predictions with 20 input columns (10 decimal, 5 integer, 5
+categorical; half as many distinct records as rows) ingested with their inputs vs the same rows
+without; target: throughput with inputs ≥ 50% of without; storage per prediction printed.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
+
+from assay.ledger import Ledger
 
 N_PREDICTIONS = 10_000_000
 N_OUTCOMES = 1_000_000
@@ -94,7 +103,72 @@ STAGES = {
 }
 
 
+N_INPUT_ROWS = 100_000
+
+
+def input_leads(n: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """``n`` predictions over ``n // 2`` distinct 20-column input records."""
+    rng = np.random.default_rng(seed)
+    distinct = n // 2
+    features: dict[str, np.ndarray] = {}
+    for j in range(10):
+        features[f"x_num{j}"] = np.round(rng.normal(50, 20, distinct), 3)
+    for j in range(5):
+        features[f"x_int{j}"] = rng.integers(0, 1000, distinct)
+    for j in range(5):
+        features[f"x_cat{j}"] = rng.choice(["EU", "US", "APAC", "LATAM", "MEA"], distinct)
+    pick = rng.integers(0, distinct, n)
+    pick[:distinct] = np.arange(distinct)
+    frame = pd.DataFrame(
+        {
+            "prediction_id": np.char.add("p", np.arange(n).astype(str)),
+            "entity_id": np.char.add("e", np.arange(n).astype(str)),
+            "scorer": "alpha",
+            "score": rng.random(n),
+            "scored_at": pd.Timestamp("2024-05-01", tz="UTC"),
+            "horizon_days": 90,
+            "target_event": "won",
+            "seed": 7,
+            **{name: values[pick] for name, values in features.items()},
+        }
+    )
+    return frame, list(features)
+
+
+def inputs_ratio(console: Console, repeat: int = 3) -> float:
+    """Ingest with 20 input columns vs without (same rows, one run); return the ratio."""
+    frame, inputs = input_leads(N_INPUT_ROWS)
+    measured: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for label, names in (("without inputs", None), ("with 20 input columns", inputs)):
+            best, size = float("inf"), 0.0
+            for attempt in range(repeat):
+                path = Path(directory, f"{label}-{attempt}.duckdb")
+                with Ledger(path) as ledger:
+                    ledger.con.execute("CHECKPOINT")
+                    empty = path.stat().st_size
+                    start = time.perf_counter()
+                    ledger.ingest_predictions(frame, inputs=names)
+                    best = min(best, time.perf_counter() - start)
+                    ledger.con.execute("CHECKPOINT")
+                    size = (path.stat().st_size - empty) / N_INPUT_ROWS
+            measured[label] = (best, size)
+    (plain, plain_size), (full, full_size) = measured.values()
+    ratio = plain / full
+    console.print(
+        f"ingest {N_INPUT_ROWS:,} predictions: {N_INPUT_ROWS / plain:,.0f} rows/s without "
+        f"inputs, {N_INPUT_ROWS / full:,.0f} rows/s with 20 input columns "
+        f"({N_INPUT_ROWS // 2:,} distinct records): throughput ratio {ratio:.2f} (target ≥ 0.5)"
+    )
+    console.print(
+        f"storage per prediction: {plain_size:,.0f} bytes without inputs, {full_size:,.0f} "
+        f"bytes with them (file growth / rows)"
+    )
+    return ratio
+
+
 def run(console: Console) -> None:
+    inputs_ratio(console)
     with tempfile.TemporaryDirectory() as directory:
         data = MAKE_DATA.format(n=N_PREDICTIONS, m=N_OUTCOMES, csv_rows=N_CSV, dir=directory)
         subprocess.run([sys.executable, "-c", data], check=True)
@@ -127,4 +201,7 @@ def run(console: Console) -> None:
 
 
 if __name__ == "__main__":
-    run(Console())
+    if sys.argv[1:] == ["inputs"]:
+        inputs_ratio(Console())
+    else:
+        run(Console())

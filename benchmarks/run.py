@@ -21,6 +21,7 @@ MODULES = [
     "benchmarks.bench_remote",
     "benchmarks.bench_service",
     "benchmarks.bench_report",
+    "benchmarks.bench_replay",
 ]
 
 

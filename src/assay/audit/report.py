@@ -11,7 +11,10 @@ they show the same sections for the same ledger:
   (:func:`assay.stats.compare.compare`) with each scorer's reliability diagram on that common
   set (:class:`ComparisonView`);
 * per scorer, each monitor whose state the ledger keeps (``assay monitor``, ``assay demo``),
-  replayed from the ledger to the as-of (:func:`assay.audit.monitor.replay_summary`).
+  replayed from the ledger to the as-of (:func:`assay.audit.monitor.replay_summary`);
+* per scorer, in its reproducibility record, the share of its predictions with stored inputs
+  and a bounded, seeded re-run of them through their registered models
+  (:func:`assay.models.replay.replay_record`).
 
 **Once each.** A scorer's labels are read once (:class:`ReportLabels`): its audit and the
 comparison share them, with the report's recording lag. Each (scorer, cohort) posterior runs
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -38,6 +41,7 @@ from assay.audit.answer import Answer, answers
 from assay.audit.charts import ReliabilitySeries, binned_reliability
 from assay.audit.monitor import Monitor, MonitorSummary, replay_summary
 from assay.audit.scorer import Audit, AuditConfig, audit
+from assay.models.replay import replay_record
 from assay.stats.compare import Comparison, compare
 
 if TYPE_CHECKING:
@@ -213,6 +217,69 @@ def _comparison(
     return comparison_view(result), []
 
 
+def _with_replay(
+    found: Audit, ledger: Ledger, moment: dt.datetime, model_version: str | None, seed: int
+) -> Audit:
+    """Add the scorer's replay summary to its reproducibility record (``replay``).
+
+    The share of its predictions with stored inputs, and a seeded replay of at most
+    :data:`assay.models.replay.REPORT_SAMPLE` predictions per registered model version
+    (:func:`assay.models.replay.replay_record`), so ``assay verify`` re-derives it.
+    """
+    summary = replay_record(
+        ledger, scorer=found.scorer, as_of=moment, model_version=model_version, seed=seed
+    )
+    return replace(found, reproducibility={**found.reproducibility, "replay": summary})
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """A reproducibility record's ``replay`` summary, as the renderers say it.
+
+    ``record`` is the JSON-safe summary :func:`assay.models.replay.replay_record` returns.
+    """
+
+    record: dict[str, Any]
+
+    def sentences(self) -> list[str]:
+        """Return the summary in sentences: the replayable share, then each version's re-run.
+
+        The share is predictions with stored inputs of all predictions as of the report; then
+        one sentence per replayed model version, or the note saying why none was.
+        """
+        record = self.record
+        if "predictions" not in record:
+            return [str(record.get("note", ""))]
+        total, with_inputs = record["predictions"], record["with_inputs"]
+        share = f" ({with_inputs / total:.0%})" if total else ""
+        said = [f"{with_inputs:,} of {total:,} predictions{share} have their inputs stored"]
+        if "note" in record:
+            return [*said, str(record["note"])]
+        return [*said, *(_replayed(v, record) for v in record["versions"])]
+
+
+def _replayed(version: dict[str, Any], record: dict[str, Any]) -> str:
+    """Say one model version's re-run: how many, and identical, within tolerance or different."""
+    v = version
+    if v["different"]:
+        result = (
+            f"{v['different']:,} DIFFERENT (largest |Δ| {v['largest_difference']}; first: "
+            f"{', '.join(v['first_different'])})"
+        )
+    elif v["within_tolerance"]:
+        result = (
+            f"{v['identical']:,} identical, {v['within_tolerance']:,} within "
+            f"±{record['tolerance']:g}"
+        )
+    else:
+        result = "all identical"
+    return (
+        f"model version {v['model_version']} ({v['format']} artefact "
+        f"{v['fingerprint'][:16]}…): {v['replayed']:,} of {v['replayable']:,} replayed "
+        f"(seed {record['sample_seed']}), {result}"
+    )
+
+
 def build_report(
     ledger: Ledger,
     *,
@@ -239,13 +306,19 @@ def build_report(
         raise AssayInputError("the ledger holds no predictions yet; ingest some first")
     labels = ReportLabels(ledger, config.recording_lag_days)
     audits = [
-        audit(
-            labels,
-            scorer=name,
-            as_of=moment,
-            model_version=model_version,
-            policy=policy,
-            config=config,
+        _with_replay(
+            audit(
+                labels,
+                scorer=name,
+                as_of=moment,
+                model_version=model_version,
+                policy=policy,
+                config=config,
+            ),
+            ledger,
+            moment,
+            model_version,
+            config.seed,
         )
         for name in names
     ]

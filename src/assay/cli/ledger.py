@@ -245,6 +245,13 @@ def ingest_predictions(
     ] = None,
     backfill: BackfillOption = False,
     date_format: DateFormatOption = None,
+    inputs: Annotated[
+        str | None,
+        typer.Option(
+            help="The model's input columns, stored content-addressed with each prediction "
+            "(replayable): col1,col2,... or one pattern such as 'x_*'."
+        ),
+    ] = None,
 ) -> None:
     """Append score emissions; identical rows are no-ops, changed ones are refused."""
     from assay.ledger.store import ABSTENTION_TOKENS
@@ -255,6 +262,7 @@ def ingest_predictions(
         assume_timezone=assume_timezone, segments=segment or (), backfill=backfill,
         date_format=date_format,
         abstention_tokens=tuple(abstain) if abstain else ABSTENTION_TOKENS,
+        inputs=None if inputs is None else [n.strip() for n in inputs.split(",") if n.strip()],
     )  # fmt: skip
 
 

@@ -19,7 +19,9 @@ from rich.text import Text
 import assay
 from assay._validation import to_utc
 from assay.cli.ledger import LedgerOption, console, ingest_app, ledger_app, user_errors
+from assay.cli.models import models_app
 from assay.cli.remote import audit_command, sql_command
+from assay.cli.replay import replay_command, score_command
 from assay.cli.service import keys_app, serve_command
 from assay.report.safe_text import terminal_text
 
@@ -63,6 +65,9 @@ app.command("audit")(audit_command)
 app.command("sql")(sql_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.command("score")(score_command)
+app.command("replay")(replay_command)
 
 
 def _evidence_per_scorer(

@@ -183,6 +183,12 @@ def row_schema(kind: str) -> dict[str, object]:
             "additionalProperties": {"type": "string"},
             "description": 'segment attributes, e.g. {"industry": "retail"}',
         }
+        properties["inputs"] = {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+            "description": 'the features the model read, e.g. {"age": 31, "region": "EU"}; '
+            "stored content-addressed, so the score can be replayed",
+        }
     return {
         "type": "object",
         "properties": properties,

@@ -66,6 +66,8 @@ class Source:
     name: str
     decimal_comma: bool = False
     notes: tuple[str, ...] = ()
+    #: Every cell is text as written (a CSV file); typed values otherwise.
+    text_cells: bool = False
 
 
 def read_source(data: Any) -> Source:
@@ -88,7 +90,10 @@ def read_source(data: Any) -> Source:
         csv = read_csv_text(raw, what=str(path))
         del raw
         note = csv.describe()
-        return Source(csv.table, digest, str(path), csv.decimal_comma, (note,) if note else ())
+        return Source(
+            csv.table, digest, str(path), csv.decimal_comma, (note,) if note else (),
+            text_cells=True,
+        )  # fmt: skip
     if isinstance(data, pa.Table):
         table = data
     elif hasattr(data, "to_arrow"):  # polars

@@ -36,6 +36,7 @@ from assay.ledger.checks import (
     evidence_warnings,
 )
 from assay.ledger.columns import INT64, SCORE_KINDS, column
+from assay.ledger.inputs import input_frame, stage_inputs, typed_text
 from assay.ledger.integrity import ChainHead, VerifyResult, append_batch
 from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.lag import RecordingLag, recording_lag
@@ -45,8 +46,10 @@ from assay.ledger.presets import Preset, get_preset
 from assay.ledger.schema import (
     DERIVATION_COLUMNS,
     GENESIS_HASH,
+    INPUT_COLUMNS,
     KINDS,
     MIGRATIONS,
+    MODEL_COLUMNS,
     OUTCOME_COLUMNS,
     PREDICTION_COLUMNS,
     SCHEMA_VERSION,
@@ -96,14 +99,24 @@ class IngestReceipt:
     backfill: bool = False
     #: What the reader decided (delimiter, dates read as midnight), in sentences.
     notes: tuple[str, ...] = ()
+    #: Input records new to the ledger, and the "inputs" batch that holds them.
+    inputs_new: int = 0
+    inputs_batch_id: int | None = None
 
     @property
     def noop(self) -> bool:
-        """Whether the batch held no new row (nothing was written)."""
-        return self.rows_new == 0
+        """Whether the batch held no new row nor input record (nothing was written)."""
+        return self.rows_new == 0 and self.inputs_new == 0
 
     def describe(self) -> str:
         """Return the receipt as one sentence for the terminal."""
+        records = (
+            f"; {self.inputs_new} new input records (batch {self.inputs_batch_id})"
+            if self.inputs_new
+            else ""
+        )
+        if self.rows_new == 0 and self.inputs_new:
+            return f"all {self.rows} {self.kind} rows are already in the ledger{records}"
         if self.noop:
             return (
                 f"no-op: all {self.rows} {self.kind} rows are already in the ledger "
@@ -118,7 +131,10 @@ class IngestReceipt:
             if self.backfill
             else ""
         )
-        return f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}{history}"
+        return (
+            f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}{records}"
+            f"{history}"
+        )
 
 
 @dataclass
@@ -229,8 +245,16 @@ class Ledger:
         abstention_tokens: Sequence[str] = ABSTENTION_TOKENS,
         now: dt.datetime | None = None,
         progress: Progress | None = None,
+        inputs: Sequence[str] | str | None = None,
     ) -> IngestReceipt:
         """Validate and append a batch of score emissions (all or nothing).
+
+        ``inputs`` names the columns holding the features the model read (names, or one glob
+        such as ``"x_*"``); a column ``inputs`` of one object per row counts too. Each row's
+        ``input_hash`` is then the sha256 of its canonical record (:mod:`assay.ledger.inputs`;
+        a differing sent hash is a bad row) and the records new to the ledger are written as a
+        batch of kind "inputs" just before the predictions, in the same transaction. Rows
+        without inputs keep the ``input_hash`` they were sent with.
 
         ``backfill`` loads history: each row counts as recorded at its own ``scored_at`` (so
         it is visible at past as-ofs) and the batch is marked, so every report discloses that
@@ -241,13 +265,19 @@ class Ledger:
         ingested_at = _now(now)
         say("reading")
         source, checker = self._prepare("predictions", data, mapping, defaults, preset, date_format)
+        frame = input_frame(checker.table, inputs)
+        if frame is not None and source.text_cells:
+            frame = typed_text(frame, decimal_comma=source.decimal_comma)
         say("validating")
         staged = _stage_predictions(
             checker, segments, assume_timezone, abstention_tokens, ingested_at, backfill
         )
         staged.notes = [*source.notes, *checker.notes]
-        del checker  # the staged columns are all that is needed now; free the input
-        return self._commit("predictions", staged, source.sha256, source.name, ingested_at, say)
+        records = _stage_records(staged, frame) if frame is not None else None
+        del checker, frame  # the staged columns are all that is needed now; free the input
+        return self._commit(
+            "predictions", staged, source.sha256, source.name, ingested_at, say, records=records
+        )
 
     def ingest_outcomes(
         self,
@@ -313,6 +343,44 @@ class Ledger:
             lambda _: None,
         )  # fmt: skip
 
+    def record_model(
+        self,
+        *,
+        name: str,
+        version: str,
+        fingerprint: str,
+        format: str,
+        details_json: str,
+        artefact: bytes,
+        now: dt.datetime | None = None,
+    ) -> IngestReceipt:
+        """Record the model version ``name@version`` and keep its artefact's bytes.
+
+        The models row (``model_id`` = "NAME@VERSION") is a batch of kind "models" in the hash
+        chain; the bytes go into ``artefacts`` under ``fingerprint`` = sha256(bytes), once per
+        fingerprint, in the same transaction. Recording the same row again is a no-op; another
+        fingerprint under an existing ``model_id`` is refused (the row is frozen).
+        """
+        if hashlib.sha256(artefact).hexdigest() != fingerprint:
+            raise AssayInputError(f"fingerprint {fingerprint} is not the sha256 of the artefact")
+        ingested_at = _now(now)
+        row = {
+            "model_id": f"{name}@{version}",
+            "name": name,
+            "version": version,
+            "fingerprint": fingerprint,
+            "format": format,
+            "details": details_json,
+            "recorded_at": ingested_at,
+        }
+        table = pa.Table.from_pylist([{**row, "_row": 1}])
+        assert tuple(table.column_names[:-1]) == MODEL_COLUMNS
+        return self._commit(
+            "models", _Staged(table), fingerprint, f"models register {row['model_id']}",
+            ingested_at, lambda _: None,
+            also=("INSERT OR IGNORE INTO artefacts VALUES (?, ?)", [fingerprint, artefact]),
+        )  # fmt: skip
+
     def _prepare(
         self,
         kind: str,
@@ -351,15 +419,76 @@ class Ledger:
         source_name: str,
         ingested_at: dt.datetime,
         say: Progress,
+        also: tuple[str, list[Any]] | None = None,
+        records: _Staged | None = None,
     ) -> IngestReceipt:
-        table_name, id_column, row_hash, columns = KINDS[kind]
+        """Append the staged rows new to the ledger as one batch of ``kind`` (all or nothing).
+
+        ``also`` is one more SQL statement (with its parameters) run in the same transaction.
+        ``records``: the batch's input records; those new to the ledger are written as a
+        batch of kind "inputs" just before it, in the same transaction.
+        """
+        parts = {"inputs": records} if records is not None else {}
+        parts[kind] = staged
         say("checking against the ledger")
+        written: dict[str, tuple[int, str]] = {}
+        try:
+            counts = {name: self._stage(name, part) for name, part in parts.items()}
+            bad = [b for name, part in parts.items() for b in [*part.bad, *self._conflicts(name)]]
+            if bad:
+                raise LedgerIngestError(kind, bad, staged.hints)
+            total_rows, new_rows, distinct_rows = counts[kind]
+            receipt_base: dict[str, Any] = dict(
+                kind=kind,
+                rows=total_rows,
+                rows_new=new_rows,
+                rows_already_present=distinct_rows - new_rows,
+                file_sha256=file_sha256,
+                abstentions=staged.abstentions,
+                backfill=staged.backfill,
+                notes=tuple(staged.notes),
+                inputs_new=counts["inputs"][1] if records is not None else 0,
+            )
+            if not any(count[1] for count in counts.values()):
+                return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
+            say("writing")
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                for name, part in parts.items():
+                    if counts[name][1]:
+                        written[name] = self._append(
+                            name, part, file_sha256, source_name, ingested_at,
+                            also if name == kind else None,
+                        )  # fmt: skip
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        finally:
+            self.con.execute(
+                "; ".join(f"DROP TABLE IF EXISTS staged_{n}; DROP TABLE IF EXISTS repeated_{n}"
+                          for n in parts)
+            )  # fmt: skip
+        batch_id, rows_sha256 = written.get(kind, (None, None))
+        inputs_batch = written["inputs"][0] if "inputs" in written else None
+        return IngestReceipt(
+            batch_id=batch_id, rows_sha256=rows_sha256, inputs_batch_id=inputs_batch,
+            **receipt_base,
+        )  # fmt: skip
+
+    def _stage(self, kind: str, staged: _Staged) -> tuple[int, int, int]:
+        """Hold the staged rows of ``kind`` in temp tables; count all, new and distinct rows.
+
+        ``staged_KIND`` holds each row with its content hash and the hash stored under its id,
+        ``repeated_KIND`` the ids the batch repeats.
+        """
+        table_name, id_column, row_hash, _ = KINDS[kind]
         self.con.register("staged_raw", staged.table)
         try:
             # One pass: each staged row with its content hash and the hash stored under its id.
             self.con.execute(
                 f"""
-                CREATE OR REPLACE TEMP TABLE staged AS
+                CREATE OR REPLACE TEMP TABLE staged_{kind} AS
                 SELECT s.*, t.row_hash AS stored_hash
                 FROM (SELECT *, {row_hash} AS row_hash FROM staged_raw) s
                 LEFT JOIN {table_name} t ON t.{id_column} = s.{id_column}
@@ -372,67 +501,53 @@ class Ledger:
         pa.default_memory_pool().release_unused()
         self.con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE repeated AS
+            CREATE OR REPLACE TEMP TABLE repeated_{kind} AS
             SELECT {id_column}, min(_row) AS first_row, arg_min(row_hash, _row) AS first_hash
-            FROM staged GROUP BY {id_column} HAVING count(*) > 1
+            FROM staged_{kind} GROUP BY {id_column} HAVING count(*) > 1
             """
-        )
-        bad = staged.bad + self._conflicts(kind)
-        if bad:
-            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
-            raise LedgerIngestError(kind, bad, staged.hints)
-        fresh = (
-            f"FROM staged s LEFT JOIN repeated r USING ({id_column}) "
-            "WHERE s.stored_hash IS NULL AND (r.first_row IS NULL OR s._row = r.first_row)"
         )
         counts = first_row(
             self.con.execute(
-                f"SELECT (SELECT count(*) {fresh}), "
-                f"(SELECT count(*) FROM staged) - (SELECT coalesce(sum(n) - count(*), 0) FROM "
-                f"(SELECT count(*) AS n FROM staged GROUP BY {id_column} HAVING n > 1))"
+                f"SELECT (SELECT count(*) {_fresh(kind)}), "
+                f"(SELECT count(*) FROM staged_{kind}) - (SELECT coalesce(sum(n) - count(*), 0) "
+                f"FROM (SELECT count(*) AS n FROM staged_{kind} GROUP BY {id_column} "
+                "HAVING n > 1))"
             )
         )
         assert counts is not None
-        new_rows, distinct_rows = int(counts[0]), int(counts[1])
-        receipt_base = dict(
-            kind=kind,
-            rows=total_rows,
-            rows_new=new_rows,
-            rows_already_present=distinct_rows - new_rows,
-            file_sha256=file_sha256,
-            abstentions=staged.abstentions,
-            backfill=staged.backfill,
-            notes=tuple(staged.notes),
+        return total_rows, int(counts[0]), int(counts[1])
+
+    def _append(
+        self,
+        kind: str,
+        staged: _Staged,
+        file_sha256: str,
+        source_name: str,
+        ingested_at: dt.datetime,
+        also: tuple[str, list[Any]] | None,
+    ) -> tuple[int, str]:
+        """Write the new rows of ``staged_KIND`` as the next batch; return its number and digest.
+
+        Runs inside the caller's transaction.
+        """
+        table_name, _, _, columns = KINDS[kind]
+        next_id = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches")
+        batch_id = int(next_id.fetchall()[0][0])
+        self.con.execute(
+            f"""
+            INSERT INTO {table_name} ({", ".join(columns)}, batch_id, row_hash)
+            SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {_fresh(kind)}
+            """,
+            [batch_id],
         )
-        if new_rows == 0:
-            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
-            return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
-        say("writing")
-        column_list = ", ".join(columns)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            next_id = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches")
-            batch_id = int(next_id.fetchall()[0][0])
-            self.con.execute(
-                f"""
-                INSERT INTO {table_name} ({column_list}, batch_id, row_hash)
-                SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {fresh}
-                """,
-                [batch_id],
-            )
-            stored = append_batch(
-                self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
-                file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
-                ingested_by=_who(), backfill=staged.backfill,
-            )  # fmt: skip
-            rows_sha256 = str(stored["rows_sha256"])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS repeated")
-        return IngestReceipt(batch_id=batch_id, rows_sha256=rows_sha256, **receipt_base)
+        if also is not None:
+            self.con.execute(*also)
+        stored = append_batch(
+            self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
+            file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
+            ingested_by=_who(), backfill=staged.backfill,
+        )  # fmt: skip
+        return batch_id, str(stored["rows_sha256"])
 
     def _conflicts(self, kind: str) -> list[BadRow]:
         """Return the rows whose id is already used with different content.
@@ -446,14 +561,14 @@ class Ledger:
             f"""
             SELECT s._row, s.{id_column}, 'the same {id_column} appears earlier in this batch '
                    || 'with different content: ' || {changes} AS reason
-            FROM staged s JOIN repeated r USING ({id_column})
-            JOIN staged t ON t.{id_column} = s.{id_column} AND t._row = r.first_row
+            FROM staged_{kind} s JOIN repeated_{kind} r USING ({id_column})
+            JOIN staged_{kind} t ON t.{id_column} = s.{id_column} AND t._row = r.first_row
             WHERE s._row > r.first_row AND s.row_hash <> r.first_hash
             UNION ALL
             SELECT s._row, s.{id_column}, 'frozen: {id_column} is already in the ledger with '
                    || 'different content (' || {changes} || '); corrections are new '
                    || 'predictions with their own id' AS reason
-            FROM staged s JOIN {table_name} t USING ({id_column})
+            FROM staged_{kind} s JOIN {table_name} t USING ({id_column})
             WHERE s.stored_hash IS NOT NULL AND s.stored_hash <> s.row_hash
             ORDER BY 1
             """
@@ -480,6 +595,61 @@ class Ledger:
         return integrity.chain_head(self.con)
 
     # ------------------------------------------------------------------ reading
+    def prediction_inputs(
+        self,
+        *,
+        scorer: str | None = None,
+        model_version: str | None = None,
+        as_of: dt.datetime | str | None = None,
+        prediction_ids: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Return the predictions whose input record the ledger holds, with the record.
+
+        Columns ``prediction_id, scorer, model_version, score, probability, seed, input_hash,
+        record``, ordered by prediction_id; a prediction and its record count when both were
+        recorded by ``as_of`` (default: now). ``records_frame`` (:mod:`assay.ledger.inputs`)
+        reads the records back into typed columns.
+        """
+        moment = to_utc(as_of)
+        where = ["p.recorded_at <= ?", "i.recorded_at <= ?"]
+        params: list[Any] = [moment, moment]
+        for name, value in (("scorer", scorer), ("model_version", model_version)):
+            if value is not None:
+                where.append(f"p.{name} = ?")
+                params.append(value)
+        wanted = pa.table({"prediction_id": pa.array(list(prediction_ids or ()), pa.string())})
+        if prediction_ids is not None:
+            where.append("p.prediction_id IN (SELECT prediction_id FROM wanted_ids)")
+        self.con.register("wanted_ids", wanted)
+        try:
+            return self.con.sql(
+                "SELECT p.prediction_id, p.scorer, p.model_version, p.score, p.probability, "
+                "p.seed, p.input_hash, i.record FROM predictions p JOIN inputs i "
+                f"ON i.input_hash = p.input_hash WHERE {' AND '.join(where)} "
+                "ORDER BY p.prediction_id",
+                params=params,
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("wanted_ids")
+
+    def input_coverage(
+        self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """Per scorer: (predictions whose input record is stored, all predictions) as of ``as_of``.
+
+        Both counts are of predictions recorded by ``as_of`` (default: now); a record counts
+        when it too was recorded by then.
+        """
+        moment = to_utc(as_of)
+        rows = self.con.execute(
+            "SELECT p.scorer, count(i.input_hash), count(*) FROM predictions p LEFT JOIN "
+            "(SELECT input_hash FROM inputs WHERE recorded_at <= ?) i "
+            "ON i.input_hash = p.input_hash WHERE p.recorded_at <= ? "
+            "AND (? IS NULL OR p.scorer = ?) GROUP BY p.scorer ORDER BY p.scorer",
+            [moment, moment, scorer, scorer],
+        ).fetchall()
+        return {str(name): (int(stored), int(total)) for name, stored, total in rows}
+
     def labels(
         self,
         *,
@@ -764,6 +934,36 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     for statement in session_settings():
         con.execute(statement)
     return con
+
+
+def _fresh(kind: str) -> str:
+    """Return the SQL ``FROM … WHERE`` selecting the staged rows of ``kind`` new to the ledger.
+
+    A row is new when its id is not stored; an id the batch repeats counts once (first row).
+    """
+    id_column = KINDS[kind][1]
+    return (
+        f"FROM staged_{kind} s LEFT JOIN repeated_{kind} r USING ({id_column}) "
+        "WHERE s.stored_hash IS NULL AND (r.first_row IS NULL OR s._row = r.first_row)"
+    )
+
+
+def _stage_records(staged: _Staged, frame: pa.Table) -> _Staged:
+    """Hash each row's inputs into ``staged`` (bad rows included); stage the records.
+
+    A record counts as recorded when the earliest of its rows was (a backfill's inputs are
+    visible with their predictions).
+    """
+    table = staged.table
+    found = stage_inputs(
+        frame, table["input_hash"].combine_chunks(), table["recorded_at"].combine_chunks()
+    )
+    staged.table = table.set_column(
+        table.column_names.index("input_hash"), "input_hash", found.hashes
+    )
+    staged.bad += found.bad
+    assert tuple(found.records.column_names[:-1]) == INPUT_COLUMNS
+    return _Staged(found.records, backfill=staged.backfill)
 
 
 def _stage_predictions(

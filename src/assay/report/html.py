@@ -196,10 +196,18 @@ _CODE_KEYS = frozenset({"snapshot_sha256", "ledger"})
 
 def _record(repro: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """Return the reproducibility record as (name, value, is code) rows, config key by key."""
+    from assay.audit.report import ReplayRecord
+
     rows: list[tuple[str, str, bool]] = []
     for key, value in repro.items():
         if key == "config" and isinstance(value, dict):
             rows += [(f"config: {k.replace('_', ' ')}", _plain(v), False) for k, v in value.items()]
+            continue
+        if key == "replay" and isinstance(value, dict):
+            said = ReplayRecord(value).sentences()
+            rows += [
+                ("replayable" if i == 0 else "replay", text, False) for i, text in enumerate(said)
+            ]
             continue
         if key == "model_version" and value is None:
             shown = "all"

@@ -115,7 +115,21 @@ def print_audit(console: Console, audit: Audit) -> None:
     )
     for note in audit.notes:
         console.print(Text.assemble(("note:", "yellow"), " ", terminal_text(note)))
+    print_replay_record(console, audit)
     console.print(bucket_table("When it says X, how many convert? (deciles)", audit.deciles))
+
+
+def print_replay_record(console: Console, audit: Audit) -> None:
+    """Print the replay summary of the reproducibility record: share replayable, each re-run."""
+    from assay.audit.report import ReplayRecord
+
+    record = audit.reproducibility.get("replay")
+    if record is None:
+        return
+    for i, sentence in enumerate(ReplayRecord(record).sentences()):
+        label = "replayable:" if i == 0 else "replay:"
+        style = "red" if "DIFFERENT" in sentence else "cyan"
+        console.print(Text.assemble((label, style), " ", terminal_text(sentence)))
 
 
 def print_threshold(console: Console, scorer: str, result: CertifiedThreshold) -> None:

@@ -41,6 +41,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
 import assay
@@ -52,6 +53,8 @@ from assay.audit.scorer import evidence as find_evidence
 from assay.ledger import IngestReceipt, Ledger, LedgerIngestError
 from assay.ledger.columns import client_columns, row_schema
 from assay.ledger.parse import BadRow
+from assay.models.registry import list_models
+from assay.models.replay import replay
 from assay.report.html import render_html
 from assay.service.access_log import AccessLog, note_key, note_rows
 from assay.service.batches import (
@@ -71,6 +74,8 @@ from assay.stats.segments import segment_rates
 from assay.stats.tolerance import Tolerance
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+#: Predictions one ``POST /v1/replay`` re-runs at most (its default sample).
+MAX_REPLAY = 10_000
 #: Where the API docs' scripts, styles and icon are served from (no CDN: /docs works offline).
 DOCS_ASSETS = "/docs/assets"
 
@@ -224,6 +229,33 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
         self._buckets[key_id] = (tokens - 1.0, now)
         return 0.0
+
+
+class ReplayRequest(BaseModel):
+    """The body of ``POST /v1/replay``: what to re-run (``assay replay``'s options)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scorer: str | None = Field(None, max_length=200)
+    model_version: str | None = Field(None, max_length=200)
+    sample: int = Field(MAX_REPLAY, ge=1, le=MAX_REPLAY, description="Predictions re-run.")
+    as_of: str | None = Field(None, max_length=64, description="ISO 8601 with a zone.")
+    seed: int = Field(0, ge=0, le=2**31, description="Seed of the sample.")
+    tolerance: float = Field(1e-9, ge=0, le=1, description="|recomputed - stored| still equal.")
+
+
+def _replay_request(raw: bytes) -> ReplayRequest:
+    """Read the body of ``POST /v1/replay`` (empty: the defaults); refuse it naming the field."""
+    try:
+        return ReplayRequest.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise AssayInputError(
+            f"replay request {where}: {first['msg']} ({error.error_count()} problem(s)); send "
+            "a JSON object with scorer, model_version, sample (1 to 10,000), as_of, seed, "
+            "tolerance"
+        ) from None
 
 
 def _receipt(receipt: IngestReceipt, batch: Batch) -> dict[str, Any]:
@@ -641,6 +673,17 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
 
         return HTMLResponse(await read(key, task))
 
+    @app.get("/v1/models", **read_route)
+    async def models(key: Reader) -> Response:
+        """List registered model versions: name, version, fingerprint, format, registered_at.
+
+        A workspace on the PostgreSQL store lists none: that store keeps no model registry
+        (models are registered in a DuckDB ledger with ``assay models register``).
+        """
+        return json_response(
+            await read(key, lambda ledger: [r.to_dict() for r in list_models(ledger)])
+        )
+
     @app.post("/v1/export", tags=["admin"], status_code=201, responses=READ_RESPONSES)
     async def export(key: Annotated[ApiKey, Depends(principal("admin"))]) -> Response:
         """Write the workspace's tables as Parquet on the server (a consistent backup).
@@ -648,6 +691,41 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
         The paths answered are relative to the server's export directory.
         """
         return json_response(await store.export(key.workspace), 201)
+
+    @app.post(
+        "/v1/replay",
+        tags=["admin"],
+        responses={
+            **READ_RESPONSES,
+            408: INGEST_RESPONSES[408],
+            413: {**_ERROR, "description": "a body over 32 MiB"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": ReplayRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def replay_predictions(
+        request: Request, key: Annotated[ApiKey, Depends(principal("admin"))]
+    ) -> Response:
+        """Re-run stored inputs through the registered models (``assay replay``), bounded.
+
+        At most ``sample`` predictions (default and maximum 10,000), drawn at random with
+        ``seed``; the answer counts identical, within tolerance and different per model version.
+        A body that is not such a JSON object is a 422 naming the field.
+        """
+        body = _replay_request(await read_body(request))
+        moment = _moment(body.as_of)
+
+        def task(ledger: Ledger) -> dict[str, Any]:
+            return replay(
+                ledger, scorer=body.scorer, model_version=body.model_version,
+                sample=body.sample, as_of=moment, seed=body.seed, tolerance=body.tolerance,
+            ).to_dict()  # fmt: skip
+
+        return json_response(await read(key, task))
 
     @app.get("/v1/health", tags=["admin"])
     async def health() -> dict[str, str]:

@@ -5,6 +5,11 @@ owns ``batch_id`` and ``row_hash`` — so an unexpected field is a row error, no
 (mass assignment). Values become text **exactly as written** and the ledger's row checker
 validates them, so both formats share one rule. Prediction segments arrive as an object
 ``{"segments": {"industry": "retail"}}`` (NDJSON) or as ``segment:NAME`` columns (CSV).
+A prediction's inputs (the features its model read) arrive as a flat object
+``{"inputs": {"age": 31, "region": "EU"}}`` (NDJSON: string, number, true/false or null values,
+the same names in every row that has one, one JSON type per name) or as ``input:NAME`` columns
+(CSV, typed per column as :func:`assay.ledger.inputs.typed_text` says); they become one
+``inputs`` column of objects, which the ledger hashes and stores (:mod:`assay.ledger.inputs`).
 
 NDJSON: each line must be one JSON object (strict: no NaN or Infinity, no trailing garbage, no
 lone surrogates). Numbers keep the text they were written with. orjson parses the batch (the
@@ -52,6 +57,7 @@ from assay.ledger.csvtext import (
     CsvShapeError,
     read_csv_text,
 )
+from assay.ledger.inputs import INPUTS_COLUMN, typed_text
 from assay.ledger.parse import BadRow
 from assay.ledger.schema import client_fields
 
@@ -74,7 +80,7 @@ MAX_BAD_ROWS = 1_000
 #: What a client may send: the ``client`` columns of the ledger's one schema declaration
 #: (:func:`assay.ledger.schema.client_fields`) — not ``recorded_at``, which the server stamps
 #: itself, nor the chain's ``batch_id`` and ``row_hash``; predictions carry their segments as
-#: one object.
+#: one object (and their inputs as another, :func:`_ndjson_inputs`).
 FIELDS = {kind: client_fields(kind) for kind in ("predictions", "outcomes")}
 #: Fields whose floats orjson reads exactly as the ledger will (the value is a double).
 _FLOAT_FIELDS = frozenset({"score"})
@@ -202,10 +208,75 @@ def parse_ndjson(body: bytes, kind: str) -> Batch:
     if not lines:
         raise _no_rows()
     records = _objects(lines, orjson.loads)
+    inputs = _ndjson_inputs(records) if kind == "predictions" else None
     try:
-        return _records(records, kind, exact=False)
+        return _with_inputs(_records(records, kind, exact=False), inputs)
     except _Inexact:
-        return _records(_objects(lines, _exact_loads), kind, exact=True)
+        exact = _objects(lines, _exact_loads)
+        for item in exact:  # the inputs were read above, by value
+            item.pop(INPUTS_COLUMN, None)
+        return _with_inputs(_records(exact, kind, exact=True), inputs)
+
+
+def _with_inputs(batch: Batch, inputs: pa.Array | None) -> Batch:
+    if inputs is None:
+        return batch
+    return Batch(batch.table.append_column(INPUTS_COLUMN, inputs), batch.segments, batch.notes)
+
+
+def _ndjson_inputs(records: list[dict[str, object]]) -> pa.Array | None:
+    """Take each row's ``inputs`` object out of it; return them as one struct array.
+
+    Raises BatchRejected for an ``inputs`` that is not a flat object, names that differ from
+    the first row's, or a name holding two JSON types (text and a number, say).
+    """
+    if not any(INPUTS_COLUMN in item for item in records):
+        return None
+    values = [item.pop(INPUTS_COLUMN, None) for item in records]
+    bad: list[BadRow] = []
+    names: set[str] | None = None
+    for number, value in enumerate(values, start=1):
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            reason = 'must be an object of input values, e.g. {"age": 31, "region": "EU"}'
+            bad.append(BadRow(number, INPUTS_COLUMN, _shown(value), reason))
+        elif any(isinstance(v, (dict, list)) for v in value.values()):
+            reason = "input values are strings, numbers, true/false or null: no objects or lists"
+            bad.append(BadRow(number, INPUTS_COLUMN, _shown(value), reason))
+        elif names is None:
+            names = set(value)
+        elif set(value) != names:
+            reason = (
+                f"names other inputs than the first row ({', '.join(sorted(names))}); send "
+                "every input in every row (null when unknown)"
+            )
+            bad.append(BadRow(number, INPUTS_COLUMN, ", ".join(sorted(value)), reason))
+        if len(bad) >= MAX_BAD_ROWS:
+            break
+    if bad:
+        raise BatchRejected(bad)
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise BatchRejected(_mixed_inputs(values)) from None
+
+
+def _mixed_inputs(values: list[object]) -> list[BadRow]:
+    """Name the rows whose input holds another JSON type than its first value did."""
+    first: dict[str, str] = {}
+    bad = []
+    for number, value in enumerate(values, start=1):
+        for name, item in value.items() if isinstance(value, dict) else ():
+            if item is None:
+                continue
+            kind = "true/false" if isinstance(item, bool) else (
+                "text" if isinstance(item, str) else "a number"
+            )  # fmt: skip
+            if first.setdefault(name, kind) != kind:
+                reason = f"input {name!r} was {first[name]} in an earlier row; one type per input"
+                bad.append(BadRow(number, INPUTS_COLUMN, _shown(item), reason))
+    return bad[:MAX_BAD_ROWS]
 
 
 def _records(records: list[dict[str, object]], kind: str, *, exact: bool) -> Batch:
@@ -215,7 +286,8 @@ def _records(records: list[dict[str, object]], kind: str, *, exact: bool) -> Bat
     if unknown:
         bad: list[BadRow] = []
         total = 0
-        reason = f"unknown field; allowed: {', '.join(allowed)}"
+        also = f" and {INPUTS_COLUMN}" if kind == "predictions" else ""
+        reason = f"unknown field; allowed: {', '.join(allowed)}{also}"
         for number, item in enumerate(records, start=1):
             found = unknown & item.keys()
             total += len(found)
@@ -368,9 +440,11 @@ def parse_csv(body: bytes, kind: str) -> Batch:
     if table.num_rows == 0:
         raise _no_rows()
     allowed = [f for f in FIELDS[kind] if f != "segments"]
-    unknown = [n for n in table.column_names if n not in allowed and not n.startswith("segment:")]
+    prefixes = ("segment:", "input:") if kind == "predictions" else ("segment:",)
+    unknown = [n for n in table.column_names if n not in allowed and not n.startswith(prefixes)]
     if unknown:
-        reason = f"unknown column; allowed: {', '.join(allowed)} and segment:NAME"
+        also = " and segment:NAME" + (", input:NAME" if kind == "predictions" else "")
+        reason = f"unknown column; allowed: {', '.join(allowed)}{also}"
         raise BatchRejected([BadRow(0, n, "", reason) for n in unknown[:MAX_BAD_ROWS]])
     names = table.column_names
     segments = tuple(n.removeprefix("segment:") for n in names if n.startswith("segment:"))
@@ -381,5 +455,13 @@ def parse_csv(body: bytes, kind: str) -> Batch:
         comma = pc.fill_null(pc.match_substring_regex(score, _DECIMAL_COMMA), False)
         fixed = pc.if_else(comma, pc.replace_substring(score, ",", "."), score)
         table = table.set_column(table.column_names.index("score"), "score", fixed)
+    named = [n for n in table.column_names if n.startswith("input:")]
+    inputs = None
+    if named:
+        typed = typed_text(table.select(named), decimal_comma=csv.decimal_comma)
+        inputs = pa.StructArray.from_arrays(
+            [typed[n].combine_chunks() for n in named], [n.removeprefix("input:") for n in named]
+        )
+        table = table.drop_columns(named)
     note = csv.describe()
-    return _finish(table, segments, (note,) if note else ())
+    return _with_inputs(_finish(table, segments, (note,) if note else ()), inputs)

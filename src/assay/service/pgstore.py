@@ -104,7 +104,6 @@ class PostgresStore:
         return await self._on(self._writer, lambda: self._ingest(workspace, kind, batch))
 
     def _ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
-        table_name, id_column, _, columns = KINDS[kind]
         now = dt.datetime.now(dt.UTC)
         with Ledger(":memory:") as scratch:  # the ledger's own validation and row hashes
             staged = (
@@ -112,54 +111,76 @@ class PostgresStore:
                 if kind == "predictions"
                 else scratch.ingest_outcomes(batch.table, now=now)
             )
-            rows = scratch.con.sql(
-                f"SELECT {', '.join(columns)}, row_hash FROM {table_name} ORDER BY {id_column}"
-            ).to_arrow_table()
-            ids = rows[id_column].to_pylist()
-            hashes = rows["row_hash"].to_pylist()
+            # a batch's input records go first, as their own "inputs" batch (as in DuckDB)
+            kinds = ("inputs", kind) if staged.inputs_new else (kind,)
+            rows = {k: _scratch_rows(scratch, k) for k in kinds}
             with self._con.transaction():
                 self._scope(self._con, workspace)
                 self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (workspace,))
-                stored = dict(
-                    self._con.execute(
-                        f"SELECT {id_column}, row_hash FROM {table_name} "
-                        f"WHERE workspace = %s AND {id_column} = ANY(%s)",
-                        (workspace, ids),
-                    ).fetchall()
-                )
-                conflicts = [i for i, h in zip(ids, hashes, strict=True) if stored.get(i, h) != h]
-                if conflicts:
-                    raise LedgerIngestError(kind, self._frozen(batch, id_column, conflicts))
-                fresh = [k for k, i in enumerate(ids) if i not in stored]
+                stored = {k: self._stored(workspace, k, rows[k], batch) for k in kinds}
+                fresh = {
+                    k: [i for i, key in enumerate(rows[k][KINDS[k][1]].to_pylist())
+                        if key not in stored[k]]
+                    for k in kinds
+                }  # fmt: skip
+                written: dict[str, dict[str, Any]] = {}
 
-                def receipt(batch_id: int | None, rows_sha256: str | None) -> IngestReceipt:
+                def receipt() -> IngestReceipt:
+                    ids = rows[kind].num_rows
                     return IngestReceipt(
-                        kind, batch_id, staged.rows, len(fresh), len(ids) - len(fresh),
-                        staged.file_sha256, rows_sha256, staged.abstentions,
+                        kind, written.get(kind, {}).get("batch_id"), staged.rows,
+                        len(fresh[kind]), ids - len(fresh[kind]), staged.file_sha256,
+                        written.get(kind, {}).get("rows_sha256"), staged.abstentions,
                         backfill=staged.backfill, notes=staged.notes,
+                        inputs_new=len(fresh.get("inputs", ())),
+                        inputs_batch_id=written.get("inputs", {}).get("batch_id"),
                     )  # fmt: skip
 
-                if not fresh:
-                    return receipt(None, None)
+                if not any(fresh.values()):
+                    return receipt()
                 batch_id, previous = self._next_batch(workspace)
-                # the scratch ledger keeps the new rows alone, as the workspace's next batch
-                scratch.con.execute(
-                    f"DELETE FROM {table_name} WHERE list_contains(?, {id_column})", [list(stored)]
-                )
                 scratch.con.execute("DELETE FROM batches")
-                scratch.con.execute(f"UPDATE {table_name} SET batch_id = ?", [batch_id])
-                row = append_batch(
-                    scratch.con, kind=kind, batch_id=batch_id, previous_hash=previous,
-                    file_sha256=staged.file_sha256, source_name="<http>", ingested_at=now,
-                    ingested_by="assay serve", backfill=staged.backfill,
-                )  # fmt: skip
-                self._copy(table_name, workspace, rows.take(fresh), columns, batch_id)
-                names = ", ".join(["workspace", *row])
-                self._con.execute(
-                    f"INSERT INTO batches ({names}) VALUES ({', '.join(['%s'] * (len(row) + 1))})",
-                    (workspace, *row.values()),
-                )
-        return receipt(batch_id, str(row["rows_sha256"]))
+                for k in kinds:
+                    if not fresh[k]:
+                        continue
+                    table_name, id_column, _, columns = KINDS[k]
+                    # the scratch ledger keeps the new rows alone, as the workspace's next batch
+                    scratch.con.execute(
+                        f"DELETE FROM {table_name} WHERE list_contains(?, {id_column})",
+                        [list(stored[k])],
+                    )
+                    scratch.con.execute(f"UPDATE {table_name} SET batch_id = ?", [batch_id])
+                    row = append_batch(
+                        scratch.con, kind=k, batch_id=batch_id, previous_hash=previous,
+                        file_sha256=staged.file_sha256, source_name="<http>", ingested_at=now,
+                        ingested_by="assay serve", backfill=staged.backfill,
+                    )  # fmt: skip
+                    self._copy(table_name, workspace, rows[k].take(fresh[k]), columns, batch_id)
+                    names = ", ".join(["workspace", *row])
+                    self._con.execute(
+                        f"INSERT INTO batches ({names}) "
+                        f"VALUES ({', '.join(['%s'] * (len(row) + 1))})",
+                        (workspace, *row.values()),
+                    )
+                    written[k] = row
+                    batch_id, previous = batch_id + 1, str(row["chain_hash"])
+        return receipt()
+
+    def _stored(self, workspace: str, kind: str, rows: pa.Table, batch: Batch) -> dict[str, str]:
+        """Return the stored row hash of each of the batch's ids; refuse changed content (409)."""
+        table_name, id_column, _, _ = KINDS[kind]
+        ids, hashes = rows[id_column].to_pylist(), rows["row_hash"].to_pylist()
+        stored = dict(
+            self._con.execute(
+                f"SELECT {id_column}, row_hash FROM {table_name} "
+                f"WHERE workspace = %s AND {id_column} = ANY(%s)",
+                (workspace, ids),
+            ).fetchall()
+        )
+        conflicts = [i for i, h in zip(ids, hashes, strict=True) if stored.get(i, h) != h]
+        if conflicts:
+            raise LedgerIngestError(kind, self._frozen(batch, id_column, conflicts))
+        return stored
 
     @staticmethod
     def _frozen(batch: Batch, id_column: str, conflicts: list[str]) -> list[BadRow]:
@@ -189,13 +210,15 @@ class PostgresStore:
             data["segments"] = [None if s is None else Jsonb(dict(s)) for s in data["segments"]]
         # COPY cannot write through row-level security: copy into a scratch table, then one
         # INSERT … SELECT that the policy's WITH CHECK inspects.
-        self._con.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
-        with self._con.cursor().copy(f"COPY incoming ({', '.join(names)}) FROM STDIN") as copy:
+        self._con.execute(f"CREATE TEMP TABLE incoming_{table} (LIKE {table}) ON COMMIT DROP")
+        with self._con.cursor().copy(
+            f"COPY incoming_{table} ({', '.join(names)}) FROM STDIN"
+        ) as copy:
             for k in range(rows.num_rows):
                 copy.write_row(
                     (workspace, *(data[c][k] for c in columns), batch_id, data["row_hash"][k])
                 )
-        self._con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+        self._con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
 
     # ------------------------------------------------------------------ reads
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
@@ -308,6 +331,14 @@ class PostgresStore:
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._con.close()
+
+
+def _scratch_rows(scratch: Ledger, kind: str) -> pa.Table:
+    """Return the rows the scratch ledger holds of ``kind``, with their row hashes, by id."""
+    table_name, id_column, _, columns = KINDS[kind]
+    return scratch.con.sql(
+        f"SELECT {', '.join(columns)}, row_hash FROM {table_name} ORDER BY {id_column}"
+    ).to_arrow_table()
 
 
 def _pg(query: str) -> str:

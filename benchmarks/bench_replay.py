@@ -1,0 +1,79 @@
+"""Replay 10^5 predictions through the logistic pipeline vs its own ``predict_proba``.
+
+The pipeline of ``tests/model_fixtures.py`` (scaler + one-hot encoder + logistic regression,
+saved with skops) is registered and scores 10^5 leads through the ledger
+(:func:`assay.models.scoring.score_leads`). Timed, best of three, in this run:
+
+* ``assay.models.replay.replay``: fetch the predictions with their records, parse the records
+  back into a frame, predict, compare bit for bit (target: at most 1.5× the peer);
+* peer: ``pipe.predict_proba`` on the same rows as a pandas DataFrame;
+* the replay's parts: the fetch (``Ledger.prediction_inputs``), the parse
+  (``records_frame``) and the prediction of the loaded model on the parsed frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._timing import best_time
+
+N = 100_000
+TARGET = 1.5
+
+
+def run(console: Console) -> None:
+    """Print the replay-versus-predict_proba table."""
+    from tests.model_fixtures import FEATURES, fitted_pipeline, lead_frame, skops_bytes
+
+    from assay.ledger import Ledger
+    from assay.ledger.inputs import records_frame
+    from assay.models.registry import get_model, register_model
+    from assay.models.replay import replay
+    from assay.models.scoring import score_leads
+
+    pipe = fitted_pipeline()
+    leads = lead_frame(N, 11).drop(columns="converted")
+    leads.insert(0, "entity_id", [f"lead-{i:06d}" for i in range(N)])
+    frame = leads[list(FEATURES)]
+    with tempfile.TemporaryDirectory() as directory, Ledger(Path(directory) / "b.duckdb") as ledger:
+        now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        register_model(ledger, "leads", "1", skops_bytes(pipe), now=now)
+        score_leads(
+            ledger, "leads@1", leads, defaults={"horizon_days": 90, "target_event": "won"}, now=now
+        )
+        result = replay(ledger)
+        assert result.ok and result.replayed == N, result.verdict()
+        replayed = best_time(lambda: replay(ledger))
+        direct = best_time(lambda: pipe.predict_proba(frame))
+        rows = ledger.prediction_inputs()
+        parsed = records_frame(rows["record"])
+        _, model = get_model(ledger, "leads", "1")
+        parts = {
+            "fetch (prediction_inputs)": best_time(lambda: ledger.prediction_inputs()),
+            "parse (records_frame)": best_time(lambda: records_frame(rows["record"])),
+            "predict (loaded model)": best_time(lambda: model.predict(parsed, None)),
+        }
+    table = Table(title=f"Replay {N:,} predictions (best of 3, this run)")
+    for column in ("path", "seconds", "× predict_proba"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row("pipe.predict_proba (pandas)", f"{direct:.3f}", "1.00")
+    table.add_row("assay replay", f"{replayed:.3f}", f"{replayed / direct:.2f}")
+    for name, seconds in parts.items():
+        table.add_row(f"  {name}", f"{seconds:.3f}", f"{seconds / direct:.2f}")
+    console.print(table)
+    verdict = "meets" if replayed / direct <= TARGET else "MISSES"
+    console.print(
+        f"replay / predict_proba = {replayed / direct:.2f}: {verdict} the ≤ {TARGET}× target"
+    )
+
+
+if __name__ == "__main__":
+    run(Console(width=120))

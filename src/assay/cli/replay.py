@@ -1,0 +1,182 @@
+"""``assay score`` and ``assay replay``: score through the ledger, re-run what was scored.
+
+``assay score --model NAME@VERSION leads.csv`` takes the options of ``assay ingest
+predictions`` that apply to computed scores (``--map``, ``--default``, ``--segment``,
+``--scored-at``, ``--assume-timezone``, ``--date-format``, ``--errors-file``).
+``assay replay`` prints one row per model version and a one-line verdict; it exits 0 when every
+replayed prediction is identical or within the tolerance, 1 when one differs, 2 on bad input
+(an unknown scorer, a malformed option), so a script can tell a difference from a mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from assay._validation import AssayInputError
+from assay.cli.ledger import (
+    DateFormatOption,
+    DefaultOption,
+    ErrorsOption,
+    LedgerOption,
+    MapOption,
+    TimezoneOption,
+    _message,
+    _nothing_left_behind,
+    _pairs,
+    _progress,
+    _report,
+    _shorthands,
+    console,
+    user_errors,
+)
+from assay.report.safe_text import terminal_text
+
+if TYPE_CHECKING:
+    from assay.models.replay import ReplayResult
+
+#: Exit status of ``assay replay`` on bad input (1 means a prediction differs).
+BAD_INPUT = 2
+
+
+def score_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
+    model: Annotated[str, typer.Option(help="The registered model that scores: NAME@VERSION.")],
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed set on the model's random_state and stored with each score."),
+    ] = None,
+    id_column: Annotated[
+        str, typer.Option(help="Column holding the prediction ids (default: derived).")
+    ] = "prediction_id",
+    ledger: LedgerOption = None,
+    map_: MapOption = None,
+    default: DefaultOption = None,
+    segment: Annotated[
+        list[str] | None, typer.Option(help="Column to keep as a segment attribute (repeatable).")
+    ] = None,
+    scored_at: Annotated[
+        str | None, typer.Option(help="Scoring time of every row (default: now).")
+    ] = None,
+    assume_timezone: TimezoneOption = None,
+    errors_file: ErrorsOption = None,
+    date_format: DateFormatOption = None,
+) -> None:
+    """Score leads with a registered model; record each score with its inputs and seed.
+
+    One all-or-nothing ingest: the inputs and the predictions (scorer NAME, model version
+    VERSION); `assay replay` re-runs them later.
+    """
+    from assay.ledger.store import Ledger, ledger_path
+    from assay.models.registry import parse_model_ref
+    from assay.models.scoring import score_leads
+
+    path = ledger_path(ledger)
+    mapping = _pairs(map_, "--map")
+    defaults = _pairs(_shorthands(default, scored_at=scored_at), "--default")
+    with user_errors():
+        name, version = parse_model_ref(model)
+    with (
+        user_errors(),
+        _nothing_left_behind(path),
+        Ledger(path) as store,
+        _progress(file) as progress,
+    ):
+        _report(
+            file,
+            errors_file,
+            lambda: score_leads(
+                store, model, file, seed=seed, id_column=id_column, mapping=mapping,
+                defaults=defaults, segments=segment or (), assume_timezone=assume_timezone,
+                date_format=date_format, progress=progress,
+            ),
+        )  # fmt: skip
+    console.print(
+        terminal_text(
+            f"re-run them any time: assay replay --scorer {name} --model-version {version}"
+        ),
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def _bad_input() -> Iterator[None]:
+    """Print an AssayInputError in one line and exit :data:`BAD_INPUT` (never 1: a difference)."""
+    try:
+        yield
+    except AssayInputError as exc:
+        console.print(Text.assemble(("error:", "red"), " ", _message(exc)))
+        raise typer.Exit(BAD_INPUT) from None
+
+
+def replay_command(
+    scorer: Annotated[str | None, typer.Option(help="Only this scorer.")] = None,
+    model_version: Annotated[str | None, typer.Option(help="Only this model version.")] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replay this many predictions, drawn at random (--seed)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="The ledger as of then: predictions and models recorded by it."),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="|recomputed - stored| that still counts as the same.")
+    ] = 1e-9,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON here.")
+    ] = None,
+    ledger: LedgerOption = None,
+) -> None:
+    """Re-run stored inputs through the registered models: identical, within tolerance, different.
+
+    Exits 1 when a replayed prediction differs beyond the tolerance, 2 on bad input.
+    """
+    from assay.audit.document import dumps
+    from assay.ledger import Ledger
+    from assay.models.replay import replay
+
+    with _bad_input(), Ledger(ledger, read_only=True) as store:
+        result = replay(
+            store, scorer=scorer, model_version=model_version, sample=sample, as_of=as_of,
+            seed=seed, tolerance=tolerance,
+        )  # fmt: skip
+    print_replay(result)
+    if json_out:
+        json_out.write_text(dumps(result.to_dict()))
+        console.print(f"JSON: {json_out}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def print_replay(result: ReplayResult) -> None:
+    """Print a row per model version, the predictions not replayable, and the verdict."""
+    table = Table(title=f"Replay as of {result.as_of} (tolerance ±{result.tolerance:g})")
+    for column in ("scorer", "model version", "artefact", "replayed", "identical",
+                   "within", "different", "largest |Δ|", "first differing ids"):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for v in result.versions:
+        largest = "—" if v.largest_difference == 0 else f"{v.largest_difference:.3g}"
+        table.add_row(
+            terminal_text(v.scorer), terminal_text(v.model_version),
+            f"{v.format} {v.fingerprint[:12]}", f"{v.replayed:,} of {v.replayable:,}",
+            f"{v.identical:,}", f"{v.within_tolerance:,}", f"{v.different:,}", largest,
+            terminal_text(", ".join(v.first_different) or "—"),
+        )  # fmt: skip
+    console.print(table)
+    for u in result.unreplayable:
+        console.print(
+            terminal_text(
+                f"not replayable: {u.predictions:,} predictions of {u.scorer} "
+                f"{u.model_version or '(no version)'}: {u.reason}"
+            )
+        )
+    style = "green" if result.ok and result.versions else ("red" if not result.ok else "yellow")
+    console.print(Text(result.verdict(), style=style), soft_wrap=True)
