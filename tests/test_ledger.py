@@ -453,6 +453,30 @@ def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
         assert store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table.equals(before)
 
 
+def test_a_version_4_ledger_reads_read_only_as_the_current_schema_untouched(tmp_path):
+    import hashlib
+
+    import duckdb
+
+    path = tmp_path / "v4.duckdb"
+    with Ledger(path) as store:
+        store.ingest_predictions(PREDICTIONS, now=NOW)
+        before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
+    con = duckdb.connect(str(path))  # as assay wrote it before inputs and models (version 4)
+    for table in ("inputs", "models", "artefacts"):
+        con.execute(f"DROP TABLE {table}")
+    con.execute("UPDATE meta SET value = '4'")
+    con.close()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with Ledger(path, read_only=True) as store:
+        assert store.schema_version == 4  # read-only: never migrated
+        assert store.verify().ok
+        assert store.prediction_inputs().num_rows == 0
+        assert store.input_coverage() == {"vendor": (0, 7)}
+        assert store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table.equals(before)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
 def test_default_path_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSAY_LEDGER", str(tmp_path / "env.duckdb"))
     with Ledger() as store:

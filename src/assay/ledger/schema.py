@@ -297,6 +297,20 @@ def migration(version: int) -> str:
 MIGRATIONS: tuple[str, ...] = tuple(migration(v) for v in range(1, SCHEMA_VERSION + 1))
 
 
+def empty_stand_ins(version: int) -> str:
+    """DuckDB statements creating, as empty TEMP tables, the tables added after ``version``.
+
+    A ledger opened read-only is never migrated; with these stand-ins, a ledger written by an
+    older assay reads as the current schema with nothing in its newer tables (no inputs, no
+    registered models), and the file itself is left untouched.
+    """
+    return "\n".join(
+        _create(table, SCHEMA_VERSION).replace("CREATE TABLE", "CREATE TEMP TABLE", 1)
+        for table in TABLES
+        if table.since > version
+    )
+
+
 def postgres_ddl() -> str:
     """Return the shared tables in PostgreSQL: each row carries its ``workspace``, in every key.
 

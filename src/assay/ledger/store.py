@@ -55,6 +55,7 @@ from assay.ledger.schema import (
     SCHEMA_VERSION,
     column_text,
     content_columns,
+    empty_stand_ins,
 )
 from assay.ledger.session import first_row, session_settings
 
@@ -177,6 +178,8 @@ class Ledger:
         self._consumed: tuple[tuple[object, ...], pa.Table] | None = None
         if not read_only:
             self._migrate()
+        elif self.schema_version < SCHEMA_VERSION:
+            self.con.execute(empty_stand_ins(self.schema_version))
 
     def reader(self) -> Ledger:
         """Another handle on the same database through its own cursor, for another thread.
