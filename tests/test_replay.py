@@ -239,9 +239,7 @@ def test_the_report_carries_the_replay_summary_and_verify_rederives_it(
          "--as-of", "2024-06-01T00:00:00Z"],
     )  # fmt: skip
     assert shown.exit_code == 0, shown.output
-    assert (
-        "replayable: 10,000 of 10,000 predictions (100%) have their inputs stored" in shown.output
-    )
+    assert "inputs: 10,000 of 10,000 predictions (100%) have their inputs stored" in shown.output
     html = (tmp_path / "report.html").read_text()
     assert "<dt>replayable</dt><dd>10,000 of 10,000 predictions (100%)" in html
     assert "replayed (seed 0), all identical" in html
@@ -258,3 +256,69 @@ def test_the_report_carries_the_replay_summary_and_verify_rederives_it(
     edited = CliRunner().invoke(app, ["verify", str(report), "--ledger", str(scored["path"])])
     assert edited.exit_code == 1
     assert "reproducibility.replay.versions[0].identical" in edited.output
+
+
+def test_the_report_says_a_difference_with_every_count_and_a_readable_largest_gap() -> None:
+    from assay.audit.report import ReplayRecord
+
+    version = {
+        "model_version": "1", "format": "skops", "fingerprint": "ab" * 32, "replayable": 400,
+        "replayed": 400, "identical": 200, "within_tolerance": 3, "different": 197,
+        "largest_difference": 0.123456789012345, "first_different": ["a", "b"],
+    }  # fmt: skip
+    record = {"predictions": 400, "with_inputs": 400, "tolerance": 1e-9, "sample_seed": 0}
+    said = ReplayRecord({**record, "versions": [version]}).sentences()[1]
+    assert "200 identical, 3 within ±1e-09, 197 DIFFERENT (largest |Δ| 0.123; first: a, b)" in said
+    missing = ReplayRecord({**record, "versions": [{**version, "largest_difference": None}]})
+    assert "largest |Δ| a missing probability" in missing.sentences()[1]
+    assert "None" not in missing.sentences()[1]
+
+
+def test_an_unknown_model_version_is_bad_input_naming_the_known_ones(
+    scored: dict[str, Any],
+) -> None:
+    path = str(scored["path"])
+    shown = CliRunner().invoke(app, ["replay", "--ledger", path, "--model-version", "9"])
+    assert shown.exit_code == 2, shown.output  # not 0: nothing replayed is no reproduction
+    assert "no prediction has model version '9'; versions: 1" in shown.output
+    scoped = ["replay", "--ledger", path, "--scorer", "leads", "--model-version", "9"]
+    assert "of scorer 'leads'" in CliRunner().invoke(app, scoped).output
+    known = ["replay", "--ledger", path, "--scorer", "leads", "--model-version", "1",
+             "--sample", "50"]  # fmt: skip
+    assert CliRunner().invoke(app, known).exit_code == 0
+
+
+def test_the_readmes_prove_a_score_example_runs_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_readme import README, python_blocks
+
+    text = README.read_text()
+    start = text.index("## Prove a score")
+    [block] = [b for b in python_blocks(text[start:]) if "score_leads(" in b.code][:1]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}  # its own: a reader copies this section alone
+    exec(compile(block.code, "README.md (Prove a score)", "exec"), namespace)
+    assert namespace["result"].verdict() == (
+        "reproduced: 2,000 predictions replayed, all identical"
+    )
+
+
+def test_replaying_nothing_exits_3_not_0(tmp_path: Path) -> None:
+    """A vendor's black-box scores (no inputs, no model) replay nothing: no proof, no pass."""
+    path = tmp_path / "vendor.duckdb"
+    leads = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(30)],
+            "entity_id": [f"lead-{i}" for i in range(30)],
+            "score": np.linspace(0.05, 0.95, 30),
+            "scored_at": "2025-03-01T09:00:00Z",
+        }
+    )
+    with Ledger(path) as ledger:
+        ledger.ingest_predictions(
+            leads, defaults={"scorer": "vendor", "horizon_days": 90, "target_event": "won"}
+        )
+    shown = CliRunner().invoke(app, ["replay", "--ledger", str(path)])
+    assert shown.exit_code == 3, shown.output
+    assert "nothing replayed" in shown.output and "30 predictions not replayable" in shown.output

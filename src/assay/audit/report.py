@@ -262,9 +262,12 @@ def _replayed(version: dict[str, Any], record: dict[str, Any]) -> str:
     """Say one model version's re-run: how many, and identical, within tolerance or different."""
     v = version
     if v["different"]:
+        largest = v["largest_difference"]  # None: a stored or recomputed probability is missing
+        gap = "a missing probability" if largest is None else f"{largest:.3g}"
         result = (
-            f"{v['different']:,} DIFFERENT (largest |Δ| {v['largest_difference']}; first: "
-            f"{', '.join(v['first_different'])})"
+            f"{v['identical']:,} identical, {v['within_tolerance']:,} within "
+            f"±{record['tolerance']:g}, {v['different']:,} DIFFERENT (largest |Δ| {gap}; "
+            f"first: {', '.join(v['first_different'])})"
         )
     elif v["within_tolerance"]:
         result = (

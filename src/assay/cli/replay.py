@@ -5,7 +5,9 @@ predictions`` that apply to computed scores (``--map``, ``--default``, ``--segme
 ``--scored-at``, ``--assume-timezone``, ``--date-format``, ``--errors-file``).
 ``assay replay`` prints one row per model version and a one-line verdict; it exits 0 when every
 replayed prediction is identical or within the tolerance, 1 when one differs, 2 on bad input
-(an unknown scorer, a malformed option), so a script can tell a difference from a mistake.
+(an unknown scorer, a malformed option), 3 when nothing could be replayed (no prediction has both
+stored inputs and a registered model: nothing was proved), so a script can tell a difference
+from a mistake and from an empty proof.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ from assay.cli.ledger import (
 from assay.report.safe_text import terminal_text
 
 if TYPE_CHECKING:
+    from assay.ledger import Ledger
     from assay.models.replay import ReplayResult
 
+#: Exit status of ``assay replay`` when no prediction could be re-run (nothing was proved).
+NOTHING_REPLAYED = 3
 #: Exit status of ``assay replay`` on bad input (1 means a prediction differs).
 BAD_INPUT = 2
 
@@ -137,13 +142,16 @@ def replay_command(
 ) -> None:
     """Re-run stored inputs through the registered models: identical, within tolerance, different.
 
-    Exits 1 when a replayed prediction differs beyond the tolerance, 2 on bad input.
+    Exits 1 when a replayed prediction differs beyond the tolerance, 2 on bad input, 3 when
+    nothing could be replayed.
     """
     from assay.audit.document import dumps
     from assay.ledger import Ledger
     from assay.models.replay import replay
 
     with _bad_input(), Ledger(ledger, read_only=True) as store:
+        if model_version is not None:
+            _require_version(store, scorer, model_version)
         result = replay(
             store, scorer=scorer, model_version=model_version, sample=sample, as_of=as_of,
             seed=seed, tolerance=tolerance,
@@ -154,6 +162,29 @@ def replay_command(
         console.print(f"JSON: {json_out}")
     if not result.ok:
         raise typer.Exit(1)
+    if result.replayed == 0:
+        raise typer.Exit(NOTHING_REPLAYED)
+
+
+def _require_version(store: Ledger, scorer: str | None, model_version: str) -> None:
+    """Refuse a model version no prediction (of the scorer) carries, naming those that do.
+
+    Otherwise a mistyped ``--model-version`` replays nothing and exits 0, as if reproduced.
+    """
+    if scorer is not None:
+        store.require_scorer(scorer)
+    rows = store.con.execute(
+        "SELECT DISTINCT model_version FROM predictions WHERE model_version IS NOT NULL "
+        "AND (? IS NULL OR scorer = ?) ORDER BY model_version",
+        [scorer, scorer],
+    ).fetchall()
+    known = [str(row[0]) for row in rows]
+    if model_version not in known:
+        whose = f" of scorer {scorer!r}" if scorer is not None else ""
+        raise AssayInputError(
+            f"no prediction{whose} has model version {model_version!r}; versions: "
+            f"{', '.join(known) or 'none (the predictions carry no model_version)'}"
+        )
 
 
 def print_replay(result: ReplayResult) -> None:

@@ -127,7 +127,7 @@ def print_replay_record(console: Console, audit: Audit) -> None:
     if record is None:
         return
     for i, sentence in enumerate(ReplayRecord(record).sentences()):
-        label = "replayable:" if i == 0 else "replay:"
+        label = "inputs:" if i == 0 else "replay:"
         style = "red" if "DIFFERENT" in sentence else "cyan"
         console.print(Text.assemble((label, style), " ", terminal_text(sentence)))
 
