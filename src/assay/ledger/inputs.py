@@ -72,8 +72,13 @@ _INTEGER = r"^[+-]?\d+$"
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d*,\d+$"
 _BOOLEAN = ("true", "false")
+#: Text json.dumps escapes: a quote, a backslash, a control character.
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 #: 2^63 as a double: whole floats in [-2^63, 2^63) are written as int64 digits.
 _INT64_END = "9223372036854775808.0"
+#: Bytes of records per block :func:`records_frame` parses (blocks are parsed in parallel;
+#: one holds many records of at most :data:`MAX_RECORD_BYTES`).
+_BLOCK_BYTES = 1 << 20
 
 
 def _json_text(value: str) -> str:
@@ -103,11 +108,16 @@ def _text_sql(column: str) -> str:
     )
 
 
-def _value_sql(name: str, kind: pa.DataType) -> str:
-    """Return SQL for the canonical JSON text of one column's value (never NULL)."""
+def _value_sql(name: str, kind: pa.DataType, quoted: bool = False) -> str:
+    """Return SQL for the canonical JSON text of one column's value (never NULL).
+
+    ``quoted``: the column holds its values' JSON text already (:func:`_quoted`).
+    """
     column = _identifier(name)
     if pa.types.is_null(kind):
         return "'null'"
+    if quoted:
+        return f"coalesce({column}, 'null')"
     if pa.types.is_boolean(kind):
         text = f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
     elif pa.types.is_integer(kind):
@@ -163,18 +173,59 @@ def _infinite(table: pa.Table) -> list[BadRow]:
     return bad
 
 
-def _record_sql(schema: pa.Schema) -> str:
-    """Return SQL for a row's canonical record over the columns of ``schema``."""
+def _record_sql(schema: pa.Schema, quoted: frozenset[str] = frozenset()) -> str:
+    """Return SQL for a row's canonical record over the columns of ``schema``.
+
+    The columns named in ``quoted`` hold their values' JSON text already (:func:`_quoted`).
+    """
     names = sorted(schema.names)
     parts = [
         item
         for k, name in enumerate(names)
         for item in (
             _sql_literal(("{" if k == 0 else ",") + _json_text(name) + ":"),
-            _value_sql(name, schema.field(name).type),
+            _value_sql(name, schema.field(name).type, name in quoted),
         )
     ]
     return f"concat({', '.join(parts)}, '}}')" if parts else "'{}'"
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+    )  # fmt: skip
+
+
+def _quoted(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    r"""Return each text value as its JSON text (``json.dumps``, UTF-8 unescaped); null stays null.
+
+    Built in Arrow, once per distinct value (inputs repeat): a value without ``"``, ``\`` or
+    a control character is written between quotes as it is; the rare others go through
+    ``json.dumps``.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(pc.cast(values, pa.large_string()))
+    text = pc.cast(values.dictionary, pa.large_string())
+    quote, empty = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
+    quoted = pc.binary_join_element_wise(quote, text, quote, empty)
+    special = pc.fill_null(pc.match_substring_regex(text, _NEEDS_ESCAPE), False)
+    if pc.any(special).as_py():
+        escaped = [_json_text(v) for v in text.filter(special).to_pylist()]
+        quoted = pc.replace_with_mask(quoted, special, pa.array(escaped, pa.large_string()))
+    return quoted.take(values.indices)
+
+
+def _quote_text(table: pa.Table) -> tuple[pa.Table, frozenset[str]]:
+    """Return ``table`` with its text columns as JSON text (:func:`_quoted`), and their names."""
+    names = frozenset(n for n, f in zip(table.column_names, table.schema, strict=True)
+                      if _is_text(f.type))  # fmt: skip
+    for index, name in enumerate(table.column_names):
+        if name in names:
+            table = table.set_column(index, name, _quoted(table.column(index)))
+    return table, names
 
 
 def _finite(table: pa.Table) -> pa.Table:
@@ -212,11 +263,12 @@ def canonical_records(table: pa.Table) -> pa.Table:
     bad = _infinite(plain)
     if bad:
         raise AssayInputError(f"{len(bad)} input value(s) cannot be recorded; first: {bad[0]}")
+    rows, quoted = _quote_text(plain)
     with duckdb.connect() as con:
-        con.register("input_rows", plain)
+        con.register("input_rows", rows)
         return con.sql(
-            f"SELECT sha256(record) AS input_hash, record FROM (SELECT {_record_sql(plain.schema)}"
-            " AS record FROM input_rows)"
+            "SELECT sha256(record) AS input_hash, record FROM (SELECT "
+            f"{_record_sql(plain.schema, quoted)} AS record FROM input_rows)"
         ).to_arrow_table()
 
 
@@ -378,7 +430,8 @@ def stage_inputs(frame: pa.Table, client_hash: pa.Array, recorded_at: pa.Array) 
     """
     plain = _plain(frame.drop_columns(["__has_record"]))
     bad = _infinite(plain)
-    rows = _finite(plain).append_column("__has_record", frame["__has_record"])
+    rows, quoted = _quote_text(_finite(plain))
+    rows = rows.append_column("__has_record", frame["__has_record"])
     rows = rows.append_column("__client", pa.chunked_array([client_hash], pa.string()))
     rows = rows.append_column("__at", pa.chunked_array([recorded_at]))
     rows = rows.append_column("__row", pa.array(np.arange(1, frame.num_rows + 1)))
@@ -386,41 +439,48 @@ def stage_inputs(frame: pa.Table, client_hash: pa.Array, recorded_at: pa.Array) 
     with duckdb.connect() as con:
         con.register("input_rows", rows)
         # each distinct row is encoded once (rows equal as values have one record)
-        con.execute(
-            f"CREATE TABLE encoded AS SELECT sha256(record) AS computed, * FROM ("
-            f"SELECT {_record_sql(plain.schema)} AS record, min(__row) AS first_row, "
+        encoded = con.sql(
+            "SELECT sha256(record) AS computed, strlen(record) AS size, * FROM ("
+            f"SELECT {_record_sql(plain.schema, quoted)} AS record, min(__row) AS first_row, "
             "min(__at) AS earliest, list(__row) AS members FROM input_rows WHERE __has_record "
             f"GROUP BY {keys})"
-        )
-        con.execute(
-            "CREATE TABLE hashed AS SELECT r.__row, r.__client, e.computed, e.size FROM "
-            "input_rows r LEFT JOIN (SELECT unnest(members) AS __row, computed, "
-            "strlen(record) AS size FROM encoded) e ON e.__row = r.__row ORDER BY r.__row"
-        )
-        hashes = con.sql("SELECT coalesce(computed, __client) AS h FROM hashed ORDER BY __row")
-        hash_array = hashes.to_arrow_table()["h"].combine_chunks()
-        for row, size in con.execute(
-            f"SELECT __row, size FROM hashed WHERE size > {MAX_RECORD_BYTES} ORDER BY __row"
-        ).fetchall():
-            bad.append(
-                BadRow(int(row), "inputs", f"{size:,} bytes",
-                       f"an input record holds at most {MAX_RECORD_BYTES:,} bytes; log the "
-                       "features the model reads, not the whole row")
-            )  # fmt: skip
-        for row, sent, computed in con.execute(
-            "SELECT __row, __client, computed FROM hashed "
-            "WHERE computed IS NOT NULL AND __client <> computed ORDER BY __row"
-        ).fetchall():
-            bad.append(
-                BadRow(int(row), "input_hash", str(sent),
-                       f"differs from the sha256 of the row's inputs ({computed}); leave "
-                       "input_hash empty and the ledger computes it")
-            )  # fmt: skip
-        records = con.sql(
-            "SELECT computed AS input_hash, arg_min(record, first_row) AS record, "
-            "min(earliest) AS recorded_at, min(first_row) AS _row FROM encoded "
-            "GROUP BY computed ORDER BY _row"
         ).to_arrow_table()
+        # rows equal as records but not as values (0.0 and -0.0, NaN and null): one record
+        if pc.count_distinct(encoded["computed"]).as_py() < encoded.num_rows:
+            con.register("encoded", encoded.drop_columns(["members"]))
+            records = con.sql(
+                "SELECT computed AS input_hash, arg_min(record, first_row) AS record, "
+                "min(earliest) AS recorded_at, min(first_row) AS _row FROM encoded "
+                "GROUP BY computed ORDER BY _row"
+            ).to_arrow_table()
+        else:
+            records = pa.table(
+                [encoded[name] for name in ("computed", "record", "earliest", "first_row")],
+                names=["input_hash", "record", "recorded_at", "_row"],
+            )
+            records = records.take(pc.sort_indices(records["_row"]))  # by first row
+    # each row's record: the encoded row whose members hold it (none: the row has no inputs)
+    members = encoded["members"].combine_chunks()
+    group = np.full(frame.num_rows, -1, dtype=np.int64)
+    group[np.asarray(pc.list_flatten(members)) - 1] = np.asarray(pc.list_parent_indices(members))
+    of_row = pa.array(group, mask=group < 0)
+    computed = pc.cast(encoded["computed"].take(of_row), pa.string())
+    size = np.asarray(encoded["size"].combine_chunks().take(of_row).fill_null(0))
+    sent = pa.chunked_array([client_hash], pa.string())
+    hash_array = pc.coalesce(computed, sent).combine_chunks()
+    for index in np.flatnonzero(size > MAX_RECORD_BYTES):
+        bad.append(
+            BadRow(int(index) + 1, "inputs", f"{int(size[index]):,} bytes",
+                   f"an input record holds at most {MAX_RECORD_BYTES:,} bytes; log the "
+                   "features the model reads, not the whole row")
+        )  # fmt: skip
+    differs = np.asarray(pc.fill_null(pc.not_equal(sent, computed), False))
+    for index in np.flatnonzero(differs):
+        bad.append(
+            BadRow(int(index) + 1, "input_hash", str(sent[index].as_py()),
+                   f"differs from the sha256 of the row's inputs ({computed[index].as_py()}); "
+                   "leave input_hash empty and the ledger computes it")
+        )  # fmt: skip
     return StagedInputs(hash_array, records, bad)
 
 
@@ -441,15 +501,22 @@ def records_frame(records: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
         different JSON types (text in one, a number in another) is read as text, each value
         as its JSON text.
     """
-    lines = records if isinstance(records, list) else pc.cast(records, pa.string()).to_pylist()
-    if not lines:
+    text = pa.array(records, pa.large_string()) if isinstance(records, list) else records
+    text = pc.cast(text, pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if len(text) == 0:
         return pa.table({})
-    data = "\n".join(lines).encode()
-    options = pajson.ReadOptions(block_size=max(1 << 20, min(len(data) + 1, 1 << 28)))
+    if text.null_count:
+        raise AssayInputError("a record is missing (null); each row needs its JSON record")
+    data = _lines(text)
+    # Blocks are parsed in parallel; a key typed differently by two blocks is promoted as one
+    # block would type it (integers and decimals: float64; null: the other type).
+    options = pajson.ReadOptions(block_size=_BLOCK_BYTES)
     try:
         table = pajson.read_json(pa.BufferReader(data), read_options=options)
     except pa.ArrowInvalid:
-        return _mixed_frame(lines)
+        return _mixed_frame(text.to_pylist())
     if any(pa.types.is_temporal(f.type) for f in table.schema):  # text that looked like dates
         schema = pa.schema(
             pa.field(f.name, pa.string()) if pa.types.is_temporal(f.type) else f
@@ -458,6 +525,20 @@ def records_frame(records: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
         parse = pajson.ParseOptions(explicit_schema=schema)
         table = pajson.read_json(pa.BufferReader(data), read_options=options, parse_options=parse)
     return table.select(sorted(table.column_names))
+
+
+def _lines(text: pa.LargeStringArray) -> pa.Buffer:
+    """Return the records as one newline-delimited buffer, built in Arrow (no Python strings).
+
+    A canonical record holds no raw newline (``json.dumps`` escapes it), so each is one line.
+    """
+    joined = pc.binary_join_element_wise(
+        text, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
+    )
+    offsets = np.frombuffer(
+        joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=joined.offset * 8
+    )
+    return joined.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
 
 def _mixed_frame(lines: list[str]) -> pa.Table:

@@ -625,15 +625,17 @@ class Ledger:
             where.append("p.prediction_id IN (SELECT prediction_id FROM wanted_ids)")
         self.con.register("wanted_ids", wanted)
         try:
-            return self.con.sql(
+            table = self.con.sql(
                 "SELECT p.prediction_id, p.scorer, p.model_version, p.score, p.probability, "
                 "p.seed, p.input_hash, i.record FROM predictions p JOIN inputs i "
-                f"ON i.input_hash = p.input_hash WHERE {' AND '.join(where)} "
-                "ORDER BY p.prediction_id",
+                f"ON i.input_hash = p.input_hash WHERE {' AND '.join(where)}",
                 params=params,
             ).to_arrow_table()
         finally:
             self.con.unregister("wanted_ids")
+        # sorted in Arrow (by UTF-8 bytes, as DuckDB orders text): cheaper than an ORDER BY
+        # that moves every record through DuckDB's sort
+        return table.take(pc.sort_indices(table["prediction_id"]))
 
     def input_coverage(
         self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None

@@ -186,7 +186,7 @@ class ReplayResult:
     def verdict(self) -> str:
         """Return the result in one sentence."""
         skipped = sum(u.predictions for u in self.unreplayable)
-        left = f"; {skipped:,} predictions not replayable (see the table)" if skipped else ""
+        left = f"; {skipped:,} predictions not replayable (listed above)" if skipped else ""
         if not self.versions:
             return (
                 "nothing replayed: no prediction has both stored inputs and a registered "
@@ -281,7 +281,7 @@ def replay(
     try:
         versions = [
             _replay_version(
-                ledger, models[key], rows.filter(pa.array(where & chosen)), int(where.sum()),
+                ledger, models[key], _rows_where(rows, where & chosen), int(where.sum()),
                 tolerance,
             )
             for key, where in sorted(groups.items(), key=lambda item: _order(item[0]))
@@ -400,7 +400,7 @@ def _replay_version(
     for value in _distinct_seeds(rows["seed"]):
         mask = pc.is_null(rows["seed"]) if value is None else pc.equal(rows["seed"], value)
         where = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-        frame = records_frame(rows["record"].filter(pa.array(where)).combine_chunks())
+        frame = records_frame(_rows_where(rows.select(["record"]), where)["record"])
         recomputed[where] = loaded.predict(frame, value)
     found = compare_probabilities(stored, recomputed, tolerance)
     ids = rows["prediction_id"].filter(pa.array(found.differs)).to_pylist()
@@ -417,6 +417,11 @@ def _replay_version(
         largest_difference=found.largest_difference,
         first_different=tuple(ids[:SHOWN_IDS]),
     )
+
+
+def _rows_where(rows: pa.Table, where: np.ndarray) -> pa.Table:
+    """Return the rows of ``rows`` where ``where`` holds (all of them without a copy)."""
+    return rows if bool(where.all()) else rows.filter(pa.array(where))
 
 
 def _distinct_seeds(seeds: pa.ChunkedArray) -> list[int | None]:
