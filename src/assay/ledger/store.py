@@ -112,28 +112,28 @@ class IngestReceipt:
     def describe(self) -> str:
         """Return the receipt as one sentence for the terminal."""
         records = (
-            f"; {self.inputs_new} new input records (batch {self.inputs_batch_id})"
+            f"; {self.inputs_new:,} new input records (batch {self.inputs_batch_id})"
             if self.inputs_new
             else ""
         )
         if self.rows_new == 0 and self.inputs_new:
-            return f"all {self.rows} {self.kind} rows are already in the ledger{records}"
+            return f"all {self.rows:,} {self.kind} rows are already in the ledger{records}"
         if self.noop:
             return (
-                f"no-op: all {self.rows} {self.kind} rows are already in the ledger "
+                f"no-op: all {self.rows:,} {self.kind} rows are already in the ledger "
                 "(identical content); nothing was written"
             )
         extra = (
-            f", {self.rows_already_present} already present" if self.rows_already_present else ""
+            f", {self.rows_already_present:,} already present" if self.rows_already_present else ""
         )
-        abst = f", {self.abstentions} abstentions" if self.abstentions else ""
+        abst = f", {self.abstentions:,} abstentions" if self.abstentions else ""
         history = (
             "; marked as history loaded after the fact (reports disclose it)"
             if self.backfill
             else ""
         )
         return (
-            f"batch {self.batch_id}: {self.rows_new} new {self.kind} rows{extra}{abst}{records}"
+            f"batch {self.batch_id}: {self.rows_new:,} new {self.kind} rows{extra}{abst}{records}"
             f"{history}"
         )
 
