@@ -310,33 +310,35 @@ def _batch_problem(
     return None
 
 
-def _first_bad_row(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str:
-    table, id_column, row_hash, _ = KINDS[batch.kind]
+def _first_row_where(con: duckdb.DuckDBPyConnection, batch: _Batch, condition: str) -> Any:
+    """Return the id of the batch's first row (by id) meeting ``condition`` (alias ``t``)."""
+    table, id_column, _, _ = KINDS[batch.kind]
     row = first_row(
         con.execute(
-            f"SELECT {id_column} FROM {table} WHERE batch_id = ? "
-            f"AND row_hash IS DISTINCT FROM {row_hash} ORDER BY {id_column} LIMIT 1",
+            f"SELECT t.{id_column} FROM {table} t WHERE t.batch_id = ? AND ({condition}) "
+            f"ORDER BY t.{id_column} LIMIT 1",
             [batch.batch_id],
         )
     )
-    assert row is not None
-    return f"{id_column} {row[0]!r}: its stored row_hash does not match its content"
+    return None if row is None else row[0]
+
+
+def _first_bad_row(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str:
+    _, id_column, row_hash, _ = KINDS[batch.kind]
+    found = _first_row_where(con, batch, f"t.row_hash IS DISTINCT FROM {row_hash}")
+    assert found is not None
+    return f"{id_column} {found!r}: its stored row_hash does not match its content"
 
 
 def _broken_address(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str | None:
     """Name the batch's first row whose content no longer hashes to its address."""
-    table, id_column, _, _ = KINDS[batch.kind]
-    row = first_row(
-        con.execute(
-            f"SELECT t.{id_column} FROM {table} t WHERE t.batch_id = ? AND NOT coalesce("
-            f"{CONTENT_ADDRESSES[batch.kind]}, false) ORDER BY t.{id_column} LIMIT 1",
-            [batch.batch_id],
-        )
-    )
-    if row is None:
+    _, id_column, _, _ = KINDS[batch.kind]
+    condition = f"NOT coalesce({CONTENT_ADDRESSES[batch.kind]}, false)"
+    found = _first_row_where(con, batch, condition)
+    if found is None:
         return None
     what = "record" if batch.kind == "inputs" else "artefact"
-    return f"{id_column} {row[0]!r}: its {what} no longer hashes to its content address"
+    return f"{id_column} {found!r}: its {what} no longer hashes to its content address"
 
 
 def _stray_rows(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
