@@ -319,9 +319,10 @@ class Ledger:
         fingerprint: str,
         calibrator_json: str,
         fitted_as_of: dt.datetime,
+        model_version: str | None = None,
         now: dt.datetime | None = None,
     ) -> IngestReceipt:
-        """Record the derived scorer version ``scorer`` (model version ``fingerprint[:16]``).
+        """Record the derived scorer version ``scorer`` (model version default: fingerprint[:16]).
 
         It is ``base_scorer`` mapped through a calibrator fitted on outcomes as of ``fitted_as_of``.
 
@@ -332,7 +333,7 @@ class Ledger:
         row = {
             "derivation_id": f"{scorer}|{fingerprint}",
             "scorer": scorer,
-            "model_version": fingerprint[:16],
+            "model_version": fingerprint[:16] if model_version is None else model_version,
             "base_scorer": base_scorer,
             "fitted_as_of": to_utc(fitted_as_of),
             "calibrator": calibrator_json,

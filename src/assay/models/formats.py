@@ -13,6 +13,8 @@ Three formats, none of them pickle:
   column 1 of an (n, 2) tensor output, or key 1 of skl2onnx's ZipMap output.
 * ``calibrator``: assay's own calibrator JSON (``assay recalibrate --out``); its one input is
   ``score``.
+* ``honest``: an honest map version (:class:`assay.stats.honest.HonestMap` JSON, what
+  ``assay score --honest`` registers); its inputs are ``raw_score`` and ``segment``.
 
 A pickle (``.pkl``, ``.pickle``, ``.joblib``, or bytes that start like one) is refused: loading
 one runs arbitrary code. Save the model with ``skops.io.dump`` instead.
@@ -47,7 +49,9 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-FORMATS = ("skops", "onnx", "calibrator")
+FORMATS = ("skops", "onnx", "calibrator", "honest")
+#: The inputs of an honest map: the vendor's raw score and the lead's segment (may be null).
+HONEST_FEATURES = ("raw_score", "segment")
 
 #: Types a skops artefact may name without ``--trust``: scikit-learn's preprocessing, impute,
 #: compose, pipeline, logistic / SGD and tree-ensemble classifiers with the internals they store
@@ -180,7 +184,7 @@ def detect_format(data: bytes, name: str) -> str:
     if data[:4] == b"PK\x03\x04" and "schema.json" in _zip_names(data):
         return "skops"
     if data.lstrip()[:1] == b"{":
-        return "calibrator"
+        return "honest" if _HONEST_MARK in data else "calibrator"
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
     try:
@@ -229,6 +233,8 @@ def audit_artefact(
         return _audit_skops(data, tuple(trusted), tuple(features))
     if format == "onnx":
         return _audit_onnx(data, tuple(features))
+    if format == "honest":
+        return {"features": list(HONEST_FEATURES), "map_version": _honest_map(data).version}
     _calibrator(data)
     return {"features": ["score"]}
 
@@ -261,6 +267,16 @@ def load_model(data: bytes, format: str, details: dict[str, Any]) -> LoadedModel
         return _load_skops(data, details, features)
     if format == "onnx":
         return _load_onnx(data, details, features)
+    if format == "honest":
+        honest = _honest_map(data)
+        return LoadedModel(
+            format,
+            features,
+            lambda frame: (
+                honest.predict(_floats(frame.column(0)), frame.column(1).to_pylist()).probability
+            ),
+            lambda _: None,
+        )
     calibrator = _calibrator(data)
     return LoadedModel(
         format,
@@ -480,6 +496,18 @@ def _calibrator(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise AssayInputError("the calibrator artefact is not UTF-8 JSON") from None
     return load_calibrator(text)
+
+
+_HONEST_MARK = b'"format":"assay-honest-map"'
+
+
+def _honest_map(data: bytes) -> Any:
+    from assay.stats.honest import HonestMap
+
+    try:
+        return HonestMap.from_json(data)
+    except (ValueError, KeyError, TypeError) as error:
+        raise AssayInputError(f"the honest map artefact is not a valid map: {error}") from None
 
 
 def _floats(values: pa.ChunkedArray) -> np.ndarray:

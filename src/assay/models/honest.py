@@ -1,0 +1,299 @@
+"""The honest score, served from the ledger: build or update the map, score leads, record them.
+
+**The map's evidence** is the vendor's judged labels (:meth:`Ledger.judged_labels`: matured,
+not abstained, with a probability) as of the build time T: the raw score, the outcome and,
+with a ``segment_key``, the value of that segment attribute. A later build reads the labels as
+of T again and adds only the leads matured since (:meth:`HonestMap.update`, O(new leads)); the
+result is a new map version.
+
+**Every version is a registered model** ``VENDOR~honest@vN-<fingerprint>`` (format ``honest``,
+:mod:`assay.models.formats`) and a derivation of VENDOR fitted as of T (the ``derivations``
+table): the versions form a history, each is replayable, and the derived scorer is judged only
+on leads whose outcomes came after T (:mod:`assay.ledger.labels`).
+
+**Serving** (:func:`score_honestly`) predicts each lead's honest probability, interval and
+status from the newest version (built first when matured leads arrived since) and records it as
+a prediction of ``VENDOR~honest`` with that version as model version and the inputs
+``raw_score`` and ``segment``, so ``assay replay`` re-derives every served number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay._validation import AssayInputError, to_utc
+from assay.ledger.parse import apply_mapping, read_source
+from assay.models.formats import HONEST_FEATURES as FEATURES
+from assay.stats.honest import HonestMap, HonestSettings, Prediction
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from assay.ledger import IngestReceipt, Ledger
+    from assay.models.registry import ModelRecord
+
+#: A vendor's honest scorer is named VENDOR + this suffix.
+SUFFIX = "~honest"
+
+
+def honest_scorer(vendor: str) -> str:
+    """Return the name of ``vendor``'s honest scorer (and of its map versions)."""
+    if vendor.endswith(SUFFIX):
+        raise AssayInputError(f"{vendor!r} is already an honest scorer; name the vendor")
+    return f"{vendor}{SUFFIX}"
+
+
+@dataclass(frozen=True)
+class MapVersion:
+    """A stored map version: the map, its registered model, and the as-of it was built at."""
+
+    map: HonestMap
+    record: ModelRecord
+    built_as_of: dt.datetime
+    new_leads: int  # matured leads this version added (0: an existing version was reused)
+
+
+def latest_map(ledger: Ledger, vendor: str) -> MapVersion | None:
+    """Return the newest map version of ``vendor``'s honest scorer, or None."""
+    from assay.models.registry import list_models
+
+    name = honest_scorer(vendor)
+    records = [r for r in list_models(ledger) if r.name == name]
+    if not records:
+        return None
+    record = max(records, key=lambda r: (int(r.details["map_version"]), r.registered_at))
+    found = ledger.con.execute(
+        "SELECT a.bytes, d.fitted_as_of FROM artefacts a, derivations d WHERE a.fingerprint = ? "
+        "AND d.scorer = ? AND d.model_version = ?",
+        [record.fingerprint, name, record.version],
+    ).fetchall()
+    assert found, f"{record.ref} has no artefact or derivation"
+    return MapVersion(HonestMap.from_json(bytes(found[0][0])), record, to_utc(found[0][1]), 0)
+
+
+def _matured(ledger: Ledger, vendor: str, as_of: dt.datetime, segment_key: str | None) -> pa.Table:
+    """prediction_id, raw_score, outcome, segment of the vendor's judged leads as of then."""
+    table = ledger.judged_labels(as_of=as_of, scorer=vendor).table
+    keep = pc.and_(
+        pc.and_(table["matured"], pc.invert(table["abstained"])),
+        pc.is_valid(table["probability"]),
+    )
+    table = table.filter(keep)
+    segment = (
+        pc.map_lookup(table["segments"], pa.scalar(segment_key), "first")
+        if segment_key is not None
+        else pa.nulls(table.num_rows, pa.string())
+    )
+    return pa.table(
+        {
+            "prediction_id": table["prediction_id"],
+            "raw_score": table["probability"],
+            "outcome": pc.cast(pc.equal(table["label"], "positive"), pa.float64()),
+            "segment": segment,
+        }
+    )
+
+
+def build_map(
+    ledger: Ledger,
+    vendor: str,
+    *,
+    segment_key: str | None = None,
+    settings: HonestSettings | None = None,
+    now: dt.datetime | None = None,
+) -> MapVersion:
+    """Build (or update) ``vendor``'s honest map from its matured leads as of ``now``.
+
+    With no version yet, a map of every matured lead (version 1). Otherwise the newest version
+    is updated with the leads matured since it was built (a new version), or returned as it is
+    when none did. The segment key and settings of an existing map are kept; asking for others
+    is refused (start another vendor name to change them).
+    """
+    ledger.require_scorer(vendor)
+    moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
+    previous = latest_map(ledger, vendor)
+    if previous is None:
+        leads = _matured(ledger, vendor, moment, segment_key)
+        if leads.num_rows == 0:
+            raise AssayInputError(
+                f"scorer {vendor!r} has no matured leads yet: the honest map learns from outcomes "
+                "(ingest outcomes, or wait until leads mature)"
+            )
+        built = HonestMap.fit(
+            leads["raw_score"].to_numpy(), leads["outcome"].to_numpy(),
+            leads["segment"].to_pylist(), settings or HonestSettings(), segment_key=segment_key,
+        )  # fmt: skip
+        return _store(ledger, vendor, built, moment, leads.num_rows)
+    old = previous.map
+    if segment_key is not None and segment_key != old.segment_key:
+        raise AssayInputError(
+            f"{vendor}'s honest map is segmented by {old.segment_key!r}, not {segment_key!r}"
+        )
+    if settings is not None and settings != old.settings:
+        raise AssayInputError(f"{vendor}'s honest map was built with {old.settings}")
+    if moment <= previous.built_as_of:
+        return previous
+    counted = _matured(ledger, vendor, previous.built_as_of, old.segment_key)["prediction_id"]
+    leads = _matured(ledger, vendor, moment, old.segment_key)
+    leads = leads.filter(pc.invert(pc.is_in(leads["prediction_id"], value_set=counted)))
+    if leads.num_rows == 0:
+        return previous
+    updated = old.update(
+        leads["raw_score"].to_numpy(), leads["outcome"].to_numpy(), leads["segment"].to_pylist()
+    )
+    return _store(ledger, vendor, updated, moment, leads.num_rows)
+
+
+def _store(
+    ledger: Ledger, vendor: str, built: HonestMap, moment: dt.datetime, new_leads: int
+) -> MapVersion:
+    """Register the version and record it as a derivation fitted as of ``moment``."""
+    from assay.models.registry import register_model
+
+    name = honest_scorer(vendor)
+    document = built.to_json()
+    record = register_model(
+        ledger, name, built.version_name, document.encode(), format="honest", now=moment
+    )
+    ledger.record_derivation(
+        scorer=name, base_scorer=vendor, fingerprint=record.fingerprint,
+        calibrator_json=json.dumps({"honest_map": record.ref}), fitted_as_of=moment,
+        model_version=built.version_name, now=moment,
+    )  # fmt: skip
+    return MapVersion(built, record, moment, new_leads)
+
+
+@dataclass(frozen=True)
+class HonestScores:
+    """What :func:`score_honestly` served and recorded."""
+
+    version: MapVersion
+    leads: (
+        pa.Table
+    )  # entity_id, prediction_id, raw_score, segment, probability, lower, upper, status
+    receipt: IngestReceipt
+
+
+def score_honestly(
+    ledger: Ledger,
+    vendor: str,
+    data: Any,
+    *,
+    score_column: str = "score",
+    segment_key: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    mapping: Mapping[str, str] | None = None,
+    settings: HonestSettings | None = None,
+    now: dt.datetime | None = None,
+) -> HonestScores:
+    """Serve the honest score of each lead in ``data`` and record it (module docstring).
+
+    ``data`` (a path, Arrow table, pandas or polars frame) holds ``entity_id``, the vendor's raw
+    score in ``score_column`` and, for a segmented map, the segment in a column named like the
+    map's segment key; ``prediction_id``, ``scored_at``, ``horizon_days`` and ``target_event``
+    are optional (default: derived ids, now, and the vendor's own horizon and target).
+    """
+    from assay.models.scoring import _derived_ids
+
+    moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
+    version = build_map(ledger, vendor, segment_key=segment_key, settings=settings, now=moment)
+    honest = version.map
+    table = apply_mapping(read_source(data).table, dict(mapping or {}))
+    for column in ("entity_id", score_column):
+        if column not in table.column_names:
+            raise AssayInputError(
+                f"the leads have no {column} column; rename yours with --map SOURCE={column}"
+            )
+    key = honest.segment_key
+    if key is not None and key not in table.column_names:
+        raise AssayInputError(
+            f"{vendor}'s honest map is segmented by {key!r}: the leads need a {key} column"
+        )
+    raw = _raw_scores(table[score_column], score_column)
+    segment = (
+        pc.cast(table[key], pa.string()) if key is not None else pa.nulls(len(raw), pa.string())
+    )
+    served = honest.predict(raw, segment.to_pylist())
+    name = honest_scorer(vendor)
+    ref = f"{name}@{version.record.version}"
+    given = {**_vendor_defaults(ledger, vendor), **(defaults or {})}
+    if "scored_at" not in table.column_names and "scored_at" not in given:
+        given["scored_at"] = moment.isoformat()
+    ids = (
+        pc.binary_join_element_wise(
+            pc.cast(table["prediction_id"], pa.string()), pa.scalar(SUFFIX), ""
+        )
+        if "prediction_id" in table.column_names
+        else _derived_ids(ref, table, given)
+    )
+    batch = pa.table(
+        {
+            "prediction_id": ids,
+            "entity_id": pc.cast(table["entity_id"], pa.string()),
+            "scorer": pa.repeat(pa.scalar(name), len(raw)),
+            "model_version": pa.repeat(pa.scalar(version.record.version), len(raw)),
+            "score": pa.array(served.probability, pa.float64()),
+            "score_kind": pa.repeat(pa.scalar("probability"), len(raw)),
+            "raw_score": pa.array(raw, pa.float64()),
+            "segment": segment,
+            **({key: segment} if key not in (None, "segment") else {}),
+            **{
+                column: table[column]
+                for column in ("scored_at", "horizon_days", "target_event", "source")
+                if column in table.column_names
+            },
+        }
+    )
+    receipt = ledger.ingest_predictions(
+        batch, defaults=given, inputs=list(FEATURES),
+        segments=[key] if key is not None else (), now=moment,
+    )  # fmt: skip
+    return HonestScores(version, _served_table(batch, served), receipt)
+
+
+def _raw_scores(column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """Return the raw scores as float64; refuse blanks and text, naming row and column."""
+    try:
+        values = pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise AssayInputError(
+            f"column {name} holds values that are not numbers; the raw score must be a "
+            "probability in [0, 1]"
+        ) from None
+    missing = pc.index(pc.is_null(values), True).as_py()
+    if missing >= 0:
+        raise AssayInputError(f"row {missing + 1}, column {name}: the raw score is blank")
+    return np.asarray(values.to_numpy(), dtype=np.float64)
+
+
+def _vendor_defaults(ledger: Ledger, vendor: str) -> dict[str, Any]:
+    """Return the horizon and target of the vendor's latest prediction (leads inherit them)."""
+    row = ledger.con.execute(
+        "SELECT horizon_days, target_event FROM predictions WHERE scorer = ? "
+        "ORDER BY scored_at DESC, prediction_id DESC LIMIT 1",
+        [vendor],
+    ).fetchall()
+    return {"horizon_days": row[0][0], "target_event": row[0][1]} if row else {}
+
+
+def _served_table(batch: pa.Table, served: Prediction) -> pa.Table:
+    return pa.table(
+        {
+            "entity_id": batch["entity_id"],
+            "prediction_id": batch["prediction_id"],
+            "raw_score": batch["raw_score"],
+            "segment": batch["segment"],
+            "probability": pa.array(served.probability),
+            "lower": pa.array(served.lower),
+            "upper": pa.array(served.upper),
+            "status": pa.array(served.status, pa.string()),
+            "map_version": pa.repeat(pa.scalar(served.version), batch.num_rows),
+        }
+    )
