@@ -52,7 +52,33 @@ BAD_INPUT = 2
 
 def score_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
-    model: Annotated[str, typer.Option(help="The registered model that scores: NAME@VERSION.")],
+    model: Annotated[
+        str | None, typer.Option(help="The registered model that scores: NAME@VERSION.")
+    ] = None,
+    honest: Annotated[
+        bool,
+        typer.Option(
+            "--honest",
+            help="Serve the honest score of --scorer's raw scores (calibrated on this ledger's "
+            "outcomes, with a 90% interval or 'not yet').",
+        ),
+    ] = False,
+    scorer: Annotated[
+        str | None, typer.Option(help="With --honest: the vendor whose raw scores these are.")
+    ] = None,
+    score_column: Annotated[
+        str, typer.Option(help="With --honest: the column holding the raw score.")
+    ] = "score",
+    score_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="With --honest: probability or percent (default: as the vendor's stored scores)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --honest: the per-lead CSV (default: <file>.honest.csv)."),
+    ] = None,
     seed: Annotated[
         int | None,
         typer.Option(help="Seed set on the model's random_state and stored with each score."),
@@ -64,7 +90,11 @@ def score_command(
     map_: MapOption = None,
     default: DefaultOption = None,
     segment: Annotated[
-        list[str] | None, typer.Option(help="Column to keep as a segment attribute (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help="Column to keep as a segment attribute (repeatable); with --honest, the one "
+            "segment the honest map shrinks offsets for."
+        ),
     ] = None,
     scored_at: Annotated[
         str | None, typer.Option(help="Scoring time of every row (default: now).")
@@ -73,10 +103,12 @@ def score_command(
     errors_file: ErrorsOption = None,
     date_format: DateFormatOption = None,
 ) -> None:
-    """Score leads with a registered model; record each score with its inputs and seed.
+    """Score leads with a registered model, or serve the honest score of a vendor's leads.
 
-    One all-or-nothing ingest: the inputs and the predictions (scorer NAME, model version
-    VERSION); `assay replay` re-runs them later.
+    With --model: one all-or-nothing ingest of the inputs and the predictions (scorer NAME,
+    model version VERSION); `assay replay` re-runs them later. With --honest --scorer VENDOR:
+    the honest map is built or updated from VENDOR's matured leads, and each lead is recorded as
+    a prediction of VENDOR~honest (an abstention where the map says "not yet").
     """
     from assay.ledger.store import Ledger, ledger_path
     from assay.models.registry import parse_model_ref
@@ -86,7 +118,26 @@ def score_command(
     mapping = _pairs(map_, "--map")
     defaults = _pairs(_shorthands(default, scored_at=scored_at), "--default")
     with user_errors():
-        name, version = parse_model_ref(model)
+        _check_score_options(model, honest, scorer, segment or [])
+        name, version = parse_model_ref(model) if model is not None else ("", "")
+    if honest:
+        from assay.cli.honest import serve_honestly
+
+        assert scorer is not None
+        with user_errors(), Ledger(path) as store:
+            served = serve_honestly(
+                store, scorer, file, score_column=score_column, score_kind=score_kind,
+                segment_key=segment[0] if segment else None, mapping=mapping, defaults=defaults,
+                out=out,
+            )  # fmt: skip
+        console.print(
+            terminal_text(
+                f"re-run them any time: assay replay --scorer {served.version.record.name} "
+                f"--model-version {served.version.record.version}"
+            ),
+            soft_wrap=True,
+        )
+        return
     with (
         user_errors(),
         _nothing_left_behind(path),
@@ -97,7 +148,7 @@ def score_command(
             file,
             errors_file,
             lambda: score_leads(
-                store, model, file, seed=seed, id_column=id_column, mapping=mapping,
+                store, str(model), file, seed=seed, id_column=id_column, mapping=mapping,
                 defaults=defaults, segments=segment or (), assume_timezone=assume_timezone,
                 date_format=date_format, progress=progress,
             ),
@@ -108,6 +159,25 @@ def score_command(
         ),
         soft_wrap=True,
     )
+
+
+def _check_score_options(
+    model: str | None, honest: bool, scorer: str | None, segment: list[str]
+) -> None:
+    """Refuse a mix of --model and --honest, or --honest without --scorer."""
+    if honest and model is not None:
+        raise AssayInputError(
+            "--honest serves a vendor's calibrated score, --model runs a registered model: "
+            "give one of them"
+        )
+    if honest and scorer is None:
+        raise AssayInputError("--honest needs --scorer VENDOR: whose raw scores these are")
+    if honest and len(segment) > 1:
+        raise AssayInputError("--honest takes at most one --segment: the map's segment column")
+    if not honest and model is None:
+        raise AssayInputError(
+            "give --model NAME@VERSION (a registered model) or --honest --scorer VENDOR"
+        )
 
 
 @contextmanager

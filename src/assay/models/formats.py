@@ -14,7 +14,8 @@ Three formats, none of them pickle:
 * ``calibrator``: assay's own calibrator JSON (``assay recalibrate --out``); its one input is
   ``score``.
 * ``honest``: an honest map version (:class:`assay.stats.honest.HonestMap` JSON, what
-  ``assay score --honest`` registers); its inputs are ``raw_score`` and ``segment``.
+  ``assay score --honest`` registers); its inputs are ``raw_score`` and ``segment``, and it
+  predicts NaN (an abstention) where the map says "not yet" or "out of range".
 
 A pickle (``.pkl``, ``.pickle``, ``.joblib``, or bytes that start like one) is refused: loading
 one runs arbitrary code. Save the model with ``skops.io.dump`` instead.
@@ -272,9 +273,7 @@ def load_model(data: bytes, format: str, details: dict[str, Any]) -> LoadedModel
         return LoadedModel(
             format,
             features,
-            lambda frame: (
-                honest.predict(_floats(frame.column(0)), frame.column(1).to_pylist()).probability
-            ),
+            lambda frame: honest.claims(_floats(frame.column(0)), frame.column(1).to_pylist()),
             lambda _: None,
         )
     calibrator = _calibrator(data)

@@ -1,10 +1,10 @@
 """The honest score, served from the ledger: build or update the map, score leads, record them.
 
-**The map's evidence** is the vendor's judged labels (:meth:`Ledger.judged_labels`: matured,
-not abstained, with a probability) as of the build time T: the raw score, the outcome and,
-with a ``segment_key``, the value of that segment attribute. A later build reads the labels as
-of T again and adds only the leads matured since (:meth:`HonestMap.update`, O(new leads)); the
-result is a new map version.
+**The map's evidence** is the vendor's leads matured by the build time T, each labelled as of
+its own maturity (:meth:`Ledger.matured_leads`, the monitor's rule), with a probability: the raw
+score, the outcome and, with a ``segment_key``, the value of that segment attribute. A later
+build adds only the leads matured since the last one (:meth:`HonestMap.update`, O(new leads));
+the result is a new map version.
 
 **Every version is a registered model** ``VENDOR~honest@vN-<fingerprint>`` (format ``honest``,
 :mod:`assay.models.formats`) and a derivation of VENDOR fitted as of T (the ``derivations``
@@ -14,7 +14,10 @@ on leads whose outcomes came after T (:mod:`assay.ledger.labels`).
 **Serving** (:func:`score_honestly`) predicts each lead's honest probability, interval and
 status from the newest version (built first when matured leads arrived since) and records it as
 a prediction of ``VENDOR~honest`` with that version as model version and the inputs
-``raw_score`` and ``segment``, so ``assay replay`` re-derives every served number.
+``raw_score`` and ``segment``, so ``assay replay`` re-derives every served number. A lead the
+map calls "not yet" or "out of range" is recorded as an abstention (no probability): the
+served number is returned with its status, but it is no claim, and the audit of the honest
+scorer judges only the leads it made a claim on (the report gives the share it abstained on).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import pyarrow.compute as pc
 from assay._validation import AssayInputError, to_utc
 from assay.ledger.parse import apply_mapping, read_source
 from assay.models.formats import HONEST_FEATURES as FEATURES
-from assay.stats.honest import HonestMap, HonestSettings, Prediction
+from assay.stats.honest import OK, HonestMap, HonestSettings, Prediction
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -78,24 +81,40 @@ def latest_map(ledger: Ledger, vendor: str) -> MapVersion | None:
     return MapVersion(HonestMap.from_json(bytes(found[0][0])), record, to_utc(found[0][1]), 0)
 
 
-def _matured(ledger: Ledger, vendor: str, as_of: dt.datetime, segment_key: str | None) -> pa.Table:
-    """prediction_id, raw_score, outcome, segment of the vendor's judged leads as of then."""
-    table = ledger.judged_labels(as_of=as_of, scorer=vendor).table
-    keep = pc.and_(
-        pc.and_(table["matured"], pc.invert(table["abstained"])),
-        pc.is_valid(table["probability"]),
+def _matured(
+    ledger: Ledger,
+    vendor: str,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    segment_key: str | None,
+) -> pa.Table:
+    """raw_score, outcome, segment of the vendor's leads maturing in (since, until].
+
+    Each lead is labelled as of its own maturity (:meth:`Ledger.matured_leads`, the measured
+    recording lag), so the leads of (0, T₁] and (T₁, T₂] are exactly those of (0, T₂]: an
+    update adds the second set to a map of the first and equals a refit on all of them.
+    """
+    table = ledger.matured_leads(
+        scorer=vendor, model_version=None, since=since, until=until, grace=None
     )
-    table = table.filter(keep)
-    segment = (
-        pc.map_lookup(table["segments"], pa.scalar(segment_key), "first")
-        if segment_key is not None
-        else pa.nulls(table.num_rows, pa.string())
-    )
+    table = table.filter(pc.is_valid(table["probability"]))
+    if segment_key is None:
+        segment = pa.nulls(table.num_rows, pa.string())
+    else:
+        ids = pa.table({"prediction_id": table["prediction_id"], "i": range(table.num_rows)})
+        ledger.con.register("honest_ids", ids)
+        try:
+            segment = ledger.con.sql(
+                "SELECT p.segments[$key] AS segment FROM honest_ids i "
+                "LEFT JOIN predictions p USING (prediction_id) ORDER BY i.i",
+                params={"key": segment_key},
+            ).to_arrow_table()["segment"]
+        finally:
+            ledger.con.unregister("honest_ids")
     return pa.table(
         {
-            "prediction_id": table["prediction_id"],
             "raw_score": table["probability"],
-            "outcome": pc.cast(pc.equal(table["label"], "positive"), pa.float64()),
+            "outcome": pc.cast(table["positive"], pa.float64()),
             "segment": segment,
         }
     )
@@ -120,7 +139,7 @@ def build_map(
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
     previous = latest_map(ledger, vendor)
     if previous is None:
-        leads = _matured(ledger, vendor, moment, segment_key)
+        leads = _matured(ledger, vendor, None, moment, segment_key)
         if leads.num_rows == 0:
             raise AssayInputError(
                 f"scorer {vendor!r} has no matured leads yet: the honest map learns from outcomes "
@@ -140,9 +159,7 @@ def build_map(
         raise AssayInputError(f"{vendor}'s honest map was built with {old.settings}")
     if moment <= previous.built_as_of:
         return previous
-    counted = _matured(ledger, vendor, previous.built_as_of, old.segment_key)["prediction_id"]
-    leads = _matured(ledger, vendor, moment, old.segment_key)
-    leads = leads.filter(pc.invert(pc.is_in(leads["prediction_id"], value_set=counted)))
+    leads = _matured(ledger, vendor, previous.built_as_of, moment, old.segment_key)
     if leads.num_rows == 0:
         return previous
     updated = old.update(
@@ -190,6 +207,7 @@ def score_honestly(
     segment_key: str | None = None,
     defaults: Mapping[str, Any] | None = None,
     mapping: Mapping[str, str] | None = None,
+    score_kind: str | None = None,
     settings: HonestSettings | None = None,
     now: dt.datetime | None = None,
 ) -> HonestScores:
@@ -198,7 +216,9 @@ def score_honestly(
     ``data`` (a path, Arrow table, pandas or polars frame) holds ``entity_id``, the vendor's raw
     score in ``score_column`` and, for a segmented map, the segment in a column named like the
     map's segment key; ``prediction_id``, ``scored_at``, ``horizon_days`` and ``target_event``
-    are optional (default: derived ids, now, and the vendor's own horizon and target).
+    are optional (default: derived ids, now, and the vendor's own horizon and target). The raw
+    score is read as ``score_kind`` ("probability" or "percent"; default: the kind of the
+    vendor's latest stored prediction).
     """
     from assay.models.scoring import _derived_ids
 
@@ -216,14 +236,17 @@ def score_honestly(
         raise AssayInputError(
             f"{vendor}'s honest map is segmented by {key!r}: the leads need a {key} column"
         )
-    raw = _raw_scores(table[score_column], score_column)
+    inherited = _vendor_defaults(ledger, vendor)
+    kind = score_kind or str(inherited.pop("score_kind", "probability"))
+    raw = _raw_scores(table[score_column], score_column, kind)
     segment = (
         pc.cast(table[key], pa.string()) if key is not None else pa.nulls(len(raw), pa.string())
     )
     served = honest.predict(raw, segment.to_pylist())
+    ok = np.array([status == OK for status in served.status], dtype=bool)
     name = honest_scorer(vendor)
     ref = f"{name}@{version.record.version}"
-    given = {**_vendor_defaults(ledger, vendor), **(defaults or {})}
+    given = {**inherited, **(defaults or {})}
     if "scored_at" not in table.column_names and "scored_at" not in given:
         given["scored_at"] = moment.isoformat()
     ids = (
@@ -239,7 +262,7 @@ def score_honestly(
             "entity_id": pc.cast(table["entity_id"], pa.string()),
             "scorer": pa.repeat(pa.scalar(name), len(raw)),
             "model_version": pa.repeat(pa.scalar(version.record.version), len(raw)),
-            "score": pa.array(served.probability, pa.float64()),
+            "score": pa.array(served.probability, pa.float64(), mask=~ok),
             "score_kind": pa.repeat(pa.scalar("probability"), len(raw)),
             "raw_score": pa.array(raw, pa.float64()),
             "segment": segment,
@@ -258,29 +281,47 @@ def score_honestly(
     return HonestScores(version, _served_table(batch, served), receipt)
 
 
-def _raw_scores(column: pa.ChunkedArray, name: str) -> np.ndarray:
-    """Return the raw scores as float64; refuse blanks and text, naming row and column."""
+def _raw_scores(column: pa.ChunkedArray, name: str, kind: str) -> np.ndarray:
+    """Return the raw scores as probabilities (float64) read as ``kind``.
+
+    Blanks, text and values outside [0, 1] (or [0, 100] for percent) are refused with the row
+    (1 = the first lead) and the column.
+    """
+    top = {"probability": 1.0, "percent": 100.0}.get(kind)
+    if top is None:
+        raise AssayInputError(
+            f"the honest map reads probabilities; scores of kind {kind!r} are not (give "
+            "--score-kind probability or percent if the column holds one)"
+        )
     try:
-        values = pc.cast(column, pa.float64())
+        values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise AssayInputError(
             f"column {name} holds values that are not numbers; the raw score must be a "
-            "probability in [0, 1]"
+            f"{kind} in [0, {top:g}]"
         ) from None
-    missing = pc.index(pc.is_null(values), True).as_py()
-    if missing >= 0:
-        raise AssayInputError(f"row {missing + 1}, column {name}: the raw score is blank")
-    return np.asarray(values.to_numpy(), dtype=np.float64)
+    bad = np.flatnonzero(~((values >= 0) & (values <= top)))
+    if len(bad):
+        value = values[bad[0]]
+        shown = "blank" if np.isnan(value) else f"{value:g}"
+        hint = " (a 0-100 score: --score-kind percent)" if kind == "probability" else ""
+        raise AssayInputError(
+            f"row {bad[0] + 1}, column {name}: {shown} is not a {kind} in [0, {top:g}]{hint}; "
+            f"{len(bad):,} row(s) like it"
+        )
+    return np.asarray(values / top, dtype=np.float64)
 
 
 def _vendor_defaults(ledger: Ledger, vendor: str) -> dict[str, Any]:
-    """Return the horizon and target of the vendor's latest prediction (leads inherit them)."""
+    """Return the horizon, target and score kind of the vendor's latest prediction."""
     row = ledger.con.execute(
-        "SELECT horizon_days, target_event FROM predictions WHERE scorer = ? "
+        "SELECT horizon_days, target_event, score_kind FROM predictions WHERE scorer = ? "
         "ORDER BY scored_at DESC, prediction_id DESC LIMIT 1",
         [vendor],
     ).fetchall()
-    return {"horizon_days": row[0][0], "target_event": row[0][1]} if row else {}
+    if not row:
+        return {}
+    return {"horizon_days": row[0][0], "target_event": row[0][1], "score_kind": row[0][2]}
 
 
 def _served_table(batch: pa.Table, served: Prediction) -> pa.Table:

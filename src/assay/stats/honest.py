@@ -36,8 +36,11 @@ overall map (δ = 0), as does a lead with no segment or one the map has not seen
 
 **Status** per served score: "out of range" when the raw score lies outside the range of the
 matured scores the map was built on; "not yet" when the evidence near that score is thin: the
-effective number of leads behind the estimate, n_eff = p(1 − p)/Var(p) − 1 (the size of a Beta
-posterior with the same mean and variance), is below ``min_evidence``; "ok" otherwise.
+effective number of leads behind the estimate is n_eff = p(1 − p)/Var(p) − 1 (the size of a
+Beta posterior with the same mean and variance), and the evidence is worth n_eff·min(p, 1 − p)
+conversions (or non-conversions, above 50%); below ``min_events`` it is "not yet", else "ok".
+Counting conversions rather than leads keeps rare events honest: 100 leads' worth of evidence
+at a 2% rate is two conversions, a relative error near 70%.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ class HonestSettings:
     """What a map is built with: credibility, evidence threshold, segment size, draws, seed."""
 
     credibility: float = 0.9
-    min_evidence: float = 100.0  # n_eff below this near a score: "not yet"
+    min_events: float = 30.0  # effective conversions (or non-conversions) below this: "not yet"
     min_segment: int = 30  # matured leads a segment needs for an offset of its own
     draws: int = DRAWS
     seed: int = 0
@@ -111,10 +114,10 @@ class HonestSettings:
         """Refuse settings outside their ranges."""
         if not 0 < self.credibility < 1:
             raise AssayInputError(f"credibility must lie in (0, 1), got {self.credibility}")
-        if self.min_evidence < 0 or self.min_segment < 1 or self.draws < 100:
+        if self.min_events < 0 or self.min_segment < 1 or self.draws < 100:
             raise AssayInputError(
-                "min_evidence must be >= 0, min_segment >= 1 and draws >= 100, got "
-                f"{self.min_evidence}, {self.min_segment}, {self.draws}"
+                "min_events must be >= 0, min_segment >= 1 and draws >= 100, got "
+                f"{self.min_events}, {self.min_segment}, {self.draws}"
             )
 
 
@@ -212,12 +215,12 @@ def _check_leads(score: FloatArray, outcome: FloatArray, segment: Sequence[Any] 
     bad = np.flatnonzero(~((score >= 0) & (score <= 1)))
     if len(bad):
         raise AssayInputError(
-            f"raw score {score[bad[0]]!r} at row {bad[0]} is not a probability in [0, 1]; "
+            f"raw score {score[bad[0]]:g} (lead {bad[0] + 1}) is not a probability in [0, 1]; "
             "the honest map reads a vendor's probability"
         )
     bad = np.flatnonzero((outcome != 0) & (outcome != 1))
     if len(bad):
-        raise AssayInputError(f"outcome {outcome[bad[0]]!r} at row {bad[0]} is not 0 or 1")
+        raise AssayInputError(f"outcome {outcome[bad[0]]:g} (lead {bad[0] + 1}) is not 0 or 1")
 
 
 def _rw2_penalty(size: int) -> FloatArray:
@@ -427,21 +430,42 @@ class HonestMap:
             value = (1 - weight) * table[rows, left] + weight * table[rows, left + 1]
             values.append(expit(value) if column < 3 else value)
         mean, lower, upper, n_eff = values
-        status = [self._status(s, e) for s, e in zip(scores.tolist(), n_eff.tolist(), strict=True)]
+        status = [
+            self._status(s, p, e)
+            for s, p, e in zip(scores.tolist(), mean.tolist(), n_eff.tolist(), strict=True)
+        ]
         return Prediction(mean, lower, upper, status, self.version_name)
 
-    def _status(self, score: float, n_eff: float) -> str:
+    def claims(
+        self, score: FloatArray | float, segment: Sequence[str | None] | str | None = None
+    ) -> FloatArray:
+        """Return the honest probability where the status is "ok", NaN (no claim) elsewhere."""
+        served = self.predict(score, segment)
+        ok = np.array([status == OK for status in served.status], dtype=bool)
+        return np.where(ok, served.probability, np.nan)
+
+    def _status(self, score: float, p: float, n_eff: float) -> str:
         if not self.evidence.low <= score <= self.evidence.high:
             return (
                 f"{OUT_OF_RANGE}: raw score outside what the map has seen "
                 f"({self.evidence.low:.4g}–{self.evidence.high:.4g})"
             )
-        if n_eff < self.settings.min_evidence:
+        events = max(n_eff, 0.0) * min(p, 1 - p)
+        if events < self.settings.min_events:
+            rarer = "conversions" if p <= 0.5 else "non-conversions"
             return (
-                f"{NOT_YET}: the evidence near this score is worth {max(n_eff, 0):.0f} leads; "
-                f"{self.settings.min_evidence:.0f} are needed"
+                f"{NOT_YET}: the evidence near this score is worth {max(n_eff, 0):,.0f} leads "
+                f"and {events:,.0f} {rarer}; {self.settings.min_events:,.0f} are needed"
             )
         return OK
+
+    @property
+    def fall_scores(self) -> tuple[float, float]:
+        """Return the raw scores (bin centres) of the decisive fall (the higher converts less)."""
+        if self.fall is None:
+            raise AssayInputError("the map is monotone: it has no fall")
+        x = grid_centres()
+        return float(expit(x[self.fall[0]])), float(expit(x[self.fall[1]]))
 
     @property
     def version_name(self) -> str:
@@ -459,7 +483,7 @@ class HonestMap:
             "fall": None if self.fall is None else list(self.fall),
             "settings": {
                 "credibility": self.settings.credibility,
-                "min_evidence": self.settings.min_evidence,
+                "min_events": self.settings.min_events,
                 "min_segment": self.settings.min_segment,
                 "draws": self.settings.draws,
                 "seed": self.settings.seed,

@@ -1,0 +1,48 @@
+"""Seeded vendors with a known P(convert | raw score), for the honest-score tests and benchmark.
+
+A vendor's raw score s has logit z ~ N(centre, 1.2²); the truth is logit P(y | s) = a + g(z),
+with a solved so the mean true rate is the base rate:
+
+* ``over`` (over-confident): g(z) = 0.5 z — scores spread twice as far as the outcomes;
+* ``under`` (under-confident): g(z) = 1.8 z;
+* ``shifted``: g(z) = z with the scores centred one logit above the base rate (over-promises);
+* ``nonmono``: g(z) = z − 1.6 σ(4(z − 0.5)) — conversion dips for scores above σ(0.5) ≈ 62%
+  (falls by up to 0.6 logits per logit of score), the shape of a vendor whose top band is
+  padded with low-intent leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+
+VENDORS = ("over", "under", "shifted", "nonmono")
+Draw = Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _shape(kind: str) -> Callable[[np.ndarray], np.ndarray]:
+    shapes: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "over": lambda z: 0.5 * z,
+        "under": lambda z: 1.8 * z,
+        "shifted": lambda z: z,
+        "nonmono": lambda z: z - 1.6 * expit(4 * (z - 0.5)),
+    }
+    return shapes[kind]
+
+
+def vendor(kind: str, base: float, rng: np.random.Generator) -> Draw:
+    """Return draw(n) -> (raw score, true P(y | s), outcome) for the vendor at the base rate."""
+    shape = _shape(kind)
+    centre = logit(base) + (1.0 if kind == "shifted" else 0.0)
+    reference = np.random.default_rng(0).normal(centre, 1.2, 200_000)
+    level = brentq(lambda a: expit(a + shape(reference)).mean() - base, -30, 30)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        z = rng.normal(centre, 1.2, n)
+        truth = expit(level + shape(z))
+        return expit(z), truth, (rng.random(n) < truth).astype(np.float64)
+
+    return draw
