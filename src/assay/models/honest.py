@@ -127,13 +127,16 @@ def build_map(
     segment_key: str | None = None,
     settings: HonestSettings | None = None,
     now: dt.datetime | None = None,
+    fresh_for: dt.timedelta = dt.timedelta(0),
 ) -> MapVersion:
     """Build (or update) ``vendor``'s honest map from its matured leads as of ``now``.
 
     With no version yet, a map of every matured lead (version 1). Otherwise the newest version
     is updated with the leads matured since it was built (a new version), or returned as it is
-    when none did. The segment key and settings of an existing map are kept; asking for others
-    is refused (start another vendor name to change them).
+    when none did, or when it was built less than ``fresh_for`` ago (a server sets this so a
+    request does not read the vendor's history each time). The segment key and settings of an
+    existing map are kept; asking for others is refused (start another vendor name to change
+    them).
     """
     ledger.require_scorer(vendor)
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
@@ -157,7 +160,7 @@ def build_map(
         )
     if settings is not None and settings != old.settings:
         raise AssayInputError(f"{vendor}'s honest map was built with {old.settings}")
-    if moment <= previous.built_as_of:
+    if moment < previous.built_as_of + fresh_for or moment <= previous.built_as_of:
         return previous
     leads = _matured(ledger, vendor, previous.built_as_of, moment, old.segment_key)
     if leads.num_rows == 0:
@@ -210,6 +213,7 @@ def score_honestly(
     score_kind: str | None = None,
     settings: HonestSettings | None = None,
     now: dt.datetime | None = None,
+    fresh_for: dt.timedelta = dt.timedelta(0),
 ) -> HonestScores:
     """Serve the honest score of each lead in ``data`` and record it (module docstring).
 
@@ -218,12 +222,15 @@ def score_honestly(
     map's segment key; ``prediction_id``, ``scored_at``, ``horizon_days`` and ``target_event``
     are optional (default: derived ids, now, and the vendor's own horizon and target). The raw
     score is read as ``score_kind`` ("probability" or "percent"; default: the kind of the
-    vendor's latest stored prediction).
+    vendor's latest stored prediction). ``fresh_for`` as :func:`build_map` takes it.
     """
     from assay.models.scoring import _derived_ids
 
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
-    version = build_map(ledger, vendor, segment_key=segment_key, settings=settings, now=moment)
+    version = build_map(
+        ledger, vendor, segment_key=segment_key, settings=settings, now=moment,
+        fresh_for=fresh_for,
+    )  # fmt: skip
     honest = version.map
     table = apply_mapping(read_source(data).table, dict(mapping or {}))
     for column in ("entity_id", score_column):
@@ -278,7 +285,7 @@ def score_honestly(
         batch, defaults=given, inputs=list(FEATURES),
         segments=[key] if key is not None else (), now=moment,
     )  # fmt: skip
-    return HonestScores(version, _served_table(batch, served), receipt)
+    return HonestScores(version, _served_table(batch, served, honest.version_name), receipt)
 
 
 def _raw_scores(column: pa.ChunkedArray, name: str, kind: str) -> np.ndarray:
@@ -324,7 +331,7 @@ def _vendor_defaults(ledger: Ledger, vendor: str) -> dict[str, Any]:
     return {"horizon_days": row[0][0], "target_event": row[0][1], "score_kind": row[0][2]}
 
 
-def _served_table(batch: pa.Table, served: Prediction) -> pa.Table:
+def _served_table(batch: pa.Table, served: Prediction, version: str) -> pa.Table:
     return pa.table(
         {
             "entity_id": batch["entity_id"],
@@ -335,6 +342,6 @@ def _served_table(batch: pa.Table, served: Prediction) -> pa.Table:
             "lower": pa.array(served.lower),
             "upper": pa.array(served.upper),
             "status": pa.array(served.status, pa.string()),
-            "map_version": pa.repeat(pa.scalar(served.version), batch.num_rows),
+            "map_version": pa.repeat(pa.scalar(version), batch.num_rows),
         }
     )

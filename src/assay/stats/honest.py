@@ -48,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded, solve_banded
@@ -72,7 +72,7 @@ TAU_GRID = tuple(10.0 ** np.arange(-1.0, 6.01, 0.5))
 #: The segment-offset scales ω mixed over (log-uniform prior on this grid).
 OMEGA_GRID = tuple(np.geomspace(0.02, 2.0, 11))
 #: A fall of the curve this probable is kept, not projected away (the map says so).
-DECISIVE_FALL = 0.99
+DECISIVE_FALL = 0.95
 #: Posterior draws behind every map (quantiles at 5% and 95% need a few thousand).
 DRAWS = 2_000
 #: The map's format and version, written into every map document.
@@ -353,15 +353,13 @@ def offset_draws(
     return np.concatenate(parts)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Honest probabilities for a batch of leads: point, interval, status, map version."""
+class Prediction(NamedTuple):
+    """Honest probabilities for a batch of leads: ``p, lower, upper, status = map.predict(...)``."""
 
     probability: FloatArray
     lower: FloatArray
     upper: FloatArray
     status: list[str]
-    version: str
 
 
 @dataclass(frozen=True)
@@ -434,7 +432,7 @@ class HonestMap:
             self._status(s, p, e)
             for s, p, e in zip(scores.tolist(), mean.tolist(), n_eff.tolist(), strict=True)
         ]
-        return Prediction(mean, lower, upper, status, self.version_name)
+        return Prediction(mean, lower, upper, status)
 
     def claims(
         self, score: FloatArray | float, segment: Sequence[str | None] | str | None = None
@@ -448,7 +446,7 @@ class HonestMap:
         if not self.evidence.low <= score <= self.evidence.high:
             return (
                 f"{OUT_OF_RANGE}: raw score outside what the map has seen "
-                f"({self.evidence.low:.4g}–{self.evidence.high:.4g})"
+                f"({self.evidence.low:.2%}–{self.evidence.high:.2%})"
             )
         events = max(n_eff, 0.0) * min(p, 1 - p)
         if events < self.settings.min_events:
