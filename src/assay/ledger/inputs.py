@@ -35,6 +35,8 @@ or NDJSON) if the model reads them as text.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,6 +50,7 @@ import pyarrow.json as pajson
 
 from assay._validation import AssayInputError
 from assay.ledger.parse import BadRow
+from assay.ledger.schema import input_row_hash
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -403,12 +406,18 @@ class StagedInputs:
     #: Per row, the sha256 of its record (None where the row carries no inputs).
     hashes: pa.Array
     #: The distinct records: ``input_hash``, ``record``, ``recorded_at`` (the earliest of its
-    #: rows') and ``_row`` (the first row with it).
+    #: rows'), ``row_hash`` (:func:`assay.ledger.schema.input_row_hash`) and ``_row`` (the
+    #: first row with it).
     records: pa.Table
     bad: list[BadRow]
 
 
-def stage_inputs(frame: pa.Table, client_hash: pa.Array, recorded_at: pa.Array) -> StagedInputs:
+def stage_inputs(
+    frame: pa.Table,
+    client_hash: pa.Array,
+    recorded_at: pa.Array,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> StagedInputs:
     """Encode a batch's inputs and check them against the client's ``input_hash``.
 
     Parameters
@@ -419,58 +428,47 @@ def stage_inputs(frame: pa.Table, client_hash: pa.Array, recorded_at: pa.Array) 
         The ``input_hash`` column as sent (null where none was sent).
     recorded_at : pyarrow.Array
         When the ledger learned each row; a record counts as recorded with its earliest row.
+    con : duckdb connection, optional
+        Where to encode (the ledger's own saves opening one); default a fresh in-memory one.
 
     Returns
     -------
     StagedInputs
         The hash per row (the client's own where the row has no inputs); the distinct records
-        (``input_hash, record, recorded_at, _row``, by first row); one bad row per infinite
-        value, record over :data:`MAX_RECORD_BYTES` bytes, or sent ``input_hash`` that
-        differs from the record's sha256.
+        (``input_hash, record, recorded_at, row_hash, _row``, by first row); one bad row per
+        infinite value, record over :data:`MAX_RECORD_BYTES` bytes, or sent ``input_hash``
+        that differs from the record's sha256.
     """
     plain = _plain(frame.drop_columns(["__has_record"]))
     bad = _infinite(plain)
     rows, quoted = _quote_text(_finite(plain))
     rows = rows.append_column("__has_record", frame["__has_record"])
-    rows = rows.append_column("__client", pa.chunked_array([client_hash], pa.string()))
     rows = rows.append_column("__at", pa.chunked_array([recorded_at]))
     rows = rows.append_column("__row", pa.array(np.arange(1, frame.num_rows + 1)))
     keys = ", ".join(map(_identifier, plain.column_names)) or "__has_record"
-    with duckdb.connect() as con:
-        con.register("input_rows", rows)
-        # each distinct row is encoded once (rows equal as values have one record)
-        encoded = con.sql(
-            "SELECT sha256(record) AS computed, strlen(record) AS size, * FROM ("
-            f"SELECT {_record_sql(plain.schema, quoted)} AS record, min(__row) AS first_row, "
-            "min(__at) AS earliest, list(__row) AS members FROM input_rows WHERE __has_record "
-            f"GROUP BY {keys})"
-        ).to_arrow_table()
-        # rows equal as records but not as values (0.0 and -0.0, NaN and null): one record
-        if pc.count_distinct(encoded["computed"]).as_py() < encoded.num_rows:
-            con.register("encoded", encoded.drop_columns(["members"]))
-            records = con.sql(
-                "SELECT computed AS input_hash, arg_min(record, first_row) AS record, "
-                "min(earliest) AS recorded_at, min(first_row) AS _row FROM encoded "
-                "GROUP BY computed ORDER BY _row"
-            ).to_arrow_table()
-        else:
-            records = pa.table(
-                [encoded[name] for name in ("computed", "record", "earliest", "first_row")],
-                names=["input_hash", "record", "recorded_at", "_row"],
-            )
-            records = records.take(pc.sort_indices(records["_row"]))  # by first row
+    # each distinct row is encoded once (rows equal as values have one record)
+    encoded = _encode(
+        con, rows,
+        f"SELECT {_record_sql(plain.schema, quoted)} AS record, min(__row) AS first_row, "
+        "min(__at) AS earliest, list(__row) AS members FROM input_rows WHERE __has_record "
+        f"GROUP BY {keys} ORDER BY first_row",
+    )  # fmt: skip
+    text = encoded["record"].combine_chunks()
+    digest, row_hash, size = _hashes(text)
+    records = _distinct_records(digest, row_hash, text, encoded)
     # each row's record: the encoded row whose members hold it (none: the row has no inputs)
     members = encoded["members"].combine_chunks()
     group = np.full(frame.num_rows, -1, dtype=np.int64)
     group[np.asarray(pc.list_flatten(members)) - 1] = np.asarray(pc.list_parent_indices(members))
     of_row = pa.array(group, mask=group < 0)
-    computed = pc.cast(encoded["computed"].take(of_row), pa.string())
-    size = np.asarray(encoded["size"].combine_chunks().take(of_row).fill_null(0))
-    sent = pa.chunked_array([client_hash], pa.string())
-    hash_array = pc.coalesce(computed, sent).combine_chunks()
-    for index in np.flatnonzero(size > MAX_RECORD_BYTES):
+    computed = digest.take(of_row)
+    sent = pa.array(client_hash, pa.string())
+    hash_array = computed if sent.null_count == len(sent) else pc.coalesce(computed, sent)
+    row_size = np.zeros(frame.num_rows, dtype=np.int64)
+    row_size[group >= 0] = size[group[group >= 0]]
+    for index in np.flatnonzero(row_size > MAX_RECORD_BYTES):
         bad.append(
-            BadRow(int(index) + 1, "inputs", f"{int(size[index]):,} bytes",
+            BadRow(int(index) + 1, "inputs", f"{int(row_size[index]):,} bytes",
                    f"an input record holds at most {MAX_RECORD_BYTES:,} bytes; log the "
                    "features the model reads, not the whole row")
         )  # fmt: skip
@@ -482,6 +480,67 @@ def stage_inputs(frame: pa.Table, client_hash: pa.Array, recorded_at: pa.Array) 
                    "leave input_hash empty and the ledger computes it")
         )  # fmt: skip
     return StagedInputs(hash_array, records, bad)
+
+
+def _encode(con: duckdb.DuckDBPyConnection | None, rows: pa.Table, sql: str) -> pa.Table:
+    """Run ``sql`` over ``rows`` (as ``input_rows``) on ``con``, or on a fresh in-memory one."""
+    if con is None:
+        with duckdb.connect() as fresh:
+            return _encode(fresh, rows, sql)
+    con.register("input_rows", rows)
+    try:
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister("input_rows")
+
+
+def _hashes(text: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """Return each record's sha256 (its ``input_hash``), its inputs row hash, and its bytes.
+
+    ``text`` is a string array without nulls; each record's bytes are hashed in place
+    (hashlib), never copied into Python strings. The row hash is
+    :func:`assay.ledger.schema.input_row_hash`, as ``verify`` recomputes it in SQL.
+    """
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = pc.cast(text, pa.large_string())  # e.g. string_view: offsets are needed
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(text.buffers()[1], dtype=width)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    data = memoryview(text.buffers()[2]) if len(text) else memoryview(b"")
+    digest, row_hash = [], []
+    for start, stop in itertools.pairwise(offsets.tolist()):
+        record = data[start:stop]
+        address = hashlib.sha256(record).hexdigest()
+        digest.append(address)
+        row_hash.append(input_row_hash(address, record))
+    sizes = np.diff(offsets).astype(np.int64)
+    return pa.array(digest, pa.string()), pa.array(row_hash, pa.string()), sizes
+
+
+def _distinct_records(
+    digest: pa.Array, row_hash: pa.Array, text: pa.Array, encoded: pa.Table
+) -> pa.Table:
+    """Return one record per sha256, by first row, from the encoded rows (sorted by first row).
+
+    Rows differing as values can still be one record (0.0 and -0.0, NaN and null, decimals
+    equal as doubles): such a record keeps its first row's text and its earliest time.
+    """
+    table = pa.table(
+        {"input_hash": digest, "record": text, "recorded_at": encoded["earliest"],
+         "row_hash": row_hash, "_row": encoded["first_row"]}
+    )  # fmt: skip
+    if pc.count_distinct(digest).as_py() == len(digest):
+        return table
+    first: dict[str, int] = {}
+    for index, value in enumerate(digest.to_pylist()):
+        first.setdefault(value, index)
+    earliest = table.group_by("input_hash", use_threads=False).aggregate([("recorded_at", "min")])
+    at = dict(zip(earliest["input_hash"].to_pylist(), earliest["recorded_at_min"].to_pylist(),
+                  strict=True))  # fmt: skip
+    kept = table.take(pa.array(list(first.values()), pa.int64()))
+    times = pa.array([at[value] for value in first], table.schema.field("recorded_at").type)
+    return kept.set_column(2, "recorded_at", times)
 
 
 def records_frame(records: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:

@@ -151,16 +151,21 @@ def meta_sql(con: duckdb.DuckDBPyConnection) -> str:
     return f"sha256(concat_ws('|', {', '.join(items)}))"
 
 
-def batch_digest(con: duckdb.DuckDBPyConnection, kind: str, batch_id: int) -> Digest:
+def batch_digest(
+    con: duckdb.DuckDBPyConnection, kind: str, batch_id: int, *, recompute: bool = True
+) -> Digest:
     """sha256 over the lines ``row_hash | recorded_at`` of a batch's rows in id order.
 
-    The row hash is recomputed from the stored columns (and compared with ``row_hash``, never
-    trusted), and the Arrow string buffers stream into the digest without Python strings.
+    With ``recompute`` (what :func:`verify` does) the row hash is recomputed from the stored
+    columns and compared with ``row_hash``, never trusted; without it the stored ``row_hash``
+    is taken as it is (an ingest that has just written it from the same rows, in the same
+    transaction). The Arrow string buffers stream into the digest without Python strings.
     """
     table, id_column, row_hash, _ = KINDS[kind]
+    content = row_hash if recompute else "row_hash"
     reader = con.sql(
         f"SELECT {batch_item('h')} || chr(10) AS item, h = row_hash AS same FROM ("
-        f"SELECT {row_hash} AS h, row_hash, recorded_at, {id_column} FROM {table} "
+        f"SELECT {content} AS h, row_hash, recorded_at, {id_column} FROM {table} "
         f"WHERE batch_id = {int(batch_id)}) ORDER BY {id_column}"
     ).to_arrow_reader(1 << 16)
     digest, rows, match = hashlib.sha256(), 0, True
@@ -182,11 +187,13 @@ def append_batch(
     ingested_at: dt.datetime,
     ingested_by: str | None,
     backfill: bool,
+    recompute: bool = True,
 ) -> dict[str, Any]:
     """Chain batch ``batch_id`` after ``previous_hash``; return the batch row as stored.
 
     The batch's rows are stored in ``con`` under that number already; the row returned maps
-    column → value.
+    column → value. ``recompute=False``: the rows' stored ``row_hash`` was computed from the
+    same rows in this transaction, so the digest takes it as it is (:func:`batch_digest`).
 
     The one place a batch joins the hash chain, for both stores: the digest and the row count
     are taken from the stored rows (:func:`batch_digest`), the batch row is inserted, and
@@ -195,7 +202,7 @@ def append_batch(
     the scratch ledger that validated the batch, with the workspace's batch number and chain
     head, and copies the row it returns.
     """
-    digest = batch_digest(con, kind, batch_id)
+    digest = batch_digest(con, kind, batch_id, recompute=recompute)
     row = {
         "batch_id": batch_id, "kind": kind, "source_name": source_name,
         "file_sha256": file_sha256, "rows_sha256": digest.sha256, "row_count": digest.rows,

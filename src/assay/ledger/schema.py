@@ -23,8 +23,10 @@ segments are a ``MAP(VARCHAR, VARCHAR)`` in DuckDB and ``JSONB`` in PostgreSQL.
 A row's ``row_hash`` covers its content, everything but ``recorded_at`` (so re-sending an
 identical row is recognised as the same prediction whenever it is sent). A batch's
 ``rows_sha256`` covers ``row_hash | recorded_at`` of its rows in id order. Both are defined once
-here, as SQL, and used on the staged batch at ingest and on the stored rows by ``verify``;
-timestamps enter as epoch microseconds so the session time zone cannot change a hash.
+here, as SQL, and used on the staged batch at ingest and on the stored rows by ``verify``
+(an inputs row's hash, two text columns, is computed at ingest by :func:`input_row_hash`, the
+same formula in Python, which hashes faster); timestamps enter as epoch microseconds so the
+session time zone cannot change a hash.
 
 ``derivations`` (version 3) records each derived scorer version (``assay ingest
 apply-calibrator``): the calibrator, its JSON and the as-of of the outcomes it was fitted on.
@@ -51,6 +53,7 @@ recomputed.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -391,6 +394,22 @@ PREDICTION_ROW_HASH = _row_hash(PREDICTION_COLUMNS)
 OUTCOME_ROW_HASH = _row_hash(OUTCOME_COLUMNS)
 DERIVATION_ROW_HASH = _row_hash(DERIVATION_COLUMNS)
 INPUT_ROW_HASH = _row_hash(INPUT_COLUMNS)
+
+
+def input_row_hash(input_hash: str, record: bytes | memoryview) -> str:
+    """Return :data:`INPUT_ROW_HASH` of an inputs row, computed in Python.
+
+    Both columns are text and never NULL, so the SQL's ``concat_ws('|', …)`` is the bytes
+    ``input_hash|record`` and the row hash is their sha256 (hex). Ingest computes it here,
+    with the record's own sha256, in one pass over the record's bytes (hashlib uses the CPU's
+    SHA instructions; DuckDB's sha256 does not); ``verify`` recomputes it with the SQL.
+    """
+    digest = hashlib.sha256(input_hash.encode())
+    digest.update(b"|")
+    digest.update(record)
+    return digest.hexdigest()
+
+
 MODEL_ROW_HASH = _row_hash(MODEL_COLUMNS)
 
 

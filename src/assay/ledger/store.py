@@ -276,7 +276,7 @@ class Ledger:
             checker, segments, assume_timezone, abstention_tokens, ingested_at, backfill
         )
         staged.notes = [*source.notes, *checker.notes]
-        records = _stage_records(staged, frame) if frame is not None else None
+        records = _stage_records(staged, frame, self.con) if frame is not None else None
         del checker, frame  # the staged columns are all that is needed now; free the input
         return self._commit(
             "predictions", staged, source.sha256, source.name, ingested_at, say, records=records
@@ -487,6 +487,8 @@ class Ledger:
         ``repeated_KIND`` the ids the batch repeats.
         """
         table_name, id_column, row_hash, _ = KINDS[kind]
+        # the inputs rows come with their row hash (computed while staging, in Python)
+        hashed = "" if "row_hash" in staged.table.column_names else f", {row_hash} AS row_hash"
         self.con.register("staged_raw", staged.table)
         try:
             # One pass: each staged row with its content hash and the hash stored under its id.
@@ -494,7 +496,7 @@ class Ledger:
                 f"""
                 CREATE OR REPLACE TEMP TABLE staged_{kind} AS
                 SELECT s.*, t.row_hash AS stored_hash
-                FROM (SELECT *, {row_hash} AS row_hash FROM staged_raw) s
+                FROM (SELECT *{hashed} FROM staged_raw) s
                 LEFT JOIN {table_name} t ON t.{id_column} = s.{id_column}
                 """
             )
@@ -549,7 +551,7 @@ class Ledger:
         stored = append_batch(
             self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
             file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
-            ingested_by=_who(), backfill=staged.backfill,
+            ingested_by=_who(), backfill=staged.backfill, recompute=False,
         )  # fmt: skip
         return batch_id, str(stored["rows_sha256"])
 
@@ -954,21 +956,21 @@ def _fresh(kind: str) -> str:
     )
 
 
-def _stage_records(staged: _Staged, frame: pa.Table) -> _Staged:
+def _stage_records(staged: _Staged, frame: pa.Table, con: duckdb.DuckDBPyConnection) -> _Staged:
     """Hash each row's inputs into ``staged`` (bad rows included); stage the records.
 
     A record counts as recorded when the earliest of its rows was (a backfill's inputs are
-    visible with their predictions).
+    visible with their predictions). The records are encoded on ``con``.
     """
     table = staged.table
     found = stage_inputs(
-        frame, table["input_hash"].combine_chunks(), table["recorded_at"].combine_chunks()
+        frame, table["input_hash"].combine_chunks(), table["recorded_at"].combine_chunks(), con
     )
     staged.table = table.set_column(
         table.column_names.index("input_hash"), "input_hash", found.hashes
     )
     staged.bad += found.bad
-    assert tuple(found.records.column_names[:-1]) == INPUT_COLUMNS
+    assert tuple(found.records.column_names[:-2]) == INPUT_COLUMNS
     return _Staged(found.records, backfill=staged.backfill)
 
 
