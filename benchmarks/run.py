@@ -22,6 +22,7 @@ MODULES = [
     "benchmarks.bench_service",
     "benchmarks.bench_report",
     "benchmarks.bench_replay",
+    "benchmarks.bench_honest",
 ]
 
 

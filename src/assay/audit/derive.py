@@ -9,7 +9,7 @@ horizon and target, but are *recorded now*: an audit as of an earlier date canno
 calibrated on those very outcomes. So the derivation is recorded first (``derivations``, in
 the hash chain): the derived scorer version, its base scorer, the calibrator's JSON and its fit
 cut-off F. The labels it is judged on (``Ledger.judged_labels``, used by every audit) leave out
-every lead it first scored at or before F; only leads scored after F count. A calibrator that
+every lead it first scored before F; only leads scored at or after F count. A calibrator that
 does not record F (fitted outside ``assay recalibrate``, or saved before assay recorded it) is
 refused: set ``calibrator.fitted_as_of_`` to the as-of of the outcomes it learned from.
 """

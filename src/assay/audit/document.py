@@ -49,8 +49,9 @@ VARYING_FIELDS = ("audits[*].reproducibility.ledger", "answers[*].command")
 def report_document(report: Report) -> dict[str, Any]:
     """Return the report as JSON-safe data.
 
-    Its as-of, the chain head of the ledger it read, every audit, the comparison and the
-    monitors when it has them, and why a section is missing.
+    Its as-of, the chain head of the ledger it read, every audit, the comparison, the
+    monitors and the honest scores beside their vendors (``honest``) when it has them, and why
+    a section is missing.
     """
     document: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -66,6 +67,8 @@ def report_document(report: Report) -> dict[str, Any]:
         document["comparison"] = report.comparison.comparison.to_dict()
     if report.monitors:
         document["monitors"] = [m.to_dict() for m in report.monitors]
+    if report.honest:
+        document["honest"] = [h.to_dict() for h in report.honest]
     if report.notes:
         document["notes"] = list(report.notes)
     return document

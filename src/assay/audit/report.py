@@ -14,7 +14,11 @@ they show the same sections for the same ledger:
   replayed from the ledger to the as-of (:func:`assay.audit.monitor.replay_summary`);
 * per scorer, in its reproducibility record, the share of its predictions with stored inputs
   and a bounded, seeded re-run of them through their registered models
-  (:func:`assay.models.replay.replay_record`).
+  (:func:`assay.models.replay.replay_record`);
+* per honest scorer ``VENDOR~honest`` audited with its vendor, the raw score and its honest
+  version side by side on the leads both judged, and the share of served honest scores that
+  abstained (:mod:`assay.audit.honest`; the comparison of the pair, the report's own when it
+  compares exactly these two).
 
 **Once each.** A scorer's labels are read once (:class:`ReportLabels`): its audit and the
 comparison share them, with the report's recording lag. Each (scorer, cohort) posterior runs
@@ -39,6 +43,7 @@ import pyarrow.compute as pc
 from assay._validation import AssayInputError, to_utc
 from assay.audit.answer import Answer, answers
 from assay.audit.charts import ReliabilitySeries, binned_reliability
+from assay.audit.honest import HonestScore, honest_pairs, honest_score
 from assay.audit.monitor import Monitor, MonitorSummary, replay_summary
 from assay.audit.scorer import Audit, AuditConfig, audit
 from assay.models.replay import replay_record
@@ -100,6 +105,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: Per audit (same order), the answer a reader acts on (:mod:`assay.audit.answer`).
     answers: list[Answer] = field(default_factory=list)
+    #: Per honest scorer audited with its vendor, the two side by side (:mod:`assay.audit.honest`).
+    honest: list[HonestScore] = field(default_factory=list)
 
     def monitors_of(self, scorer: str) -> list[MonitorSummary]:
         """Return the monitors of one scorer that replayed at least one matured lead."""
@@ -217,6 +224,26 @@ def _comparison(
     return comparison_view(result), []
 
 
+def _honest(
+    labels: ReportLabels, audits: list[Audit], view: ComparisonView | None,
+    moment: dt.datetime, policy: str, config: AuditConfig,
+) -> list[HonestScore]:  # fmt: skip
+    """Each honest scorer beside its vendor, on the comparison of the two.
+
+    The report's comparison when it compares exactly these two scorers, else the same seam
+    (:func:`_comparison`) run on the pair.
+    """
+    found = []
+    for raw, honest in honest_pairs(audits):
+        pair = {raw.scorer, honest.scorer}
+        pair_view: ComparisonView | None = view
+        why: list[str] = []
+        if view is None or {s.scorer for s in view.comparison.common} != pair:
+            pair_view, why = _comparison(labels, [raw, honest], moment, policy, config)
+        found.append(honest_score(labels.ledger, raw, honest, pair_view, why, moment))
+    return found
+
+
 def _with_replay(
     found: Audit, ledger: Ledger, moment: dt.datetime, model_version: str | None, seed: int
 ) -> Audit:
@@ -296,7 +323,8 @@ def build_report(
 ) -> Report:
     """Build the full report of ``scorers``, each part once (module docstring).
 
-    ``scorers`` defaults to all; ``as_of`` defaults to now and is never later than now
+    ``scorers`` defaults to all that have a matured, scored prediction by the as-of (the others
+    are named in a note; all of them when none has one); ``as_of`` defaults to now and is never later than now
     (:func:`frozen_as_of`).
 
     ``compare_scorers=False`` leaves the comparison out; ``monitors`` replaces the monitors
@@ -308,6 +336,11 @@ def build_report(
     if not names:
         raise AssayInputError("the ledger holds no predictions yet; ingest some first")
     labels = ReportLabels(ledger, config.recording_lag_days)
+    waiting: list[str] = []
+    if not scorers:  # by default, a scorer with nothing matured yet waits (named in a note)
+        waiting = [n for n in names if labels.usable(moment, n, policy).num_rows == 0]
+        names = [n for n in names if n not in waiting] or names
+        waiting = [n for n in waiting if n not in names]
     audits = [
         _with_replay(
             audit(
@@ -335,6 +368,11 @@ def build_report(
                 f"scorers {', '.join(names)} are not compared: a comparison reads every model "
                 f"version, and this report audits model version {model_version!r} only"
             ]
+    notes += [
+        f"scorer {name} is not audited yet: none of its predictions has matured as of "
+        f"{moment:%Y-%m-%d} (name it with --scorer to see what is pending)"
+        for name in waiting
+    ]
     chosen = stored_monitors(ledger, names, model_version) if monitors is None else monitors
     return Report(
         as_of=moment.isoformat(),
@@ -344,4 +382,5 @@ def build_report(
         ledger_head=ledger.chain_head(),
         notes=notes,
         answers=answers(audits, None if view is None else view.comparison.common),
+        honest=_honest(labels, audits, view, moment, policy, config),
     )

@@ -28,11 +28,13 @@ counting them would inflate observed rates. Audits therefore use matured predict
 
 **In-sample leads of a derived scorer** (a calibrator applied to a scorer, recorded in the
 ``derivations`` table with the as-of F of the outcomes the calibrator was fitted on): a lead
-(entity) is in-sample when the derived scorer version first scored it at or before F, or when
+(entity) is in-sample when the derived scorer version first scored it before F, or when
 an outcome of it was recorded at or before F (an honest map serves new leads after F, but a
 lead served again after its outcome taught the map is still in-sample). Its outcome may have
 taught the calibrator, so ``held_out`` labels leave it out under every emission policy; a
-derived scorer is judged only on leads first scored after F whose outcomes came after F.
+derived scorer is judged only on leads first scored at or after F whose outcomes came after F
+(an honest map built at F serves leads scored at F: the outcomes it learned from were recorded
+by F, the served leads' come later).
 
 ``policy`` picks the emission per (entity, scorer): "first" (earliest scored_at), "last"
 (latest scored_at ≤ T) or "all". Under "first" a lead whose first emission abstained is an
@@ -112,7 +114,7 @@ _LEARNED = """
     FROM predictions p JOIN derivations d
       ON d.scorer = p.scorer AND d.model_version = p.model_version
     WHERE d.recorded_at <= $as_of AND p.recorded_at <= $as_of AND p.scored_at <= $as_of
-      AND (p.scored_at <= d.fitted_as_of OR EXISTS (
+      AND (p.scored_at < d.fitted_as_of OR EXISTS (
         SELECT 1 FROM outcomes o WHERE o.entity_id = p.entity_id
           AND o.recorded_at <= d.fitted_as_of AND o.recorded_at <= $as_of))
 """

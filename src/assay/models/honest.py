@@ -1,10 +1,12 @@
 """The honest score, served from the ledger: build or update the map, score leads, record them.
 
-**The map's evidence** is the vendor's leads matured by the build time T, each labelled as of
-its own maturity (:meth:`Ledger.matured_leads`, the monitor's rule), with a probability: the raw
-score, the outcome and, with a ``segment_key``, the value of that segment attribute. A later
-build adds only the leads matured since the last one (:meth:`HonestMap.update`, O(new leads));
-the result is a new map version.
+**The map's evidence** is what an audit of the vendor as of the build time T judges
+(:meth:`Ledger.judged_labels`: matured, not abstained, with a probability): the raw score, the
+outcome and, with a ``segment_key``, the value of that segment attribute. A later build compares
+the labels as of the last build with today's and hands the map only the difference
+(:meth:`HonestMap.update`: new leads, and leads relabelled since — a conversion recorded late —
+retracted with the old label and added with the new), so the new version equals a refit on
+today's labels while the map's work is O(changed leads).
 
 **Every version is a registered model** ``VENDOR~honest@vN-<fingerprint>`` (format ``honest``,
 :mod:`assay.models.formats`) and a derivation of VENDOR fitted as of T (the ``derivations``
@@ -81,43 +83,55 @@ def latest_map(ledger: Ledger, vendor: str) -> MapVersion | None:
     return MapVersion(HonestMap.from_json(bytes(found[0][0])), record, to_utc(found[0][1]), 0)
 
 
-def _matured(
-    ledger: Ledger,
-    vendor: str,
-    since: dt.datetime | None,
-    until: dt.datetime,
-    segment_key: str | None,
-) -> pa.Table:
-    """raw_score, outcome, segment of the vendor's leads maturing in (since, until].
+def _matured(ledger: Ledger, vendor: str, as_of: dt.datetime, segment_key: str | None) -> pa.Table:
+    """prediction_id, raw_score, outcome, segment of the vendor's matured leads as of then.
 
-    Each lead is labelled as of its own maturity (:meth:`Ledger.matured_leads`, the measured
-    recording lag), so the leads of (0, T₁] and (T₁, T₂] are exactly those of (0, T₂]: an
-    update adds the second set to a map of the first and equals a refit on all of them.
+    The leads an audit of the vendor as of then judges (:meth:`Ledger.judged_labels`: matured,
+    not abstained, with a probability).
     """
-    table = ledger.matured_leads(
-        scorer=vendor, model_version=None, since=since, until=until, grace=None
+    table = ledger.judged_labels(as_of=as_of, scorer=vendor).table
+    keep = pc.and_(
+        pc.and_(table["matured"], pc.invert(table["abstained"])),
+        pc.is_valid(table["probability"]),
     )
-    table = table.filter(pc.is_valid(table["probability"]))
-    if segment_key is None:
-        segment = pa.nulls(table.num_rows, pa.string())
-    else:
-        ids = pa.table({"prediction_id": table["prediction_id"], "i": range(table.num_rows)})
-        ledger.con.register("honest_ids", ids)
-        try:
-            segment = ledger.con.sql(
-                "SELECT p.segments[$key] AS segment FROM honest_ids i "
-                "LEFT JOIN predictions p USING (prediction_id) ORDER BY i.i",
-                params={"key": segment_key},
-            ).to_arrow_table()["segment"]
-        finally:
-            ledger.con.unregister("honest_ids")
+    table = table.filter(keep)
+    segment = (
+        pc.map_lookup(table["segments"], pa.scalar(segment_key), "first")
+        if segment_key is not None
+        else pa.nulls(table.num_rows, pa.string())
+    )
     return pa.table(
         {
+            "prediction_id": table["prediction_id"],
             "raw_score": table["probability"],
-            "outcome": pc.cast(table["positive"], pa.float64()),
+            "outcome": pc.cast(pc.equal(table["label"], "positive"), pa.float64()),
             "segment": segment,
         }
     )
+
+
+def _columns(table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(raw score, outcome, segment) of a :func:`_matured` table."""
+    return (
+        table["raw_score"].to_numpy(),
+        table["outcome"].to_numpy(),
+        table["segment"].to_pylist(),
+    )
+
+
+def _changes(before: pa.Table, after: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Return the leads to add (new, or relabelled: new label) and to retract (old label)."""
+    joined = after.join(
+        before.select(["prediction_id", "outcome"]).rename_columns(["prediction_id", "was"]),
+        "prediction_id",
+        join_type="full outer",
+    )
+    relabelled = pc.fill_null(pc.not_equal(joined["outcome"], joined["was"]), False)
+    gone = pc.is_null(joined["outcome"])
+    added = joined.filter(pc.or_(pc.is_null(joined["was"]), relabelled))
+    dropped_ids = joined.filter(pc.or_(relabelled, gone))["prediction_id"]
+    retracted = before.filter(pc.is_in(before["prediction_id"], value_set=dropped_ids))
+    return added.select(after.column_names), retracted
 
 
 def build_map(
@@ -142,16 +156,15 @@ def build_map(
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
     previous = latest_map(ledger, vendor)
     if previous is None:
-        leads = _matured(ledger, vendor, None, moment, segment_key)
+        leads = _matured(ledger, vendor, moment, segment_key)
         if leads.num_rows == 0:
             raise AssayInputError(
                 f"scorer {vendor!r} has no matured leads yet: the honest map learns from outcomes "
                 "(ingest outcomes, or wait until leads mature)"
             )
         built = HonestMap.fit(
-            leads["raw_score"].to_numpy(), leads["outcome"].to_numpy(),
-            leads["segment"].to_pylist(), settings or HonestSettings(), segment_key=segment_key,
-        )  # fmt: skip
+            *_columns(leads), settings or HonestSettings(), segment_key=segment_key
+        )
         return _store(ledger, vendor, built, moment, leads.num_rows)
     old = previous.map
     if segment_key is not None and segment_key != old.segment_key:
@@ -162,13 +175,14 @@ def build_map(
         raise AssayInputError(f"{vendor}'s honest map was built with {old.settings}")
     if moment < previous.built_as_of + fresh_for or moment <= previous.built_as_of:
         return previous
-    leads = _matured(ledger, vendor, previous.built_as_of, moment, old.segment_key)
-    if leads.num_rows == 0:
-        return previous
-    updated = old.update(
-        leads["raw_score"].to_numpy(), leads["outcome"].to_numpy(), leads["segment"].to_pylist()
+    added, retracted = _changes(
+        _matured(ledger, vendor, previous.built_as_of, old.segment_key),
+        _matured(ledger, vendor, moment, old.segment_key),
     )
-    return _store(ledger, vendor, updated, moment, leads.num_rows)
+    if added.num_rows == 0 and retracted.num_rows == 0:
+        return previous
+    updated = old.update(*_columns(added), retract=_columns(retracted))
+    return _store(ledger, vendor, updated, moment, added.num_rows)
 
 
 def _store(

@@ -12,7 +12,9 @@ p' is compared with the stored p:
 * **within tolerance**: not identical, but ``|p' − p| ≤ tolerance`` (default 1e-9, stated in
   the result);
 * **different**: anything else, including a stored probability that is missing (an ingested
-  score that is not a probability) or a recomputed one that is NaN.
+  score that is not a probability) where the recomputed one is a number, or the reverse. A
+  missing probability recomputed as NaN is identical: the model abstained again (the honest
+  map's "not yet" is recorded as an abstention and re-derived as one).
 
 Rows are predicted in ``prediction_id`` order within a (model version, seed) group, the order
 :func:`assay.models.scoring.score_leads` scores them in, so a model that draws at random per row
@@ -89,9 +91,10 @@ def compare_probabilities(
         raise AssayInputError(
             f"the model returned {recomputed.shape[0]:,} probabilities for {stored.shape[0]:,} rows"
         )
-    same_bits = stored.view(np.int64) == recomputed.view(np.int64)
-    missing = np.isnan(stored) | np.isnan(recomputed)
-    delta = np.where(missing, np.inf, np.abs(recomputed - stored))
+    both_missing = np.isnan(stored) & np.isnan(recomputed)  # an abstention, abstained again
+    missing = (np.isnan(stored) | np.isnan(recomputed)) & ~both_missing
+    same_bits = (stored.view(np.int64) == recomputed.view(np.int64)) | both_missing
+    delta = np.where(missing, np.inf, np.where(both_missing, 0.0, np.abs(recomputed - stored)))
     identical = same_bits & ~missing
     within = ~identical & (delta <= tolerance)
     differs = ~identical & ~within

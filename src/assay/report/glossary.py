@@ -194,4 +194,21 @@ GLOSSARY: dict[str, Term] = {
         "when the report groups leads by a segment attribute.",
         "assay's comparison of scorers (assay.stats.compare): abstention on the common set.",
     ),
+    "honest_score": Term(
+        "Honest score",
+        "The vendor's raw score turned into the conversion rate this team's own outcomes "
+        "support, with “not yet” where they are too few; it is judged only on leads whose "
+        "outcomes came after the map version that served them was built, never on outcomes it "
+        "learned from.",
+        "A Bayesian calibration map from raw score (and segment) to probability, rebuilt as "
+        "outcomes mature; each served score is recorded as a prediction of VENDOR~honest with "
+        "its map version. Side by side, both scores are judged on the same leads: matured, "
+        "scored by the vendor, and claimed by the honest score (an abstention is no claim). A "
+        "lead scored before its map version was built, or with an outcome recorded by then, is "
+        "left out. The “not yet” share counts every served honest score that abstained, as "
+        "“not yet” (too little evidence near that score) or “out of range” (a raw score "
+        "outside what the map has seen), matured or not.",
+        "assay's honest score (assay.stats.honest, assay.models.honest); the held-out rule of "
+        "assay.ledger.labels.",
+    ),
 }

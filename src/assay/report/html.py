@@ -39,6 +39,7 @@ from assay.report.glossary import GLOSSARY
 from assay.report.safe_text import html_text
 
 if TYPE_CHECKING:  # what is drawn
+    from assay.audit.honest import HonestScore, Side
     from assay.audit.monitor import MonitorSummary
     from assay.audit.report import ComparisonView, Report
     from assay.audit.scorer import Audit, Bucket
@@ -349,6 +350,63 @@ def _view(
     }
 
 
+def _side_cells(side: Side) -> list[str]:
+    """One score's column of the side-by-side table, in :data:`_SIDE_ROWS` order."""
+    s = side.summary
+    error = fmt.pts(s.ece)
+    if s.ece_lower is not None:
+        error += f" ({fmt.pts_range(s.ece_lower, s.ece_upper)})"
+    auc = fmt.decimal(s.auc, 3)
+    if s.auc_lower is not None:
+        auc += f" ({fmt.decimal_range(s.auc_lower, s.auc_upper, 3)})"
+    return [
+        s.verdict, error, fmt.decimal(side.observed_expected, 2), fmt.pct(side.expected_rate),
+        auc, _number(s.brier, 4),
+    ]  # fmt: skip
+
+
+#: The rows of the side-by-side table of the honest score, raw score and honest score.
+_SIDE_ROWS = (
+    "verdict",
+    "calibration error, plug-in (interval)",
+    "observed / expected conversions",
+    "promised conversion rate",
+    "AUC (interval)",
+    "Brier score",
+)
+
+
+def _honest_view(honest: HonestScore) -> dict[str, Any]:
+    """Return what the honest score's section draws: summary, the two side by side, served."""
+    rows = []
+    if honest.raw is not None and honest.honest is not None:
+        rows = list(
+            zip(_SIDE_ROWS, _side_cells(honest.raw), _side_cells(honest.honest), strict=True)
+        )
+    view = honest.view
+    return {
+        "h": honest,
+        "sentences": [_sentence_html(f"{sentence}.") for sentence in honest.sentences()],
+        "rows": rows,
+        "served": [
+            (
+                v.map_version or fmt.MISSING,
+                fmt.MISSING if v.built_as_of is None else fmt.utc_time(v.built_as_of),
+                fmt.count(v.served),
+                fmt.count(v.abstained),
+                fmt.pct(v.abstained / v.served),
+            )
+            for v in honest.served
+        ],
+        "diagrams": []
+        if view is None
+        else [
+            (name, Markup(plots.reliability_diagram(view.diagrams[name])))
+            for name in (honest.vendor, honest.scorer)
+        ],
+    }
+
+
 def _verify(report: Report, json_path: str | None) -> dict[str, Any] | None:
     """Return how to re-verify the report: command, chain head, each audit's snapshot.
 
@@ -445,6 +503,7 @@ def render_html(
             honesty=bool(common),
             segments=None if shared is None else _segments(audits[0], None),
             comparison=None if report.comparison is None else _comparison_view(report.comparison),
+            honest=[_honest_view(h) for h in report.honest],
             verify=_verify(report, json_path),
             notes=[_sentence_html(note) for note in report.notes],
             thin=thin,

@@ -11,13 +11,25 @@ from rich.text import Text
 
 from assay.audit.answer import reason_detail
 from assay.audit.monitor import format_e
-from assay.report.formatting import p_value, pct, pct_range, pts, pts_range, signed_pts
+from assay.report.formatting import (
+    decimal,
+    decimal_range,
+    p_value,
+    pct,
+    pct_range,
+    pts,
+    pts_range,
+    signed_pts,
+    utc_time,
+)
+from assay.report.glossary import GLOSSARY
 from assay.report.safe_text import terminal_text
 
 if TYPE_CHECKING:  # what is printed; importing it here would load what printing never needs
     from rich.console import Console
 
     from assay.audit.answer import Answer
+    from assay.audit.honest import HonestScore
     from assay.audit.monitor import Monitor
     from assay.audit.report import Report
     from assay.audit.scorer import Audit, Bucket
@@ -211,6 +223,51 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         )
 
 
+def print_honest(console: Console, honest: HonestScore) -> None:
+    """Print one honest score beside its vendor: the summary, the two side by side, served.
+
+    The summary sentences first; then, on the leads both judged, each score's calibration
+    (verdict, error with interval, observed/expected, promised vs observed) and ranking (AUC
+    with interval); then per map version the scores served and the "not yet" share.
+    """
+    heading(console, f"honest score {honest.scorer} beside the raw score of {honest.vendor}")
+    for sentence in honest.sentences():
+        console.print(terminal_text(f"{sentence}."))
+    console.print(terminal_text(GLOSSARY["honest_score"].gloss, style="dim"))
+    if honest.raw is not None and honest.honest is not None:
+        table = _table(
+            f"On {honest.n_judged:,} leads both judged ({pct(honest.observed_rate)} converted)",
+            ("score", "verdict", "ECE", "interval", "obs/exp", "promised", "AUC", "interval"),
+            left=("score", "verdict"),
+        )
+        for label, side in (("raw", honest.raw), ("honest", honest.honest)):
+            s = side.summary
+            table.add_row(
+                terminal_text(f"{label} ({s.scorer})"),
+                Text(s.verdict, style=COLOURS.get(s.verdict, "yellow")),
+                pts(s.ece), pts_range(s.ece_lower, s.ece_upper),
+                decimal(side.observed_expected, 2), pct(side.expected_rate),
+                decimal(s.auc, 3), decimal_range(s.auc_lower, s.auc_upper, 3),
+            )  # fmt: skip
+        console.print(table)
+    if honest.in_sample:
+        console.print(
+            terminal_text(
+                f"{honest.in_sample:,} in-sample leads left out of {honest.scorer}'s judging "
+                "(its map learned from their outcomes)",
+                style="dim",
+            )
+        )
+    served = _table(None, ("map version", "built", "served", "not yet / out of range", "share"))
+    for v in honest.served:
+        served.add_row(
+            terminal_text(v.map_version or "—"),
+            "—" if v.built_as_of is None else utc_time(v.built_as_of),
+            f"{v.served:,}", f"{v.abstained:,}", pct(v.abstained / v.served),
+        )  # fmt: skip
+    console.print(served)
+
+
 def print_recalibration(console: Console, scorer: str, result: Recalibration) -> None:
     """Print the out-of-fold comparison of the recalibration methods and the chosen one."""
     table = _table(
@@ -279,7 +336,7 @@ def print_answer(console: Console, answer: Answer) -> None:
 
 
 def print_report(console: Console, report: Report) -> None:
-    """Print each scorer's audit and monitors, the comparison, then the answers.
+    """Print each scorer's audit and monitors, the comparison, the honest scores, the answers.
 
     The answers come last, where a terminal leaves the reader: each scorer's verdict in a
     sentence and the next step with its command.
@@ -290,6 +347,8 @@ def print_report(console: Console, report: Report) -> None:
             print_monitor(console, summary.monitor)
     if report.comparison is not None:
         print_comparison(console, report.comparison.comparison)
+    for honest in report.honest:
+        print_honest(console, honest)
     for note in report.notes:
         console.print(Text.assemble(("note:", "yellow"), " ", terminal_text(note)))
     if report.answers:

@@ -27,7 +27,18 @@ the smoothness is uncertain where the data cannot pin it).
 **Monotone.** Every posterior draw of f is projected onto the non-decreasing curves (weighted
 least squares, weights n_b + 1: the projection-posterior of Chakraborty & Ghosal 2021, *Ann.
 Statist.* 49(3)); point, lower and upper bound are the draws' mean and quantiles, so the map
-and both bounds rise with the raw score.
+and both bounds rise with the raw score. A fall the posterior holds with probability ≥
+``DECISIVE_FALL`` (0.95) between two bins that hold leads is kept instead (the draws are not
+projected) and named: measured on 240 fits of monotone vendors it never fired; on the
+non-monotone vendor at 20,000 leads it fired 95% of the time.
+
+**The 90% interval** runs between the posterior's (1 ± ``POSTERIOR_LEVEL``)/2 quantiles, with
+``POSTERIOR_LEVEL`` = 0.86. Projection posteriors over-cover (Chakraborty & Ghosal 2021 prove it
+for isotonic regression and recalibrate the level), and so does this one: its raw 90% sets
+covered P(y | s) 92–96% of the time across over-, under-confident, shifted and non-monotone
+vendors at 20,000 leads (96 replicates each). The level was chosen on the whole coverage table
+(500 and 20,000 leads, base rates 2% and 30%): 0.86 keeps every cell within 85–95%, 0.84 let
+the non-monotone vendor at 500 leads fall to 83%.
 
 **Segments.** logit P(convert | b, g) = f_b + δ_g with δ_g ~ N(0, ω²): a segment's offset is
 shrunk toward the overall curve by empirical Bayes over a log grid of ω (Laplace per segment,
@@ -73,6 +84,10 @@ TAU_GRID = tuple(10.0 ** np.arange(-1.0, 6.01, 0.5))
 OMEGA_GRID = tuple(np.geomspace(0.02, 2.0, 11))
 #: A fall of the curve this probable is kept, not projected away (the map says so).
 DECISIVE_FALL = 0.95
+#: The interval every served score carries: 90%, between the posterior quantiles that hold
+#: POSTERIOR_LEVEL of the (projected) posterior (module docstring).
+STATED_COVERAGE = 0.9
+POSTERIOR_LEVEL = 0.86
 #: Posterior draws behind every map (quantiles at 5% and 95% need a few thousand).
 DRAWS = 2_000
 #: The map's format and version, written into every map document.
@@ -102,9 +117,13 @@ def score_bins(score: FloatArray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HonestSettings:
-    """What a map is built with: credibility, evidence threshold, segment size, draws, seed."""
+    """What a map is built with: posterior level, evidence threshold, segment size, draws, seed.
 
-    credibility: float = 0.9
+    ``posterior_level`` is the posterior mass between the quantiles of the stated 90% interval
+    (module docstring: recalibrated so that the interval covers 90%).
+    """
+
+    posterior_level: float = POSTERIOR_LEVEL
     min_events: float = 30.0  # effective conversions (or non-conversions) below this: "not yet"
     min_segment: int = 30  # matured leads a segment needs for an offset of its own
     draws: int = DRAWS
@@ -112,8 +131,8 @@ class HonestSettings:
 
     def __post_init__(self) -> None:
         """Refuse settings outside their ranges."""
-        if not 0 < self.credibility < 1:
-            raise AssayInputError(f"credibility must lie in (0, 1), got {self.credibility}")
+        if not 0 < self.posterior_level < 1:
+            raise AssayInputError(f"posterior_level must lie in (0, 1), got {self.posterior_level}")
         if self.min_events < 0 or self.min_segment < 1 or self.draws < 100:
             raise AssayInputError(
                 "min_events must be >= 0, min_segment >= 1 and draws >= 100, got "
@@ -148,9 +167,19 @@ class Evidence:
         return int(self.leads.sum())
 
     def add(
-        self, score: FloatArray, outcome: FloatArray, segment: Sequence[str | None] | None = None
+        self,
+        score: FloatArray,
+        outcome: FloatArray,
+        segment: Sequence[str | None] | None = None,
+        *,
+        sign: int = 1,
     ) -> Evidence:
-        """Return these counts plus the leads (score, outcome, segment): O(new leads)."""
+        """Return these counts plus the leads (score, outcome, segment): O(new leads).
+
+        ``sign=-1`` takes them out again (a lead whose label changed is retracted with its old
+        label and added with its new one); taking out a lead the counts do not hold is refused.
+        The seen range only widens: a retracted lead's score stays inside it.
+        """
         score = np.asarray(score, dtype=np.float64)
         outcome = np.asarray(outcome, dtype=np.float64)
         _check_leads(score, outcome, segment)
@@ -168,12 +197,16 @@ class Evidence:
         rows = np.fromiter((row_of[label] for label in labels), np.int64, len(labels))
         cells = rows * bins + score_bins(score)
         size = len(names) * bins
-        leads += np.bincount(cells, minlength=size).reshape(leads.shape)
-        conversions += (
+        leads += sign * np.bincount(cells, minlength=size).reshape(leads.shape)
+        conversions += sign * (
             np.bincount(cells, weights=outcome, minlength=size)
             .astype(np.int64)
             .reshape(leads.shape)
         )
+        if leads.min() < 0 or conversions.min() < 0 or np.any(conversions > leads):
+            raise AssayInputError("the leads to take out are not all in the map's evidence")
+        if sign < 0:
+            return Evidence(names, leads, conversions, self.low, self.high)
         return Evidence(
             names, leads, conversions, min(self.low, float(score.min())),
             max(self.high, float(score.max())),
@@ -389,10 +422,23 @@ class HonestMap:
         return replace(build(evidence, settings or HonestSettings()), segment_key=segment_key)
 
     def update(
-        self, score: FloatArray, outcome: FloatArray, segment: Sequence[str | None] | None = None
+        self,
+        score: FloatArray,
+        outcome: FloatArray,
+        segment: Sequence[str | None] | None = None,
+        *,
+        retract: tuple[FloatArray, FloatArray, Sequence[str | None] | None] | None = None,
     ) -> HonestMap:
-        """Return the next version: these counts plus the new matured leads (O(new leads))."""
-        built = build(self.evidence.add(score, outcome, segment), self.settings)
+        """Return the next version: these counts plus the new matured leads (O(new leads)).
+
+        ``retract`` (score, outcome, segment) takes leads out first: a lead whose label changed
+        since the last version (a conversion recorded late) is retracted with its old label and
+        passed again with its new one, so the update still equals a refit on today's labels.
+        """
+        evidence = self.evidence
+        if retract is not None:
+            evidence = evidence.add(*retract, sign=-1)
+        built = build(evidence.add(score, outcome, segment), self.settings)
         return replace(
             built, segment_key=self.segment_key, version=self.version + 1,
             history=(*self.history, self.fingerprint),
@@ -480,7 +526,7 @@ class HonestMap:
             "segment_key": self.segment_key,
             "fall": None if self.fall is None else list(self.fall),
             "settings": {
-                "credibility": self.settings.credibility,
+                "posterior_level": self.settings.posterior_level,
                 "min_events": self.settings.min_events,
                 "min_segment": self.settings.min_segment,
                 "draws": self.settings.draws,
@@ -535,7 +581,7 @@ def build(evidence: Evidence, settings: HonestSettings) -> HonestMap:
         row for row, name in enumerate(evidence.segments)
         if name != OVERALL and evidence.leads[row].sum() >= settings.min_segment
     ]  # fmt: skip
-    rows = [_summary(expit(curve), settings.credibility)]
+    rows = [_summary(expit(curve), settings.posterior_level)]
     if sized:
         offsets = offset_draws(
             evidence.leads[sized].astype(np.float64),
@@ -543,7 +589,7 @@ def build(evidence: Evidence, settings: HonestSettings) -> HonestMap:
             settings.draws,
         )  # fmt: skip
         rows += [
-            _summary(expit(curve + offsets[:, [column]]), settings.credibility)
+            _summary(expit(curve + offsets[:, [column]]), settings.posterior_level)
             for column in range(len(sized))
         ]
     names = (OVERALL, *(evidence.segments[row] for row in sized))
