@@ -324,8 +324,8 @@ def build_report(
     """Build the full report of ``scorers``, each part once (module docstring).
 
     ``scorers`` defaults to all that have a matured, scored prediction by the as-of (the others
-    are named in a note; all of them when none has one); ``as_of`` defaults to now and is never later than now
-    (:func:`frozen_as_of`).
+    are named in a note; all of them when none has one); ``as_of`` defaults to now and is never
+    later than now (:func:`frozen_as_of`).
 
     ``compare_scorers=False`` leaves the comparison out; ``monitors`` replaces the monitors
     the ledger keeps (``assay verify`` replays the ones a report recorded).
