@@ -149,6 +149,7 @@ def test_bad_raw_scores_are_refused_naming_row_and_column(ledger: Ledger) -> Non
     assert ledger.con.sql(
         "SELECT count(*) FROM predictions WHERE scorer LIKE '%honest'"
     ).fetchall() == [(0,)]
+    assert latest_map(ledger, "vendor") is None  # no map version was built for a refused file
     percent = pa.table({"entity_id": ["x"], "score": [20.0]})
     served = score_honestly(ledger, "vendor", percent, score_kind="percent", now=START + 70 * DAY)
     assert served.leads["raw_score"].to_pylist() == [0.2]

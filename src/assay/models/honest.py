@@ -209,9 +209,8 @@ class HonestScores:
     """What :func:`score_honestly` served and recorded."""
 
     version: MapVersion
-    leads: (
-        pa.Table
-    )  # entity_id, prediction_id, raw_score, segment, probability, lower, upper, status
+    #: entity_id, prediction_id, raw_score, segment, probability, lower, upper, status, map_version
+    leads: pa.Table
     receipt: IngestReceipt
 
 
@@ -241,28 +240,29 @@ def score_honestly(
     from assay.models.scoring import _derived_ids
 
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
-    version = build_map(
-        ledger, vendor, segment_key=segment_key, settings=settings, now=moment,
-        fresh_for=fresh_for,
-    )  # fmt: skip
-    honest = version.map
+    ledger.require_scorer(vendor)
     table = apply_mapping(read_source(data).table, dict(mapping or {}))
     for column in ("entity_id", score_column):
         if column not in table.column_names:
             raise AssayInputError(
                 f"the leads have no {column} column; rename yours with --map SOURCE={column}"
             )
-    key = honest.segment_key
+    stored = latest_map(ledger, vendor)
+    key = segment_key if segment_key is not None or stored is None else stored.map.segment_key
     if key is not None and key not in table.column_names:
         raise AssayInputError(
             f"{vendor}'s honest map is segmented by {key!r}: the leads need a {key} column"
         )
     inherited = _vendor_defaults(ledger, vendor)
     kind = score_kind or str(inherited.pop("score_kind", "probability"))
-    raw = _raw_scores(table[score_column], score_column, kind)
+    raw = _raw_scores(table[score_column], score_column, kind)  # refused before a map is built
     segment = (
         pc.cast(table[key], pa.string()) if key is not None else pa.nulls(len(raw), pa.string())
     )
+    version = build_map(
+        ledger, vendor, segment_key=key, settings=settings, now=moment, fresh_for=fresh_for
+    )
+    honest = version.map
     served = honest.predict(raw, segment.to_pylist())
     ok = np.array([status == OK for status in served.status], dtype=bool)
     name = honest_scorer(vendor)
