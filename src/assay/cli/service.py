@@ -75,7 +75,8 @@ def create_key(
     workspace: Annotated[str, typer.Option(help="Workspace the key belongs to.")],
     scope: Annotated[list[str], typer.Option("--scope", help=f"Repeatable: {', '.join(SCOPES)}.")],
     scorer: Annotated[
-        str | None, typer.Option(help="Restrict writes to this scorer (a vendor's key).")
+        str | None,
+        typer.Option(help="Only this scorer's writes and scores (a vendor's key)."),
     ] = None,
     label: Annotated[str | None, typer.Option(help="A note: who holds the key.")] = None,
     store: StoreOption = DEFAULT_STORE,

@@ -25,6 +25,7 @@ scorer judges only the leads it made a claim on (the report gives the share it a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 
 #: A vendor's honest scorer is named VENDOR + this suffix.
 SUFFIX = "~honest"
+
+
+class NoMaturedLeads(AssayInputError):
+    """A vendor's first map cannot be built: none of its leads has matured yet."""
 
 
 def honest_scorer(vendor: str) -> str:
@@ -80,7 +85,20 @@ def latest_map(ledger: Ledger, vendor: str) -> MapVersion | None:
         [record.fingerprint, name, record.version],
     ).fetchall()
     assert found, f"{record.ref} has no artefact or derivation"
-    return MapVersion(HonestMap.from_json(bytes(found[0][0])), record, to_utc(found[0][1]), 0)
+    return MapVersion(
+        _parsed(record.fingerprint, bytes(found[0][0])), record, to_utc(found[0][1]), 0
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(fingerprint: str, document: bytes) -> HonestMap:
+    """Parse the map stored under ``fingerprint`` (immutable: once per process)."""
+    return HonestMap.from_json(document)
+
+
+#: (ledger file, vendor) → (fingerprint of the newest version, when its history was last read and
+#: nothing had changed): ``fresh_for`` counts from that check, not from the build.
+_UNCHANGED: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
 
 
 def _matured(ledger: Ledger, vendor: str, as_of: dt.datetime, segment_key: str | None) -> pa.Table:
@@ -147,8 +165,9 @@ def build_map(
 
     With no version yet, a map of every matured lead (version 1). Otherwise the newest version
     is updated with the leads matured since it was built (a new version), or returned as it is
-    when none did, or when it was built less than ``fresh_for`` ago (a server sets this so a
-    request does not read the vendor's history each time). The segment key and settings of an
+    when none did, or when it was built (or last found unchanged, in this process) less than
+    ``fresh_for`` ago (a server sets this so a request does not read the vendor's history each
+    time). The segment key and settings of an
     existing map are kept; asking for others is refused (start another vendor name to change
     them).
     """
@@ -158,9 +177,9 @@ def build_map(
     if previous is None:
         leads = _matured(ledger, vendor, moment, segment_key)
         if leads.num_rows == 0:
-            raise AssayInputError(
-                f"scorer {vendor!r} has no matured leads yet: the honest map learns from outcomes "
-                "(ingest outcomes, or wait until leads mature)"
+            raise NoMaturedLeads(
+                f"not yet: scorer {vendor!r} has no matured leads yet: the honest map learns "
+                "from outcomes (ingest outcomes, or wait until leads mature)"
             )
         built = HonestMap.fit(
             *_columns(leads), settings or HonestSettings(), segment_key=segment_key
@@ -173,13 +192,18 @@ def build_map(
         )
     if settings is not None and settings != old.settings:
         raise AssayInputError(f"{vendor}'s honest map was built with {old.settings}")
-    if moment < previous.built_as_of + fresh_for or moment <= previous.built_as_of:
+    cache_key = (str(ledger.path), vendor)
+    fingerprint, checked = _UNCHANGED.get(cache_key, ("", previous.built_as_of))
+    if fingerprint != previous.record.fingerprint:
+        checked = previous.built_as_of
+    if moment < checked + fresh_for or moment <= previous.built_as_of:
         return previous
     added, retracted = _changes(
         _matured(ledger, vendor, previous.built_as_of, old.segment_key),
         _matured(ledger, vendor, moment, old.segment_key),
     )
     if added.num_rows == 0 and retracted.num_rows == 0:
+        _UNCHANGED[cache_key] = (previous.record.fingerprint, moment)
         return previous
     updated = old.update(*_columns(added), retract=_columns(retracted))
     return _store(ledger, vendor, updated, moment, added.num_rows)

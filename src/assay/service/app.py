@@ -12,6 +12,14 @@ in the OpenAPI document; a bare token is refused); the key fixes the workspace a
   64 segment names or 2,000 CSV columns; 415 for a body that is neither NDJSON nor CSV; 429
   above the per-key rate; 408 when the body does not arrive within the body timeout.
 
+``POST /v1/score?scorer=VENDOR`` (scope ``scores:write``) serves the vendor's honest score of
+a batch of leads (≤ 10,000, NDJSON or CSV) and records every lead served
+(:mod:`assay.service.scoring`): 201 with the map version, the count per status and each lead's
+honest probability, interval and status (200 when every lead was already recorded so); 422
+naming every bad value, 404 for an unknown vendor, 409 before the vendor has matured outcomes,
+403 for a key bound to another vendor, 501 on a store that keeps no model registry
+(PostgreSQL). A refusal writes nothing.
+
 An ``Idempotency-Key`` header belongs to the API key that sent it (two keys of a workspace
 may use the same value): the first request claims it, its response is stored and replayed
 for the same body; the same value with a different body is a 422 ("Idempotency-Key reused
@@ -33,7 +41,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Query, Request, Security
@@ -58,8 +66,10 @@ from assay.models.replay import replay
 from assay.report.html import render_html
 from assay.service.access_log import AccessLog, note_key, note_rows
 from assay.service.batches import (
+    FIELDS,
     MAX_BAD_ROWS,
     MAX_BYTES,
+    MAX_ROWS,
     Batch,
     BatchRejected,
     parse_csv,
@@ -67,7 +77,8 @@ from assay.service.batches import (
 )
 from assay.service.keys import ApiKey, KeyStore
 from assay.service.limits import BodyDeadline, RequestTimeout
-from assay.service.store import Store
+from assay.service.scoring import MAX_LEADS, SCORE_RANGE, ScoreRefused, answer, checked_leads, serve
+from assay.service.store import Store, Unsupported
 from assay.stats.compare import compare
 from assay.stats.decisions import certify_threshold
 from assay.stats.segments import segment_rates
@@ -120,6 +131,104 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_LEAD = {
+    "type": "object",
+    "properties": {
+        "entity_id": {"type": "string"},
+        "prediction_id": {"type": "string"},
+        "probability": {"type": ["number", "null"]},
+        "lower": {"type": ["number", "null"]},
+        "upper": {"type": ["number", "null"]},
+        "status": {"type": "string"},
+    },
+}
+_SERVED: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "scorer": {"type": "string", "description": "VENDOR~honest"},
+                    "map": {"type": "string", "description": "the map version's model ref"},
+                    "map_version": {"type": "string", "description": "model version recorded"},
+                    "built_as_of": {"type": "string", "format": "date-time"},
+                    "new_leads": {
+                        "type": "integer",
+                        "description": "matured leads this request's map version added (0: "
+                        "an existing version served)",
+                    },
+                    "evidence_leads": {"type": "integer"},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                        "description": "leads per status: ok, not yet, out of range",
+                    },
+                    "leads": {"type": "array", "items": _LEAD},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                    "receipt": {"type": "object", "description": "the recorded batch"},
+                },
+                "required": ["scorer", "map_version", "built_as_of", "counts", "leads"],
+            }
+        }
+    }
+}
+#: Documented responses of ``POST /v1/score`` (OpenAPI).
+SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{code: READ_RESPONSES[code] for code in (401, 403, 422, 429)},
+    200: {**_SERVED, "description": "served; every lead was already recorded so"},
+    201: {**_SERVED, "description": "served and recorded: map version, counts, each lead"},
+    403: {**_ERROR, "description": "the key lacks the scope, or is bound to another vendor"},
+    404: {**_ERROR, "description": "the workspace holds no such scorer (close names given)"},
+    408: INGEST_RESPONSES[408],
+    409: {
+        **_ERROR,
+        "description": "not yet: the vendor has no matured outcomes; or a prediction_id "
+        "already holds another score; or a request with this Idempotency-Key is still running",
+    },
+    413: {**_ERROR, "description": "more than 10,000 leads, 32 MiB or 64 segment names"},
+    415: INGEST_RESPONSES[415],
+    501: {**_ERROR, "description": "this store keeps no model registry (PostgreSQL)"},
+}
+
+
+def score_body() -> dict[str, Any]:
+    """Declare the request body of ``POST /v1/score`` for OpenAPI.
+
+    The prediction row schema (:func:`assay.ledger.columns.row_schema`) narrowed to the fields a
+    lead may carry (:data:`assay.service.batches.FIELDS` ``["scores"]``), ``entity_id`` and
+    ``score`` required.
+    """
+    row = row_schema("predictions")
+    fields = FIELDS["scores"]
+    declared = cast("dict[str, dict[str, Any]]", row["properties"])
+    properties = {name: value for name, value in declared.items() if name in fields}
+    properties["score"] = {
+        **properties["score"],
+        "description": "the vendor's raw score: a probability in [0, 1] (or 0-100 with "
+        "score_kind=percent)",
+    }
+    lead = {**row, "properties": properties, "required": ["entity_id", "score"]}
+    columns = ", ".join(f for f in fields if f != "segments")
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "one JSON object per lead"},
+                    "x-item-schema": lead,
+                },
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": f"a header row naming some of {columns} (entity_id and "
+                        "score required) and segment:NAME columns, then one row per lead",
+                    }
+                },
+            },
+        }
+    }
+
+
 def ingest_body(kind: str) -> dict[str, Any]:
     """Declare the request body of ``POST /v1/{kind}`` for OpenAPI.
 
@@ -168,6 +277,9 @@ class Settings:
     body_timeout_seconds: float = 30.0
     #: An idle keep-alive connection is closed after this many seconds.
     keep_alive_seconds: int = 5
+    #: ``POST /v1/score`` reuses a vendor's newest honest map built less than this many
+    #: seconds ago, without reading the vendor's matured leads (``build_map``'s fresh_for).
+    score_fresh_seconds: float = 600.0
 
 
 class ApiError(Exception):
@@ -319,6 +431,10 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
     async def api_error(_: Request, error: ApiError) -> Response:
         return json_response(error.body(), error.status, **error.headers)
 
+    @app.exception_handler(Unsupported)
+    async def unsupported(_: Request, error: Unsupported) -> Response:
+        return json_response({"error": str(error)}, 501)
+
     @app.exception_handler(AssayInputError)
     async def input_error(_: Request, error: AssayInputError) -> Response:
         return json_response({"error": str(error)}, 422)
@@ -368,14 +484,21 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def ingest(
-        kind: str, request: Request, key: ApiKey, idempotency_key: str | None
+    def content_type_of(request: Request) -> str:
+        return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    async def idempotent(
+        key: ApiKey,
+        idempotency_key: str | None,
+        request_sha: str,
+        run: Callable[[], Awaitable[Response]],
     ) -> Response:
-        body = await read_body(request)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        request_sha = hashlib.sha256(f"{kind}\n{content_type}\n".encode() + body).hexdigest()
+        """Answer ``run()``; with an Idempotency-Key, once: later the stored response.
+
+        The key is claimed first (module docstring); a refusal releases it.
+        """
         if idempotency_key is None:
-            return await _ingest(request, kind, body, content_type, request_sha, key)
+            return await run()
         scope = (key.workspace, key.key_id, idempotency_key)
         claimed = store.claim(*scope, request_sha)
         if claimed is not None:
@@ -397,21 +520,33 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 headers={"Idempotent-Replayed": "true"},
             )  # fmt: skip
         try:
-            response = await _ingest(request, kind, body, content_type, request_sha, key)
+            response = await run()
         except BaseException:
             store.release(*scope)  # a refusal stores nothing: the key may be used again
             raise
         store.remember(*scope, response.status_code, bytes(response.body))
         return response
 
-    async def _ingest(
-        request: Request, kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
+    async def ingest(
+        kind: str, request: Request, key: ApiKey, idempotency_key: str | None
     ) -> Response:
+        body = await read_body(request)
+        content_type = content_type_of(request)
+        request_sha = hashlib.sha256(f"{kind}\n{content_type}\n".encode() + body).hexdigest()
+        return await idempotent(
+            key, idempotency_key, request_sha,
+            lambda: _ingest(request, kind, body, content_type, request_sha, key),
+        )  # fmt: skip
+
+    async def parse_body(
+        request: Request, body: bytes, content_type: str, kind: str, max_rows: int = MAX_ROWS
+    ) -> Batch:
+        """Parse an NDJSON or CSV body into a batch of ``kind``; note its rows for the log."""
         try:
             if content_type in NDJSON_TYPES:
-                batch = await asyncio.to_thread(parse_ndjson, body, kind)
+                batch = await asyncio.to_thread(parse_ndjson, body, kind, max_rows)
             elif content_type == "text/csv":
-                batch = await asyncio.to_thread(parse_csv, body, kind)
+                batch = await asyncio.to_thread(parse_csv, body, kind, max_rows)
             else:
                 raise ApiError(
                     415,
@@ -426,6 +561,12 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
                 total=rejected.total,
             ) from None
         note_rows(request, batch.table.num_rows)
+        return batch
+
+    async def _ingest(
+        request: Request, kind: str, body: bytes, content_type: str, request_sha: str, key: ApiKey
+    ) -> Response:
+        batch = await parse_body(request, body, content_type, kind)
         if key.scorer is not None and kind == "predictions":
             others = (
                 [
@@ -480,6 +621,74 @@ def create_app(store: Store, keys: KeyStore, settings: Settings | None = None) -
     ) -> Response:
         """Append a batch of observed outcomes (NDJSON or CSV), all or nothing."""
         return await ingest("outcomes", request, key, idempotency_key)
+
+    fresh_for = dt.timedelta(seconds=settings.score_fresh_seconds)
+
+    @app.post(
+        "/v1/score", tags=["scores"], status_code=201, responses=SCORE_RESPONSES,
+        openapi_extra=score_body(),
+    )  # fmt: skip
+    async def score(
+        request: Request,
+        key: Annotated[ApiKey, Depends(principal("scores:write"))],
+        scorer: Annotated[
+            str,
+            Query(
+                min_length=1, max_length=200, description="The vendor whose raw scores these are."
+            ),
+        ],
+        segment_by: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=64,
+                description="The segment attribute a vendor's first map is built by (an existing "
+                "map keeps its own).",
+            ),
+        ] = None,
+        score_kind: Annotated[
+            str,
+            Query(pattern=f"^({'|'.join(SCORE_RANGE)})$", description="How to read the raw score."),
+        ] = "probability",
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response:
+        """Serve the vendor's honest score of each lead (≤ 10,000, NDJSON or CSV) and record it.
+
+        Each lead is answered with the probability the workspace's own outcomes support for
+        its raw score (and segment), the 90% interval and a status ("ok", "not yet: …", "out
+        of range: …"), from the vendor's newest honest map (built or updated first from its
+        matured leads). Every lead is recorded as a prediction of ``VENDOR~honest`` with the
+        map version as model version ("not yet" and "out of range" as abstentions), so the
+        honest score is audited like any vendor. A refusal writes nothing.
+        """
+        if key.scorer is not None and key.scorer != scorer:
+            raise ApiError(403, f"this key serves only scorer {key.scorer!r}'s honest score")
+        body = await read_body(request)
+        content_type = content_type_of(request)
+        asked = f"scores\n{content_type}\n{scorer}\n{segment_by or ''}\n{score_kind}\n"
+        request_sha = hashlib.sha256(asked.encode() + body).hexdigest()
+
+        async def run() -> Response:
+            batch = await parse_body(request, body, content_type, "scores", MAX_LEADS)
+            try:
+                leads = await asyncio.to_thread(checked_leads, batch.table, score_kind)
+                served = await store.write(
+                    key.workspace,
+                    lambda ledger: serve(
+                        ledger, scorer, leads, segment_by=segment_by,
+                        score_kind=score_kind, fresh_for=fresh_for,
+                        name_scorers=key.scorer is None,
+                    ),
+                )  # fmt: skip
+            except ScoreRefused as refused:
+                raise ApiError(refused.status, refused.message, refused.bad_rows) from None
+            content = {
+                **answer(served, batch.segments),
+                "receipt": _receipt(served.receipt, batch),
+            }
+            return json_response(content, 200 if served.receipt.noop else 201)
+
+        return await idempotent(key, idempotency_key, request_sha, run)
 
     async def read(key: ApiKey, task: Callable[[Ledger], Any]) -> Any:
         try:

@@ -3,7 +3,8 @@
 Only the fields a client may set are accepted — the server stamps ``recorded_at`` itself and
 owns ``batch_id`` and ``row_hash`` — so an unexpected field is a row error, not a silent extra
 (mass assignment). Values become text **exactly as written** and the ledger's row checker
-validates them, so both formats share one rule. Prediction segments arrive as an object
+validates them, so both formats share one rule. A ``POST /v1/score`` body (kind ``scores``) is
+read the same way, with fewer fields (:data:`FIELDS`). Prediction segments arrive as an object
 ``{"segments": {"industry": "retail"}}`` (NDJSON) or as ``segment:NAME`` columns (CSV).
 A prediction's inputs (the features its model read) arrive as a flat object
 ``{"inputs": {"age": 31, "region": "EU"}}`` (NDJSON: string, number, true/false or null values,
@@ -82,6 +83,12 @@ MAX_BAD_ROWS = 1_000
 #: itself, nor the chain's ``batch_id`` and ``row_hash``; predictions carry their segments as
 #: one object (and their inputs as another, :func:`_ndjson_inputs`).
 FIELDS = {kind: client_fields(kind) for kind in ("predictions", "outcomes")}
+#: A lead sent to ``POST /v1/score`` (kind "scores"): a prediction's fields but those the server
+#: sets itself for the honest scorer it records (scorer, model version, score kind, inputs).
+FIELDS["scores"] = tuple(
+    f for f in FIELDS["predictions"]
+    if f not in ("scorer", "model_version", "score_kind", "input_hash", "seed")
+)  # fmt: skip
 #: Fields whose floats orjson reads exactly as the ledger will (the value is a double).
 _FLOAT_FIELDS = frozenset({"score"})
 #: Numeric fields: a number's value is what counts (``-0`` and ``0`` are the same there).
@@ -143,10 +150,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-def _too_many(rows: int) -> BatchRejected:
-    reason = f"a batch holds at most {MAX_ROWS} rows"
+def _too_many(rows: int, limit: int) -> BatchRejected:
+    reason = f"a batch holds at most {limit:,} rows"
     return BatchRejected(
-        [BadRow(MAX_ROWS + 1, "*", f"{rows} rows", reason)],
+        [BadRow(limit + 1, "*", f"{rows} rows", reason)],
         status=413,
         message=f"batch refused: {rows:,} rows; {reason}, nothing was written",
     )
@@ -196,15 +203,15 @@ def _objects(lines: list[bytes], loads: Callable[[bytes], object]) -> list[dict[
     raise BatchRejected(bad[:MAX_BAD_ROWS], total=len(bad))
 
 
-def parse_ndjson(body: bytes, kind: str) -> Batch:
+def parse_ndjson(body: bytes, kind: str, max_rows: int = MAX_ROWS) -> Batch:
     """One JSON object per line; blank lines are skipped. Raises BatchRejected.
 
     Checks run per field over the whole batch (set operations, type sets) and fall back to
-    row-by-row only to name the rows that fail them.
+    row-by-row only to name the rows that fail them. Above ``max_rows`` lines, a 413.
     """
     lines = [line for line in body.split(b"\n") if line.strip()]
-    if len(lines) > MAX_ROWS:
-        raise _too_many(len(lines))
+    if len(lines) > max_rows:
+        raise _too_many(len(lines), max_rows)
     if not lines:
         raise _no_rows()
     records = _objects(lines, orjson.loads)
@@ -426,8 +433,11 @@ def _too_wide(body: bytes) -> bool:
     return max(header.count(d.encode()) for d in DELIMITERS) + 1 > MAX_COLUMNS
 
 
-def parse_csv(body: bytes, kind: str) -> Batch:
-    """Parse a CSV with a header row; every cell as the text written. Raises BatchRejected."""
+def parse_csv(body: bytes, kind: str, max_rows: int = MAX_ROWS) -> Batch:
+    """Parse a CSV with a header row; every cell as the text written. Raises BatchRejected.
+
+    Above ``max_rows`` rows, a 413.
+    """
     try:
         csv = read_csv_text(body, what="the body")
     except CsvShapeError as error:
@@ -435,8 +445,8 @@ def parse_csv(body: bytes, kind: str) -> Batch:
         status = 413 if _too_wide(body) else 422
         raise BatchRejected(bad[:MAX_BAD_ROWS], status, str(error), total=len(bad)) from None
     table = csv.table
-    if table.num_rows > MAX_ROWS:
-        raise _too_many(table.num_rows)
+    if table.num_rows > max_rows:
+        raise _too_many(table.num_rows, max_rows)
     if table.num_rows == 0:
         raise _no_rows()
     allowed = [f for f in FIELDS[kind] if f != "segments"]
@@ -450,6 +460,11 @@ def parse_csv(body: bytes, kind: str) -> Batch:
     segments = tuple(n.removeprefix("segment:") for n in names if n.startswith("segment:"))
     if len(segments) > MAX_SEGMENTS:
         raise _too_many_segments(f"{len(segments):,}")
+    reserved = {*FIELDS[kind], INPUTS_COLUMN}
+    clashes = [f"segment:{s}" for s in segments if s in reserved]
+    if clashes:
+        reason = "segment names must not reuse field names"
+        raise BatchRejected([BadRow(0, n, "", reason) for n in clashes[:MAX_BAD_ROWS]])
     if csv.decimal_comma and "score" in table.column_names:
         score = table["score"]
         comma = pc.fill_null(pc.match_substring_regex(score, _DECIMAL_COMMA), False)

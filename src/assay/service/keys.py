@@ -6,12 +6,15 @@ presented secret is compared with :func:`hmac.compare_digest` (constant time). T
 comes from the key alone, never from the request path or body. Scopes:
 
 * ``predictions:write``, ``outcomes:write`` — ingest;
+* ``scores:write`` — ``POST /v1/score``: serve a vendor's honest score, which records every
+  lead served (a write);
 * ``reports:read`` — status, audits, segments, thresholds, comparisons, the HTML report;
 * ``admin`` — everything above, and the Parquet export.
 
-A key may be restricted to one scorer (a vendor writes only its own predictions). Keys live
-in SQLite (WAL), so ``assay keys revoke`` in another process takes effect on the server's
-next request; rotation is creating the new key before revoking the old one.
+A key may be restricted to one scorer: a vendor writes only its own predictions and serves
+only its own honest score. Keys live in SQLite (WAL), so ``assay keys revoke`` in another
+process takes effect on the server's next request; rotation is creating the new key before
+revoking the old one.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from assay._validation import AssayInputError
 
-SCOPES = ("predictions:write", "outcomes:write", "reports:read", "admin")
+SCOPES = ("predictions:write", "outcomes:write", "scores:write", "reports:read", "admin")
 _KEY = re.compile(r"^ak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _WORKSPACE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -46,6 +46,7 @@ from assay.service.store import (
     REMEMBER,
     STALE_CLAIM_SECONDS,
     STATE_TABLES,
+    Unsupported,
     relative,
 )
 
@@ -219,6 +220,17 @@ class PostgresStore:
                     (workspace, *(data[c][k] for c in columns), batch_id, data["row_hash"][k])
                 )
         self._con.execute(f"INSERT INTO {table} SELECT * FROM incoming_{table}")
+
+    async def write(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Refuse: ledger code that writes (the honest score's map versions) needs DuckDB.
+
+        This store keeps no model registry, so a map version could not be stored.
+        """
+        raise Unsupported(
+            "the PostgreSQL store keeps no model registry, so it cannot store the honest "
+            "map versions a served score is recorded against; serve honest scores from a "
+            "DuckDB store (assay serve --store duckdb:DIR) or with assay score --honest"
+        )
 
     # ------------------------------------------------------------------ reads
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:

@@ -2,10 +2,10 @@
 
 The DuckDB store gives every workspace its own ledger file (``<root>/workspaces/<name>.duckdb``),
 so one workspace's rows cannot be reached through another's key. The server process owns the
-files. Every write — ingest, receipts, exports — runs on **one writer thread** fed by a
-queue (a single-worker executor), because DuckDB transactions on cursors opened per request
-race when a client retries a batch; reads run on a small pool of threads, each on its own
-cursor of the same database, so an audit does not hold up ingest.
+files. Every write — ingest, served honest scores, receipts, exports — runs on **one writer
+thread** fed by a queue (a single-worker executor), because DuckDB transactions on cursors
+opened per request race when a client retries a batch; reads run on a small pool of threads,
+each on its own cursor of the same database, so an audit does not hold up ingest.
 
 Receipts (by body sha256) and ``Idempotency-Key`` responses live in SQLite beside the keys.
 Every acknowledged batch is committed before its receipt is written, so after a crash a resend
@@ -74,11 +74,22 @@ RELEASE = (
 )
 
 
+class Unsupported(Exception):
+    """The store cannot do what was asked (the service answers 501 with the reason)."""
+
+
 class Store(Protocol):
     """What the HTTP layer needs from storage, whatever the database."""
 
     async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
         """Write ``batch`` as ``kind`` rows of the workspace, all or nothing."""
+        ...
+
+    async def write(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on the workspace's ledger where it may write (models, predictions).
+
+        Raises :class:`Unsupported` on a store that cannot run ledger code that writes.
+        """
         ...
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
@@ -159,6 +170,10 @@ class DuckDBStore:
             return ledger.ingest_outcomes(batch.table)
 
         return await self._on(self._writer, write)
+
+    async def write(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on the writer thread, on the workspace's ledger (writes queue there)."""
+        return await self._on(self._writer, lambda: task(self._ledger(workspace)))
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         """Run ``task`` on a reader thread, on the workspace's ledger through its own cursor."""
