@@ -4,14 +4,17 @@ The pipeline of ``tests/model_fixtures.py`` (scaler + one-hot encoder + logistic
 saved with skops) is registered and scores 10^5 leads through the ledger
 (:func:`assay.models.scoring.score_leads`). Timed in this run:
 
-* ``assay.models.replay.replay``: fetch the predictions with their records, parse the records
-  back into a frame, predict, compare bit for bit (target: at most 1.5× the peer);
+* ``assay.models.replay.replay``: fetch the predictions and the scoring batch's typed input copy
+  (the records read back, kept by ``score_leads``), predict, compare bit for bit (target: at
+  most 1.5× the peer);
 * peer: ``pipe.predict_proba`` on the same rows as a pandas DataFrame;
 
 the two in turn, best of five each (a shared machine's load then weighs on both alike); then
-the replay's parts, best of three: loading the registered artefact (``get_model``), the fetch
-(``Ledger.prediction_inputs``), the parse (``records_frame``) and the prediction of the
-loaded model on the parsed frame.
+the replay's parts, best of three: loading the registered artefact (``get_model``, kept per
+thread after the first load), the fetch (``Ledger.replay_inputs``: rows and typed copy) and
+the prediction of the loaded model on the copy; and, for comparison, what a batch without a
+typed copy (inputs ingested with ``--inputs``) costs instead: fetching the records
+(``Ledger.prediction_inputs``) and parsing them (``records_frame``).
 """
 
 from __future__ import annotations
@@ -77,13 +80,15 @@ def run(console: Console) -> None:
             lambda: replay(ledger), lambda: pipe.predict_proba(frame)
         )
         rows = ledger.prediction_inputs()
-        parsed = records_frame(rows["record"])
+        _, copy = ledger.replay_inputs()
+        assert copy is not None and copy.equals(records_frame(rows["record"]))
         _, model = get_model(ledger, "leads", "1")
         parts = {
             "load (get_model)": best_time(lambda: get_model(ledger, "leads", "1")),
-            "fetch (prediction_inputs)": best_time(lambda: ledger.prediction_inputs()),
-            "parse (records_frame)": best_time(lambda: records_frame(rows["record"])),
-            "predict (loaded model)": best_time(lambda: model.predict(parsed, None)),
+            "fetch (replay_inputs: rows, copy)": best_time(lambda: ledger.replay_inputs()),
+            "predict (loaded model, copy)": best_time(lambda: model.predict(copy, None)),
+            "without a copy: fetch records": best_time(lambda: ledger.prediction_inputs()),
+            "without a copy: parse records": best_time(lambda: records_frame(rows["record"])),
         }
     table = Table(title=f"Replay {N:,} predictions (this run)")
     for column in ("path", "seconds", "× predict_proba"):

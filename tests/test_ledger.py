@@ -430,10 +430,10 @@ def test_a_version_2_ledger_with_data_migrates_and_still_verifies(tmp_path):
         store.ingest_outcomes(OUTCOMES, now=NOW)
         before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
     con = duckdb.connect(str(path))  # take it back to version 2, as an older assay wrote it
-    for table in ("derivations", "inputs", "models", "artefacts"):
+    for table in ("derivations", "inputs", "models", "artefacts", "input_frames"):
         con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE meta SET value = '2'")
-    for column in ("backfill", "meta_sha256"):  # the version-4 batch columns
+    for column in ("backfill", "meta_sha256", "frame_sha256"):  # the version-4 and 6 columns
         con.execute(f"ALTER TABLE batches DROP COLUMN {column}")
     previous = GENESIS_HASH  # and the chain as version 2 wrote it (no metadata hash)
     for batch_id, *fields in con.execute(
@@ -463,8 +463,9 @@ def test_a_version_4_ledger_reads_read_only_as_the_current_schema_untouched(tmp_
         store.ingest_predictions(PREDICTIONS, now=NOW)
         before = store.labels(as_of="2024-03-05T00:00:00Z", policy="all").table
     con = duckdb.connect(str(path))  # as assay wrote it before inputs and models (version 4)
-    for table in ("inputs", "models", "artefacts"):
+    for table in ("inputs", "models", "artefacts", "input_frames"):
         con.execute(f"DROP TABLE {table}")
+    con.execute("ALTER TABLE batches DROP COLUMN frame_sha256")
     con.execute("UPDATE meta SET value = '4'")
     con.close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -322,3 +322,73 @@ def test_replaying_nothing_exits_3_not_0(tmp_path: Path) -> None:
     shown = CliRunner().invoke(app, ["replay", "--ledger", str(path)])
     assert shown.exit_code == 3, shown.output
     assert "nothing replayed" in shown.output and "30 predictions not replayable" in shown.output
+
+
+def test_scoring_keeps_a_typed_copy_that_is_the_records_read_back(
+    scored: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each scoring batch keeps the frame it scored as its typed input copy: the same bytes for
+    the same leads scored again elsewhere, and, over two batches whose ids interleave, row for
+    row what the stored records parse into (the reference)."""
+    from assay.ledger.inputs import records_frame
+
+    path = tmp_path / "copies.duckdb"
+    shutil.copy(scored["path"], path)
+    with Ledger(path) as ledger:
+        score_leads(ledger, "leads@1", _leads(300, 2, "later"), defaults=DEFAULTS, now=SECOND)
+        copies = ledger.con.execute(
+            "SELECT frame_sha256 FROM batches WHERE kind = 'predictions' ORDER BY batch_id"
+        ).fetchall()
+        stored = ledger.con.execute("SELECT count(*) FROM input_frames").fetchall()[0][0]
+        rows, copy = ledger.replay_inputs(scorer="leads")
+        reference = ledger.prediction_inputs(scorer="leads")
+        result = replay(ledger, scorer="leads")
+        assert ledger.verify().ok
+    with Ledger(tmp_path / "again.duckdb") as again:
+        register_model(again, "leads", "1", skops_bytes(scored["pipe"]), now=REGISTERED)
+        score_leads(again, "leads@1", scored["root"] / "leads.csv", defaults=DEFAULTS, now=FIRST)
+        rescored = again.con.execute("SELECT frame_sha256 FROM batches WHERE kind = 'predictions'")
+        assert rescored.fetchall() == copies[:1]  # deterministic bytes
+    assert None not in {c[0] for c in copies} and stored == len(set(copies)) == 3
+    assert copy is not None and rows["record"].null_count == rows.num_rows == N + 300
+    assert rows["prediction_id"].equals(reference["prediction_id"])
+    positions = rows["copy_row"].to_numpy()
+    assert not np.array_equal(positions, np.arange(N + 300))  # the two batches interleave
+    assert copy.take(positions).equals(records_frame(reference["record"]))
+    assert result.ok and result.versions[0].identical == N + 300
+
+
+def test_a_group_mixing_copied_and_ingested_inputs_replays_from_the_records(
+    scored: dict[str, Any], tmp_path: Path
+) -> None:
+    """Predictions of the same model version ingested with --inputs (no copy) join a scoring
+    batch's group: the group is parsed from the records of all its rows, and reproduces."""
+    path = tmp_path / "mixed.duckdb"
+    shutil.copy(scored["path"], path)
+    extra = _leads(50, 3, "vendor")
+    extra["score"] = scored["pipe"].predict_proba(extra[list(FEATURES)])[:, 1]
+    extra["scorer"], extra["model_version"] = "leads", "1"
+    extra["scored_at"] = SECOND.isoformat()
+    with Ledger(path) as ledger:
+        ledger.ingest_predictions(extra, defaults=DEFAULTS, inputs=list(FEATURES), now=SECOND)
+        rows, copy = ledger.replay_inputs(scorer="leads")
+        result = replay(ledger, scorer="leads")
+    assert copy is not None
+    assert (rows["copy_row"].null_count, rows["record"].null_count) == (50, N)
+    assert result.ok and result.versions[0].identical == N + 50
+
+
+def test_a_loaded_model_is_kept_per_thread() -> None:
+    import threading
+
+    from assay.models.registry import get_model
+
+    with Ledger(":memory:") as ledger:
+        register_model(ledger, "leads", "1", skops_bytes(fitted_pipeline(n=500)), now=REGISTERED)
+        first, again = get_model(ledger, "leads", "1")[1], get_model(ledger, "leads", "1")[1]
+        other: list[Any] = []
+        reader = ledger.reader()
+        thread = threading.Thread(target=lambda: other.append(get_model(reader, "leads", "1")[1]))
+        thread.start()
+        thread.join()
+    assert first is again and other[0] is not first

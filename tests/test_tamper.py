@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -237,9 +238,10 @@ def test_legacy_batches_keep_verifying_and_new_ones_are_sealed(tmp_path: Path) -
         store.ingest_predictions(_predictions(range(3)), now=DAY[0])
     con = duckdb.connect(str(path))  # as a version-3 assay wrote it: no metadata hash
     con.execute(
-        "ALTER TABLE batches DROP COLUMN backfill; ALTER TABLE batches DROP COLUMN meta_sha256"
+        "ALTER TABLE batches DROP COLUMN backfill; ALTER TABLE batches DROP COLUMN meta_sha256; "
+        "ALTER TABLE batches DROP COLUMN frame_sha256"
     )
-    for table in ("derivations", "inputs", "models", "artefacts"):
+    for table in ("derivations", "inputs", "models", "artefacts", "input_frames"):
         con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE meta SET value = '2'")
     row = con.execute(
@@ -438,3 +440,52 @@ def test_absurd_settings_are_refused_before_computing(report, monkeypatch, path,
 )  # fmt: skip
 def test_the_settings_checks_cover_every_field(spec: settings.Record, kind: type) -> None:
     assert set(spec.fields) == {f.name for f in dataclasses.fields(kind)}
+
+
+# ---------------------------------------------------------------- typed input copies
+def test_a_typed_copy_that_disagrees_with_its_records_fails_verify_naming_the_batch(
+    tmp_path: Path,
+) -> None:
+    """The copy is checked by its content address, then re-derived from the records: an
+    attacker who writes another copy under its own hash and recomputes every hash still fails."""
+    pytest.importorskip("skops")
+    from tests.model_fixtures import fitted_pipeline, lead_frame, skops_bytes
+
+    from assay.ledger.inputs import read_typed_copy, typed_copy_bytes
+    from assay.models.registry import register_model
+    from assay.models.scoring import score_leads
+
+    leads = lead_frame(200, 5).drop(columns="converted")
+    leads.insert(0, "entity_id", [f"t-{i:03d}" for i in range(200)])
+    with Ledger(tmp_path / "copy.duckdb") as store:
+        register_model(store, "leads", "1", skops_bytes(fitted_pipeline(n=500)), now=DAY[0])
+        score_leads(store, "leads@1", leads, defaults={"horizon_days": 90,
+                    "target_event": "won"}, now=DAY[1])  # fmt: skip
+        (batch, digest, data), = store.con.execute(
+            "SELECT b.batch_id, b.frame_sha256, f.bytes FROM batches b JOIN input_frames f "
+            "USING (frame_sha256)"
+        ).fetchall()  # fmt: skip
+        assert store.verify().ok
+        copy = read_typed_copy(data)
+        edited = copy.set_column(
+            copy.column_names.index("visits"), "visits",
+            pa.array([copy["visits"][0].as_py() + 1, *copy["visits"].to_pylist()[1:]]),
+        )  # fmt: skip
+        other = typed_copy_bytes(edited)
+        # the bytes swapped under the old address
+        store.con.execute("UPDATE input_frames SET bytes = ?", [other])
+        result = store.verify()
+        assert result.first_bad_batch == batch
+        assert f"its typed input copy {digest} no longer hashes to its content address" in str(
+            result.problem
+        )
+        # the other copy under its own address, the batch pointed at it, every hash recomputed
+        fresh = hashlib.sha256(other).hexdigest()
+        store.con.execute("UPDATE input_frames SET frame_sha256 = ?", [fresh])
+        store.con.execute("UPDATE batches SET frame_sha256 = ? WHERE batch_id = ?", [fresh, batch])
+        _rechain(store.con)
+        result = store.verify()
+        assert result.first_bad_batch == batch and f"batch {batch} (predictions)" in str(
+            result.problem
+        )
+        assert "no longer matches its input records (re-derived from them)" in str(result.problem)

@@ -29,7 +29,9 @@ all ``true``/``false`` (any case) boolean; any other column keeps its text as wr
 every CSV reader, ``02139`` is then the number 2139: send such codes as text (Parquet, a frame,
 or NDJSON) if the model reads them as text.
 
-:func:`records_frame` reads records back into a typed Arrow table.
+:func:`records_frame` reads records back into a typed Arrow table;
+:func:`typed_copy_bytes` writes such a table as the Arrow IPC bytes of a batch's typed copy
+(``input_frames``), one way only, and :func:`read_typed_copy` reads them back.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.ipc as paipc
 import pyarrow.json as pajson
 
 from assay._validation import AssayInputError
@@ -60,8 +63,10 @@ __all__ = [
     "StagedInputs",
     "canonical_records",
     "input_frame",
+    "read_typed_copy",
     "records_frame",
     "stage_inputs",
+    "typed_copy_bytes",
     "typed_text",
 ]
 
@@ -615,3 +620,32 @@ def _mixed_frame(lines: list[str]) -> pa.Table:
                 pa.string(),
             )
     return pa.table(columns)
+
+
+def typed_copy_bytes(frame: pa.Table) -> bytes:
+    """Write a typed table as Arrow IPC stream bytes, the same bytes for the same table.
+
+    One record batch (chunks combined), no schema metadata, no compression; the value slots
+    under nulls of fixed-width columns are zeroed first (a builder may leave anything there),
+    so the bytes, and their sha256, depend on the table's types and values alone.
+    """
+    columns = []
+    for values in frame.combine_chunks().columns:
+        array = values.combine_chunks()
+        fixed = pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+        if array.null_count and (fixed or pa.types.is_boolean(array.type)):
+            filled = pc.fill_null(array, pa.scalar(0 if fixed else False, array.type))
+            missing = np.asarray(pc.is_null(array), dtype=bool)
+            array = pa.array(filled.to_numpy(zero_copy_only=False), array.type, mask=missing)
+        columns.append(array)
+    schema = frame.schema.remove_metadata()
+    batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+    sink = pa.BufferOutputStream()
+    with paipc.new_stream(sink, schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
+def read_typed_copy(data: pa.Buffer | bytes) -> pa.Table:
+    """Read the bytes :func:`typed_copy_bytes` wrote back into the table (zero copy)."""
+    return paipc.open_stream(pa.BufferReader(data)).read_all()

@@ -16,6 +16,13 @@ Every batch is checked in batch order and the first failure is named. Per batch:
    of the hash, so their hashes stay valid);
 6. **chain** — ``previous_hash`` is the chain hash of the batch before (genesis: 64 zeros), and
    ``chain_hash`` = sha256(previous | kind | rows_sha256 | row_count | ingested_at µs | meta).
+7. **typed copy** — a predictions batch with a ``frame_sha256`` (schema version 6,
+   :mod:`assay.ledger.schema`): its bytes in ``input_frames`` hash to it; every row was recorded
+   at the batch's ingest time with its input record recorded by then (so the copy is seen whole
+   at any as-of, as replay reads it); and the copy re-derived from those records
+   (:func:`assay.ledger.inputs.records_frame` in ``prediction_id`` order, then
+   :func:`assay.ledger.inputs.typed_copy_bytes`) is the same bytes. A copy that disagrees with
+   the records fails here, naming the batch.
 
 Batches written before schema version 4 have ``meta_sha256`` NULL: they keep the chain formula
 without the metadata part, and edits to their metadata cannot be detected. Once one batch
@@ -40,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._validation import AssayInputError, to_utc
+from assay.ledger.inputs import records_frame, typed_copy_bytes
 from assay.ledger.schema import CONTENT_ADDRESSES, GENESIS_HASH, KINDS, batch_item, column_text
 from assay.ledger.session import first_row
 
@@ -115,6 +123,7 @@ class _Batch(NamedTuple):
     chain_hash: str
     meta_sha256: str | None
     meta_now: str
+    frame_sha256: str | None
 
 
 def chain_hash(
@@ -188,12 +197,14 @@ def append_batch(
     ingested_by: str | None,
     backfill: bool,
     recompute: bool = True,
+    frame_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Chain batch ``batch_id`` after ``previous_hash``; return the batch row as stored.
 
     The batch's rows are stored in ``con`` under that number already; the row returned maps
     column → value. ``recompute=False``: the rows' stored ``row_hash`` was computed from the
     same rows in this transaction, so the digest takes it as it is (:func:`batch_digest`).
+    ``frame_sha256``: the hash of the batch's typed input copy, already in ``input_frames``.
 
     The one place a batch joins the hash chain, for both stores: the digest and the row count
     are taken from the stored rows (:func:`batch_digest`), the batch row is inserted, and
@@ -207,7 +218,7 @@ def append_batch(
         "batch_id": batch_id, "kind": kind, "source_name": source_name,
         "file_sha256": file_sha256, "rows_sha256": digest.sha256, "row_count": digest.rows,
         "ingested_at": ingested_at, "ingested_by": ingested_by, "previous_hash": previous_hash,
-        "chain_hash": "", "backfill": backfill,
+        "chain_hash": "", "backfill": backfill, "frame_sha256": frame_sha256,
     }  # fmt: skip
     con.execute(
         f"INSERT INTO batches ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -249,11 +260,12 @@ def verify(con: duckdb.DuckDBPyConnection, expect: ChainHead | None = None) -> V
 
     ``expect`` is a chain head the history must hold. The first failure is named with its batch.
     """
+    frames = "frame_sha256" if "frame_sha256" in meta_columns(con) else "NULL"  # version 6
     batches = [
         _Batch(*row)
         for row in con.execute(
             "SELECT batch_id, kind, rows_sha256, row_count, epoch_us(ingested_at), "
-            f"previous_hash, chain_hash, meta_sha256, {meta_sql(con)} FROM batches "
+            f"previous_hash, chain_hash, meta_sha256, {meta_sql(con)}, {frames} FROM batches "
             "ORDER BY batch_id"
         ).fetchall()
     ]
@@ -314,17 +326,19 @@ def _batch_problem(
     )  # fmt: skip
     if batch.chain_hash != expected:
         return "its chain_hash does not match its contents (the chain is broken)"
-    return None
+    return None if batch.frame_sha256 is None else _copy_problem(con, batch)
 
 
-def _first_row_where(con: duckdb.DuckDBPyConnection, batch: _Batch, condition: str) -> Any:
+def _first_row_where(
+    con: duckdb.DuckDBPyConnection, batch: _Batch, condition: str, params: list[Any] | None = None
+) -> Any:
     """Return the id of the batch's first row (by id) meeting ``condition`` (alias ``t``)."""
     table, id_column, _, _ = KINDS[batch.kind]
     row = first_row(
         con.execute(
             f"SELECT t.{id_column} FROM {table} t WHERE t.batch_id = ? AND ({condition}) "
             f"ORDER BY t.{id_column} LIMIT 1",
-            [batch.batch_id],
+            [batch.batch_id, *(params or [])],
         )
     )
     return None if row is None else row[0]
@@ -346,6 +360,39 @@ def _broken_address(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str | None
         return None
     what = "record" if batch.kind == "inputs" else "artefact"
     return f"{id_column} {found!r}: its {what} no longer hashes to its content address"
+
+
+def _copy_problem(con: duckdb.DuckDBPyConnection, batch: _Batch) -> str | None:
+    """Check a predictions batch's typed input copy against its records (module rule 7)."""
+    what = f"its typed input copy {batch.frame_sha256}"
+    if batch.kind != "predictions":
+        return f"{what} is set, but only predictions batches have one"
+    stored = first_row(
+        con.execute("SELECT bytes FROM input_frames WHERE frame_sha256 = ?", [batch.frame_sha256])
+    )
+    if stored is None:
+        return f"{what} is missing from input_frames"
+    if hashlib.sha256(stored[0]).hexdigest() != batch.frame_sha256:
+        return f"{what} no longer hashes to its content address"
+    late = _first_row_where(
+        con, batch,
+        "epoch_us(t.recorded_at) <> ? OR NOT EXISTS (SELECT 1 FROM inputs i WHERE "
+        "i.input_hash = t.input_hash AND epoch_us(i.recorded_at) <= ?)",
+        [batch.ingested_us, batch.ingested_us],
+    )  # fmt: skip
+    if late is not None:
+        return (
+            f"{what} covers prediction_id {late!r}, which was not recorded with the batch or "
+            "whose input record was not stored by then"
+        )
+    records = con.sql(
+        "SELECT i.record FROM predictions p JOIN inputs i ON i.input_hash = p.input_hash "
+        f"WHERE p.batch_id = {int(batch.batch_id)} ORDER BY p.prediction_id"
+    ).to_arrow_table()
+    derived = typed_copy_bytes(records_frame(records["record"]))
+    if hashlib.sha256(derived).hexdigest() != batch.frame_sha256:
+        return f"{what} no longer matches its input records (re-derived from them)"
+    return None
 
 
 def _stray_rows(con: duckdb.DuckDBPyConnection) -> dict[int, str]:

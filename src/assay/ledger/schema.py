@@ -49,6 +49,14 @@ register``) by the fingerprint of their artefact, whose bytes ``artefacts`` keep
 fingerprint. Both kinds join the hash chain, and ``verify`` also checks each row's content
 address (:data:`CONTENT_ADDRESSES`): an edited record or artefact fails even with its hashes
 recomputed.
+
+``batches.frame_sha256`` and ``input_frames`` (version 6) keep a typed copy of a predictions
+batch's inputs: the batch's records read back (:func:`assay.ledger.inputs.records_frame`) in
+``prediction_id`` order, written as Arrow IPC (:func:`assay.ledger.inputs.typed_copy_bytes`),
+stored once per ``frame_sha256`` = sha256(bytes). Only :func:`assay.models.scoring.score_leads`
+writes one (it already holds that table); replay reads it instead of parsing the records. The
+records stay the source of truth: the copy is re-derivable, its hash is in the batch's
+metadata hash (so in the chain), and ``verify`` re-derives it from the records.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 ColumnType = Literal["text", "double", "boolean", "int32", "int64", "timestamp", "map", "blob"]
 #: What a column holds: row ``content`` (covered by the row hash), when the ledger
@@ -83,7 +91,12 @@ IBIS_TYPES: dict[ColumnType, str] = {
 
 @dataclass(frozen=True)
 class Column:
-    """One stored column. ``default`` is a SQL literal; ``client``: a service client sends it."""
+    """One stored column. ``default`` is a SQL literal; ``client``: a service client sends it.
+
+    ``compressed`` False: DuckDB keeps the values as written (``USING COMPRESSION
+    uncompressed``), for values read whole and often, whose decompression would cost more
+    than the space saves (the typed input copies: zstd takes ~3x the read time).
+    """
 
     name: str
     type: ColumnType
@@ -92,6 +105,7 @@ class Column:
     default: str | None = None
     role: Role = "content"
     client: bool = False
+    compressed: bool = True
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,8 @@ TABLES: tuple[Table, ...] = (
             Column("backfill", "boolean", since=4, default="false"),
             # the hash of the batch's metadata, in its chain hash (NULL: written before v4)
             Column("meta_sha256", "text", since=4),
+            # the sha256 of the batch's typed input copy in ``input_frames`` (NULL: none)
+            Column("frame_sha256", "text", since=6),
         ),
         key=("batch_id",),
         shared=True,
@@ -261,6 +277,13 @@ TABLES: tuple[Table, ...] = (
         key=("fingerprint",),
         since=5,
     ),
+    # typed copies of predictions batches' inputs by content address: frame_sha256 = sha256(bytes)
+    Table(
+        "input_frames",
+        (_text("frame_sha256", False), Column("bytes", "blob", False, compressed=False)),
+        key=("frame_sha256",),
+        since=6,
+    ),
 )
 
 
@@ -275,7 +298,11 @@ def _ddl(column: Column, types: dict[ColumnType, str]) -> str:
 
 def _create(table: Table, version: int) -> str:
     """DuckDB's CREATE TABLE for ``table`` as schema ``version`` first wrote it."""
-    parts = [_ddl(c, DUCKDB_TYPES) for c in table.columns if c.since <= version]
+    parts = [
+        _ddl(c, DUCKDB_TYPES) + ("" if c.compressed else " USING COMPRESSION uncompressed")
+        for c in table.columns
+        if c.since <= version
+    ]
     if table.keyed:
         parts.append(f"PRIMARY KEY ({', '.join(table.key)})")
     return f"CREATE TABLE {table.name} ({', '.join(parts)});"

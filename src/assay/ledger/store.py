@@ -36,7 +36,13 @@ from assay.ledger.checks import (
     evidence_warnings,
 )
 from assay.ledger.columns import INT64, SCORE_KINDS, column
-from assay.ledger.inputs import input_frame, stage_inputs, typed_text
+from assay.ledger.inputs import (
+    input_frame,
+    read_typed_copy,
+    stage_inputs,
+    typed_copy_bytes,
+    typed_text,
+)
 from assay.ledger.integrity import ChainHead, VerifyResult, append_batch
 from assay.ledger.labels import LabelSet, resolve_labels
 from assay.ledger.lag import RecordingLag, recording_lag
@@ -249,6 +255,7 @@ class Ledger:
         now: dt.datetime | None = None,
         progress: Progress | None = None,
         inputs: Sequence[str] | str | None = None,
+        typed_inputs: pa.Table | None = None,
     ) -> IngestReceipt:
         """Validate and append a batch of score emissions (all or nothing).
 
@@ -258,6 +265,13 @@ class Ledger:
         a differing sent hash is a bad row) and the records new to the ledger are written as a
         batch of kind "inputs" just before the predictions, in the same transaction. Rows
         without inputs keep the ``input_hash`` they were sent with.
+
+        ``typed_inputs`` (what :func:`assay.models.scoring.score_leads` passes) is the inputs
+        read back from their records, row for row: ``records_frame`` of the rows' records in
+        ``prediction_id`` order. It is kept as the batch's typed copy (``input_frames``, its
+        hash in the batch's metadata; :mod:`assay.ledger.schema`) when every row is new, none
+        is backfilled and every row's record is stored by the ingest time; otherwise nothing
+        is kept and replay parses the records. ``verify`` re-derives the copy from the records.
 
         ``backfill`` loads history: each row counts as recorded at its own ``scored_at`` (so
         it is visible at past as-ofs) and the batch is marked, so every report discloses that
@@ -279,8 +293,9 @@ class Ledger:
         records = _stage_records(staged, frame, self.con) if frame is not None else None
         del checker, frame  # the staged columns are all that is needed now; free the input
         return self._commit(
-            "predictions", staged, source.sha256, source.name, ingested_at, say, records=records
-        )
+            "predictions", staged, source.sha256, source.name, ingested_at, say, records=records,
+            typed=typed_inputs,
+        )  # fmt: skip
 
     def ingest_outcomes(
         self,
@@ -425,12 +440,14 @@ class Ledger:
         say: Progress,
         also: tuple[str, list[Any]] | None = None,
         records: _Staged | None = None,
+        typed: pa.Table | None = None,
     ) -> IngestReceipt:
         """Append the staged rows new to the ledger as one batch of ``kind`` (all or nothing).
 
         ``also`` is one more SQL statement (with its parameters) run in the same transaction.
         ``records``: the batch's input records; those new to the ledger are written as a
-        batch of kind "inputs" just before it, in the same transaction.
+        batch of kind "inputs" just before it, in the same transaction. ``typed``: the rows'
+        typed inputs, kept as the batch's typed copy where :meth:`_typed_copy` allows.
         """
         parts = {"inputs": records} if records is not None else {}
         parts[kind] = staged
@@ -460,9 +477,15 @@ class Ledger:
             try:
                 for name, part in parts.items():
                     if counts[name][1]:
+                        frame_sha256 = (
+                            self._typed_copy(typed, ingested_at)
+                            if name == kind and typed is not None
+                            and not staged.backfill and new_rows == total_rows
+                            else None
+                        )  # fmt: skip
                         written[name] = self._append(
                             name, part, file_sha256, source_name, ingested_at,
-                            also if name == kind else None,
+                            also if name == kind else None, frame_sha256,
                         )  # fmt: skip
                 self.con.execute("COMMIT")
             except BaseException:
@@ -531,18 +554,21 @@ class Ledger:
         source_name: str,
         ingested_at: dt.datetime,
         also: tuple[str, list[Any]] | None,
+        frame_sha256: str | None = None,
     ) -> tuple[int, str]:
         """Write the new rows of ``staged_KIND`` as the next batch; return its number and digest.
 
-        Runs inside the caller's transaction.
+        Runs inside the caller's transaction; ``frame_sha256`` is the batch's typed input copy,
+        whose rows are then written in its order (prediction_id), so that they read back in it.
         """
-        table_name, _, _, columns = KINDS[kind]
+        table_name, id_column, _, columns = KINDS[kind]
         next_id = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches")
         batch_id = int(next_id.fetchall()[0][0])
+        order = "" if frame_sha256 is None else f"ORDER BY s.{id_column}"
         self.con.execute(
             f"""
             INSERT INTO {table_name} ({", ".join(columns)}, batch_id, row_hash)
-            SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {_fresh(kind)}
+            SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {_fresh(kind)} {order}
             """,
             [batch_id],
         )
@@ -552,8 +578,41 @@ class Ledger:
             self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
             file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
             ingested_by=_who(), backfill=staged.backfill, recompute=False,
+            frame_sha256=frame_sha256,
         )  # fmt: skip
         return batch_id, str(stored["rows_sha256"])
+
+    def _typed_copy(self, typed: pa.Table, ingested_at: dt.datetime) -> str | None:
+        """Store the staged predictions' typed inputs as their batch's copy; return its sha256.
+
+        Runs inside the ingest transaction, after the batch's input records are written, for a
+        batch whose rows are all new and recorded at ``ingested_at`` (not backfilled). The copy
+        holds the rows in ``prediction_id`` order; it is kept only when ``typed`` has a column
+        and a row per staged row and every row's record is stored by ``ingested_at`` (what
+        ``verify`` checks, so replay may read the copy whole at any as-of that sees the batch).
+        None: no copy.
+        """
+        found = first_row(
+            self.con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE i.recorded_at IS NULL "
+                "OR i.recorded_at > ?) FROM staged_predictions s LEFT JOIN inputs i "
+                "ON i.input_hash = s.input_hash",
+                [ingested_at],
+            )
+        )
+        assert found is not None
+        if typed.num_columns == 0 or typed.num_rows != found[0] or found[1]:
+            return None
+        order = self.con.sql(
+            "SELECT _row - 1 AS i FROM staged_predictions ORDER BY prediction_id"
+        ).to_arrow_table()["i"]
+        positions = np.asarray(order.to_numpy(), dtype=np.int64)
+        if not np.array_equal(positions, np.arange(len(positions))):
+            typed = typed.take(pa.array(positions))
+        data = typed_copy_bytes(typed)
+        digest = hashlib.sha256(data).hexdigest()
+        self.con.execute("INSERT OR IGNORE INTO input_frames VALUES (?, ?)", [digest, data])
+        return digest
 
     def _conflicts(self, kind: str) -> list[BadRow]:
         """Return the rows whose id is already used with different content.
@@ -562,6 +621,18 @@ class Ledger:
         (old value → new value).
         """
         table_name, id_column, _, columns = KINDS[kind]
+        suspects = first_row(
+            self.con.execute(
+                f"""
+                SELECT (SELECT count(*) FROM staged_{kind} s JOIN repeated_{kind} r
+                          USING ({id_column}) WHERE s.row_hash <> r.first_hash)
+                     + (SELECT count(*) FROM staged_{kind}
+                          WHERE stored_hash IS NOT NULL AND stored_hash <> row_hash)
+                """
+            )
+        )
+        if not suspects or not suspects[0]:  # the usual batch: only new ids, each once
+            return []
         changes = _changed_fields(columns, "s", "t")
         rows = self.con.execute(
             f"""
@@ -616,7 +687,152 @@ class Ledger:
         recorded by ``as_of`` (default: now). ``records_frame`` (:mod:`assay.ledger.inputs`)
         reads the records back into typed columns.
         """
+        return self._with_records(
+            "p.score, p.probability, p.seed, p.input_hash", scorer, model_version,
+            to_utc(as_of), prediction_ids,
+        )  # fmt: skip
+
+    def replay_inputs(
+        self,
+        *,
+        scorer: str | None = None,
+        model_version: str | None = None,
+        as_of: dt.datetime | str | None = None,
+    ) -> tuple[pa.Table, pa.Table | None]:
+        """Return the predictions whose inputs the ledger holds, each with its record or copy row.
+
+        The rows are those of :meth:`prediction_inputs`, with columns ``prediction_id, scorer,
+        model_version, probability, seed, record, copy_row``, ordered by prediction_id. A row
+        of a batch with a typed input copy (:mod:`assay.ledger.schema`, version 6) has no
+        ``record``: its ``copy_row`` is its row in the second value, the copies of those
+        batches (seen by ``as_of``) one after another in batch order
+        (:func:`assay.ledger.inputs.read_typed_copy`, no copying); the other rows have their
+        ``record`` and no ``copy_row``. Copies are used only when all of them hold the same
+        column types (None otherwise, and every row has its record): so the copies together
+        are what ``records_frame`` reads from their records together.
+        """
         moment = to_utc(as_of)
+        copies, rows = self._typed_copies(scorer, model_version, moment)
+        if copies is not None and rows is not None and not self._rows_without_copy(moment):
+            return rows.append_column("record", pa.nulls(rows.num_rows, pa.string())), copies
+        others = self._with_records(
+            "p.probability, p.seed", scorer, model_version, moment, None,
+            without_copies=copies is not None,
+        )  # fmt: skip
+        others = others.append_column("copy_row", pa.nulls(others.num_rows, pa.int64()))
+        if rows is None or rows.num_rows == 0:
+            return others, copies
+        rows = rows.append_column(
+            "record", pa.nulls(rows.num_rows, others.schema.field("record").type)
+        )
+        rows = rows.select(others.column_names)
+        if others.num_rows == 0:
+            return rows, copies
+        return _by_id(pa.concat_tables([others, rows])), copies
+
+    def _typed_copies(
+        self, scorer: str | None, model_version: str | None, moment: dt.datetime
+    ) -> tuple[pa.Table | None, pa.Table | None]:
+        """Return the typed copies of the batches seen by ``moment`` holding matching rows.
+
+        Also those rows (``prediction_id, scorer, model_version, probability, seed,
+        copy_row``, by prediction_id). (None, None) when there are none, or when the copies'
+        column types differ. A copy holds every row of its batch in prediction_id order, all
+        recorded at the batch's ingest time with their records (``verify`` checks it), so a
+        row's place in its copy is its rank by prediction_id in its batch.
+        """
+        if self.schema_version < 6:
+            return None, None
+        matching = (
+            ""
+            if scorer is None and model_version is None
+            else "AND batch_id IN (SELECT batch_id FROM predictions WHERE (? IS NULL OR "
+            "scorer = ?) AND (? IS NULL OR model_version = ?))"
+        )
+        found = self.con.sql(
+            "SELECT batch_id, frame_sha256 FROM batches WHERE frame_sha256 IS NOT NULL "
+            f"AND ingested_at <= ? {matching} ORDER BY batch_id",
+            params=[moment, *([scorer, scorer, model_version, model_version] if matching else [])],
+        ).to_arrow_table()
+        if found.num_rows == 0:
+            return None, None
+        hashes = found["frame_sha256"].to_pylist()
+        # the bytes by a filtered scan (a join would move every blob through its hash table)
+        stored = self.con.sql(
+            "SELECT frame_sha256, bytes FROM input_frames WHERE list_contains(?, frame_sha256)",
+            params=[sorted(set(hashes))],
+        ).to_arrow_table()
+        blobs = {
+            str(key): value.as_buffer()
+            for chunk in stored.to_batches()
+            for key, value in zip(chunk["frame_sha256"], chunk["bytes"], strict=True)
+        }
+        missing = [h for h in hashes if h not in blobs]
+        if missing:
+            raise AssayInputError(
+                f"the typed input copy {missing[0]} is missing; run `assay ledger verify`"
+            )
+        copies = [read_typed_copy(blobs[h]) for h in hashes]
+        if any(not c.schema.equals(copies[0].schema) for c in copies[1:]):
+            return None, None
+        batch_ids = np.asarray(found["batch_id"].to_numpy(), dtype=np.int64)
+        rows = self.con.sql(
+            "SELECT prediction_id, scorer, model_version, probability, seed, batch_id "
+            "FROM predictions WHERE list_contains(?, batch_id)",
+            params=[batch_ids.tolist()],
+        ).to_arrow_table()
+        rows = _by_id(rows)
+        # each row's copy: rows grouped by it (stable: prediction_id order within) fall in
+        # the order of the copies laid end to end, so a row's place there is its copy_row
+        slot = np.searchsorted(batch_ids, np.asarray(rows["batch_id"].to_numpy(), np.int64))
+        sizes = np.array([c.num_rows for c in copies], dtype=np.int64)
+        counts = np.bincount(slot, minlength=len(copies))
+        if not np.array_equal(counts, sizes):
+            wrong = int(np.flatnonzero(counts != sizes)[0])
+            raise AssayInputError(
+                f"batch {batch_ids[wrong]}'s typed input copy holds {sizes[wrong]:,} rows for "
+                f"{counts[wrong]:,} predictions; run `assay ledger verify`"
+            )
+        copy_row = np.empty(len(slot), dtype=np.int64)
+        copy_row[np.argsort(slot, kind="stable")] = np.arange(len(slot))
+        rows = rows.drop_columns(["batch_id"]).append_column("copy_row", pa.array(copy_row))
+        keep = pc.and_(
+            pc.equal(rows["scorer"], scorer) if scorer is not None else pa.scalar(True),
+            pc.equal(rows["model_version"], model_version)
+            if model_version is not None
+            else pa.scalar(True),
+        )
+        if scorer is not None or model_version is not None:
+            rows = rows.filter(pc.fill_null(keep, False))
+        return pa.concat_tables(copies), rows
+
+    def _rows_without_copy(self, moment: dt.datetime) -> bool:
+        """Whether a prediction recorded by ``moment`` with an input hash has no typed copy."""
+        found = first_row(
+            self.con.execute(
+                "SELECT EXISTS (SELECT 1 FROM predictions WHERE recorded_at <= ? "
+                "AND input_hash IS NOT NULL AND batch_id NOT IN "
+                "(SELECT batch_id FROM batches WHERE frame_sha256 IS NOT NULL))",
+                [moment],
+            )
+        )
+        return bool(found and found[0])
+
+    def _with_records(
+        self,
+        columns: str,
+        scorer: str | None,
+        model_version: str | None,
+        moment: dt.datetime,
+        prediction_ids: Sequence[str] | None,
+        *,
+        without_copies: bool = False,
+    ) -> pa.Table:
+        """Return ``prediction_id, scorer, model_version,`` ``columns`` and ``record`` by id.
+
+        The predictions recorded by ``moment`` whose record was too (:meth:`prediction_inputs`);
+        ``without_copies``: only those of batches without a typed input copy.
+        """
         where = ["p.recorded_at <= ?", "i.recorded_at <= ?"]
         params: list[Any] = [moment, moment]
         for name, value in (("scorer", scorer), ("model_version", model_version)):
@@ -626,19 +842,21 @@ class Ledger:
         wanted = pa.table({"prediction_id": pa.array(list(prediction_ids or ()), pa.string())})
         if prediction_ids is not None:
             where.append("p.prediction_id IN (SELECT prediction_id FROM wanted_ids)")
+        if without_copies:
+            where.append(
+                "p.batch_id NOT IN (SELECT batch_id FROM batches WHERE frame_sha256 IS NOT NULL)"
+            )
         self.con.register("wanted_ids", wanted)
         try:
             table = self.con.sql(
-                "SELECT p.prediction_id, p.scorer, p.model_version, p.score, p.probability, "
-                "p.seed, p.input_hash, i.record FROM predictions p JOIN inputs i "
+                f"SELECT p.prediction_id, p.scorer, p.model_version, {columns}, i.record "
+                "FROM predictions p JOIN inputs i "
                 f"ON i.input_hash = p.input_hash WHERE {' AND '.join(where)}",
                 params=params,
             ).to_arrow_table()
         finally:
             self.con.unregister("wanted_ids")
-        # sorted in Arrow (by UTF-8 bytes, as DuckDB orders text): cheaper than an ORDER BY
-        # that moves every record through DuckDB's sort
-        return table.take(pc.sort_indices(table["prediction_id"]))
+        return _by_id(table)
 
     def input_coverage(
         self, *, as_of: dt.datetime | str | None = None, scorer: str | None = None
@@ -935,6 +1153,19 @@ def _shown(column: str, alias: str) -> str:
     if column.endswith("_at"):
         value = f"coalesce(strftime({alias}.{column}, '%Y-%m-%dT%H:%M:%S.%fZ'), 'empty')"
     return f"coalesce(nullif(nullif({value}, '\\N'), ''), 'empty')"
+
+
+def _by_id(table: pa.Table) -> pa.Table:
+    """Return ``table`` ordered by its unique ``prediction_id`` (UTF-8 bytes, as DuckDB orders).
+
+    Sorted in Arrow: cheaper than an ORDER BY moving every column through DuckDB's sort; and
+    not at all when the rows already come in that order (a batch with a typed copy is written
+    in it), which one comparison of neighbours tells.
+    """
+    ids = table["prediction_id"].combine_chunks()
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return table
+    return table.take(pc.sort_indices(ids))
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

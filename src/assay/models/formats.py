@@ -387,10 +387,40 @@ def _load_skops(data: bytes, details: dict[str, Any], features: tuple[str, ...])
             model.set_params(**(stored if seed is None else dict.fromkeys(stored, seed)))
 
     def run(frame: pa.Table) -> Any:
-        table = frame.to_pandas()
+        table = _pandas_frame(frame)
         return model.predict_proba(table if named else table.to_numpy())[:, 1]
 
     return LoadedModel("skops", features, run, reseed)
+
+
+def _pandas_frame(frame: pa.Table) -> Any:
+    """Return ``frame`` as a pandas DataFrame whose text columns hold Python ``str`` objects.
+
+    The values a scikit-learn model sees are those of ``frame.to_pandas()``; only the dtype
+    differs: object instead of pandas' Arrow-backed strings, which scikit-learn's encoders would
+    convert to object arrays again on every call (the same frame in scoring and in replay, so
+    the bits agree).
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    def text(column: pa.ChunkedArray) -> Any:
+        # each distinct value becomes one str object, shared by its rows (lead data repeats)
+        encoded = column.combine_chunks().dictionary_encode()
+        values = np.empty(len(encoded.dictionary) + 1, dtype=object)  # the last: None (null)
+        values[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+        codes = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()
+        return pd.Series(values[codes], dtype=object, copy=False)
+
+    columns = {
+        name: (
+            text(column)
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            else column.to_pandas()
+        )
+        for name, column in zip(frame.column_names, frame.columns, strict=True)
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 # ---------------------------------------------------------------------- ONNX

@@ -5,6 +5,11 @@ from it runs), then records NAME@VERSION as a batch of kind "models" in the hash
 artefact's bytes (:meth:`assay.ledger.Ledger.record_model`). The fingerprint is sha256 of the
 bytes. A version is frozen: registering the same bytes again is a no-op, other bytes under an
 existing NAME@VERSION are refused. ``get_model`` loads a version back for scoring and replay.
+
+A model is immutable by its fingerprint, so ``get_model`` keeps the last :data:`CACHED` models it
+loaded, per thread (a loaded model's seed is set on it before each prediction, so threads do not
+share one), keyed by fingerprint, format and details: the stored bytes are still read and hashed
+on every call, and a cached model is used only when they hash to the registered fingerprint.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +35,9 @@ if TYPE_CHECKING:
 #: The longest name or version accepted.
 MAX_NAME = 200
 _BAD_CHARACTER = re.compile(r"[@\s]")
+#: Loaded models kept per thread (:func:`get_model`).
+CACHED = 8
+_LOADED = threading.local()
 
 
 @dataclass(frozen=True)
@@ -226,6 +236,20 @@ def get_model(ledger: Ledger, name: str, version: str) -> tuple[ModelRecord, Loa
     if record is None:
         known = ", ".join(r.ref for r in list_models(ledger)) or "none yet (assay models register)"
         raise AssayInputError(f"no model {name}@{version} is registered; registered: {known}")
+    return record, load_registered(ledger, record)
+
+
+def load_registered(ledger: Ledger, record: ModelRecord) -> LoadedModel:
+    """Return the model of a registered version (from :func:`list_models`), loaded.
+
+    Its stored bytes are read and must hash to its fingerprint; the model loaded from them is
+    kept per thread (module docstring).
+
+    Raises
+    ------
+    AssayInputError
+        If the stored bytes no longer match the fingerprint.
+    """
     row = ledger.con.execute(
         "SELECT bytes FROM artefacts WHERE fingerprint = ?", [record.fingerprint]
     ).fetchall()
@@ -235,4 +259,20 @@ def get_model(ledger: Ledger, name: str, version: str) -> tuple[ModelRecord, Loa
             f"the stored artefact of {record.ref} no longer hashes to its fingerprint "
             f"{record.fingerprint}; run `assay ledger verify`"
         )
-    return record, load_model(data, record.format, record.details)
+    return _loaded(data, record)
+
+
+def _loaded(data: bytes, record: ModelRecord) -> LoadedModel:
+    """Return the model of ``data`` (hashed to ``record.fingerprint``), cached per thread."""
+    cache: OrderedDict[tuple[str, str, str], LoadedModel] = _LOADED.__dict__.setdefault(
+        "models", OrderedDict()
+    )
+    key = (record.fingerprint, record.format, json.dumps(record.details, sort_keys=True))
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    model = load_model(data, record.format, record.details)
+    cache[key] = model
+    while len(cache) > CACHED:
+        cache.popitem(last=False)
+    return model

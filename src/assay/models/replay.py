@@ -5,7 +5,11 @@ A prediction is **replayable** when its ``(scorer, model_version)`` is a registe
 (:meth:`assay.ledger.Ledger.prediction_inputs`). :func:`replay` groups the replayable
 predictions by model version, then by the seed they were scored with, parses their records back
 into a frame (:func:`assay.ledger.inputs.records_frame`) and predicts it with the loaded
-artefact (:meth:`LoadedModel.predict`, the seed set as at scoring). Each recomputed probability
+artefact (:meth:`LoadedModel.predict`, the seed set as at scoring). Rows scored by
+:func:`assay.models.scoring.score_leads` are read from their batch's typed input copy instead
+(:meth:`assay.ledger.Ledger.replay_inputs`): the same table the records parse into, which
+``assay ledger verify`` re-derives from them; a (model version, seed) group holding rows with
+and without a copy is parsed from the records of all its rows. Each recomputed probability
 p' is compared with the stored p:
 
 * **identical**: the same float64, bit for bit (``p'.view(int64) == p.view(int64)``);
@@ -273,7 +277,7 @@ def replay(
     models: dict[Key, ModelRecord] = {
         (m.name, m.version): m for m in list_models(ledger) if to_utc(m.registered_at) <= moment
     }
-    rows = ledger.prediction_inputs(scorer=scorer, model_version=model_version, as_of=moment)
+    rows, copy = ledger.replay_inputs(scorer=scorer, model_version=model_version, as_of=moment)
     groups = _groups(rows)
     registered = np.zeros(rows.num_rows, dtype=bool)
     for key, where in groups.items():
@@ -285,7 +289,7 @@ def replay(
         versions = [
             _replay_version(
                 ledger, models[key], _rows_where(rows, where & chosen), int(where.sum()),
-                tolerance,
+                tolerance, copy, moment,
             )
             for key, where in sorted(groups.items(), key=lambda item: _order(item[0]))
             if key in models and (where & chosen).any()
@@ -365,6 +369,12 @@ def _order(key: Key) -> tuple[str, str]:
 
 def _groups(rows: pa.Table) -> dict[Key, np.ndarray]:
     """Return each (scorer, model version) of ``rows`` with the mask of its rows."""
+    if rows.num_rows and all(
+        pc.count_distinct(rows[name], mode="all").as_py() == 1
+        for name in ("scorer", "model_version")
+    ):  # one group (as a scoring batch is): every row
+        return {(rows["scorer"][0].as_py(), rows["model_version"][0].as_py()): np.ones(
+            rows.num_rows, dtype=bool)}  # fmt: skip
     found = rows.group_by(["scorer", "model_version"]).aggregate([]).to_pylist()
     groups = {}
     for group in found:
@@ -389,13 +399,18 @@ def _sampled(index: np.ndarray, sample: int | None, seed: int) -> np.ndarray:
 
 
 def _replay_version(
-    ledger: Ledger, model: ModelRecord, rows: pa.Table, replayable: int, tolerance: float
+    ledger: Ledger,
+    model: ModelRecord,
+    rows: pa.Table,
+    replayable: int,
+    tolerance: float,
+    copy: pa.Table | None,
+    moment: dt.datetime,
 ) -> VersionReplay:
     """Re-run one model version's rows, seed by seed, and compare with the stored scores."""
-    from assay.ledger.inputs import records_frame
-    from assay.models.registry import get_model
+    from assay.models.registry import load_registered
 
-    _, loaded = get_model(ledger, model.name, model.version)
+    loaded = load_registered(ledger, model)
     stored = np.asarray(
         pc.fill_null(rows["probability"], np.nan).to_numpy(zero_copy_only=False), np.float64
     )
@@ -403,7 +418,7 @@ def _replay_version(
     for value in _distinct_seeds(rows["seed"]):
         mask = pc.is_null(rows["seed"]) if value is None else pc.equal(rows["seed"], value)
         where = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-        frame = records_frame(_rows_where(rows.select(["record"]), where)["record"])
+        frame = _frame(ledger, _rows_where(rows, where), copy, moment)
         recomputed[where] = loaded.predict(frame, value)
     found = compare_probabilities(stored, recomputed, tolerance)
     ids = rows["prediction_id"].filter(pa.array(found.differs)).to_pylist()
@@ -420,6 +435,35 @@ def _replay_version(
         largest_difference=found.largest_difference,
         first_different=tuple(ids[:SHOWN_IDS]),
     )
+
+
+def _frame(ledger: Ledger, rows: pa.Table, copy: pa.Table | None, moment: dt.datetime) -> pa.Table:
+    """Return the typed inputs of ``rows`` (by prediction_id), as their records parse.
+
+    From the typed copies when every row has a ``copy_row`` (the copy itself when the rows are
+    all of it, in order); else :func:`assay.ledger.inputs.records_frame` of the rows' records,
+    those of rows with a copy row fetched (:meth:`assay.ledger.Ledger.prediction_inputs`).
+    """
+    from assay.ledger.inputs import records_frame
+
+    places = rows["copy_row"].combine_chunks()
+    if copy is not None and places.null_count == 0:
+        index = np.asarray(places.to_numpy(), dtype=np.int64)
+        if len(index) == copy.num_rows and np.array_equal(index, np.arange(len(index))):
+            return copy
+        return copy.take(pa.array(index))
+    records = rows["record"].combine_chunks()
+    if places.null_count < len(places):  # rows with a copy row need their records too
+        has_copy = pc.is_valid(places)
+        ids = rows["prediction_id"].filter(has_copy).to_pylist()
+        fetched = ledger.prediction_inputs(prediction_ids=ids, as_of=moment)["record"]
+        if len(fetched) != len(ids):
+            raise AssayInputError(
+                f"{len(ids) - len(fetched):,} predictions read from a typed input copy have no "
+                "record stored by then; run `assay ledger verify`"
+            )
+        records = pc.replace_with_mask(records, has_copy, fetched.combine_chunks())
+    return records_frame(records)
 
 
 def _rows_where(rows: pa.Table, where: np.ndarray) -> pa.Table:

@@ -13,7 +13,9 @@ as the ledger types input columns, :func:`assay.ledger.inputs.typed_text`), enco
 canonical records (:func:`assay.ledger.inputs.canonical_records`) and parsed back
 (:func:`assay.ledger.inputs.records_frame`) before the model predicts, so the stored record
 reproduces the exact frame. Rows are scored in ``prediction_id`` order, the
-order :mod:`assay.models.replay` re-runs them in.
+order :mod:`assay.models.replay` re-runs them in. That frame is also handed to the ledger as
+the batch's typed input copy (``typed_inputs`` of :meth:`assay.ledger.Ledger.ingest_predictions`),
+which replay reads instead of parsing the records again.
 
 **Prediction ids.** From the ``prediction_id`` column (``id_column`` renames another), else
 ``sha256("NAME@VERSION|entity_id|scored_at")`` (its first 32 hex digits, scored_at as written,
@@ -126,6 +128,7 @@ def score_leads(
         assume_timezone=assume_timezone,
         date_format=date_format,
         inputs=list(model.features),
+        typed_inputs=frame,
         now=moment,
         progress=progress,
     )
