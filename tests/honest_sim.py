@@ -13,9 +13,11 @@ with a solved so the mean true rate is the base rate:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
@@ -46,3 +48,28 @@ def vendor(kind: str, base: float, rng: np.random.Generator) -> Draw:
         return expit(z), truth, (rng.random(n) < truth).astype(np.float64)
 
     return draw
+
+
+def vendor_history(
+    prefix: str, n: int, first: dt.datetime, seed: int
+) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray, list[str]]:
+    """Leads of a vendor promising 2× the truth over 30 days; 30-day windows; outcomes on time."""
+    rng = np.random.default_rng(seed)
+    scored = [first + dt.timedelta(hours=float(h)) for h in rng.uniform(0, 24 * 30, n)]
+    score = np.round(rng.beta(2, 8, n), 4)
+    won = rng.random(n) < score / 2
+    region = rng.choice(["emea", "amer"], n).tolist()
+    ids = [f"{prefix}{i}" for i in range(n)]
+    predictions = pa.table({
+        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * n, "score": score,
+        "scored_at": pa.array(scored, pa.timestamp("us", tz="UTC")), "region": region,
+        "horizon_days": [30] * n, "target_event": ["won"] * n,
+    })  # fmt: skip
+    hit = np.flatnonzero(won)
+    outcomes = pa.table({
+        "entity_id": [ids[i] for i in hit], "event": ["won"] * len(hit),
+        "occurred_at": pa.array(
+            [scored[i] + dt.timedelta(days=3) for i in hit], pa.timestamp("us", tz="UTC")
+        ),
+    })  # fmt: skip
+    return predictions, outcomes, score, won.astype(float), region

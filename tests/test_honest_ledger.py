@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from tests.honest_sim import vendor_history
 from typer.testing import CliRunner
 
 from assay._validation import AssayInputError
@@ -23,34 +24,11 @@ START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 
 
-def _vendor_leads(
-    prefix: str, n: int, first: dt.datetime, seed: int
-) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray, list[str]]:
-    """Leads of a vendor promising 2× the truth over 30 days; 30-day windows; outcomes on time."""
-    rng = np.random.default_rng(seed)
-    scored = [first + dt.timedelta(hours=float(h)) for h in rng.uniform(0, 24 * 30, n)]
-    score = np.round(rng.beta(2, 8, n), 4)
-    won = rng.random(n) < score / 2
-    region = rng.choice(["emea", "amer"], n).tolist()
-    ids = [f"{prefix}{i}" for i in range(n)]
-    predictions = pa.table({
-        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * n, "score": score,
-        "scored_at": pa.array(scored, pa.timestamp("us", tz="UTC")), "region": region,
-        "horizon_days": [30] * n, "target_event": ["won"] * n,
-    })  # fmt: skip
-    hit = np.flatnonzero(won)
-    outcomes = pa.table({
-        "entity_id": [ids[i] for i in hit], "event": ["won"] * len(hit),
-        "occurred_at": pa.array([scored[i] + 3 * DAY for i in hit], pa.timestamp("us", tz="UTC")),
-    })  # fmt: skip
-    return predictions, outcomes, score, won.astype(float), region
-
-
 @pytest.fixture
 def ledger(tmp_path: Path):  # type: ignore[no-untyped-def]
     """3,000 vendor leads scored in January 2024, matured by March (segments: region)."""
     store = Ledger(tmp_path / "honest.duckdb")
-    predictions, outcomes, *_ = _vendor_leads("a", 3_000, START, 1)
+    predictions, outcomes, *_ = vendor_history("a", 3_000, START, 1)
     store.ingest_predictions(predictions, segments=["region"], now=START + 31 * DAY)
     store.ingest_outcomes(outcomes, now=START + 40 * DAY)
     yield store
@@ -98,7 +76,7 @@ def test_an_update_adds_only_the_newly_matured_leads_and_keeps_the_history(
 ) -> None:
     first = build_map(ledger, "vendor", segment_key="region", now=START + 70 * DAY)
     assert build_map(ledger, "vendor", now=START + 71 * DAY).record == first.record  # none new
-    predictions, outcomes, score, won, region = _vendor_leads("b", 2_000, START + 75 * DAY, 2)
+    predictions, outcomes, score, won, region = vendor_history("b", 2_000, START + 75 * DAY, 2)
     ledger.ingest_predictions(predictions, segments=["region"], now=START + 106 * DAY)
     ledger.ingest_outcomes(outcomes, now=START + 110 * DAY)
     second = build_map(ledger, "vendor", now=START + 220 * DAY)
@@ -114,7 +92,7 @@ def test_an_update_adds_only_the_newly_matured_leads_and_keeps_the_history(
 
 def test_a_map_built_within_fresh_for_is_reused(ledger: Ledger) -> None:
     first = build_map(ledger, "vendor", now=START + 70 * DAY)
-    predictions, outcomes, *_ = _vendor_leads("c", 500, START + 75 * DAY, 3)
+    predictions, outcomes, *_ = vendor_history("c", 500, START + 75 * DAY, 3)
     ledger.ingest_predictions(predictions, now=START + 106 * DAY)
     ledger.ingest_outcomes(outcomes, now=START + 110 * DAY)
     later = START + 150 * DAY
@@ -157,7 +135,7 @@ def test_bad_raw_scores_are_refused_naming_row_and_column(ledger: Ledger) -> Non
 
 def test_a_vendor_without_matured_leads_is_not_yet(tmp_path: Path) -> None:
     with Ledger(tmp_path / "young.duckdb") as store:
-        predictions, *_ = _vendor_leads("y", 100, START, 4)
+        predictions, *_ = vendor_history("y", 100, START, 4)
         window = predictions.schema.get_field_index("horizon_days")
         predictions = predictions.set_column(window, "horizon_days", pa.array([90] * 100))
         store.ingest_predictions(predictions, now=START + 31 * DAY)

@@ -19,6 +19,7 @@ import orjson
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from tests.honest_sim import vendor_history
 
 from assay.ledger import Ledger
 from assay.models.honest import latest_map
@@ -35,28 +36,6 @@ START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 NDJSON = {"Content-Type": "application/x-ndjson"}
 HISTORY = 6_000
 DAY = dt.timedelta(days=1)
-
-
-def _history(n: int, seed: int) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray, list[str]]:
-    """A vendor promising 2× the truth: leads scored over January 2024, 30-day windows."""
-    rng = np.random.default_rng(seed)
-    scored = [START + dt.timedelta(hours=float(h)) for h in rng.uniform(0, 24 * 30, n)]
-    score = np.round(rng.beta(2, 8, n), 4)
-    won = rng.random(n) < score / 2
-    region = rng.choice(["emea", "amer"], n).tolist()
-    ids = [f"h{i}" for i in range(n)]
-    utc = pa.timestamp("us", tz="UTC")
-    predictions = pa.table({
-        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * n, "score": score,
-        "scored_at": pa.array(scored, utc), "region": region, "horizon_days": [30] * n,
-        "target_event": ["won"] * n,
-    })  # fmt: skip
-    hit = np.flatnonzero(won)
-    outcomes = pa.table({
-        "entity_id": [ids[i] for i in hit], "event": ["won"] * len(hit),
-        "occurred_at": pa.array([scored[i] + dt.timedelta(days=3) for i in hit], utc),
-    })  # fmt: skip
-    return predictions, outcomes, score, won.astype(float), region
 
 
 def leads(
@@ -124,7 +103,7 @@ class Scoring:
 
 @pytest.fixture(scope="module")
 def history() -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray, list[str]]:
-    return _history(HISTORY, seed=1)
+    return vendor_history("h", HISTORY, START, seed=1)
 
 
 @pytest.fixture

@@ -116,12 +116,7 @@ def _leaderboard(rows: list[ScorerSummary]) -> Markup:
     )
     body = []
     for s in rows:
-        error = fmt.pts(s.ece)
-        if s.ece_lower is not None:
-            error += f" ({fmt.pts_range(s.ece_lower, s.ece_upper)})"
-        auc = fmt.decimal(s.auc, 3)
-        if s.auc_lower is not None:
-            auc += f" ({fmt.decimal_range(s.auc_lower, s.auc_upper, 3)})"
+        error, auc = _error_and_auc(s)
         body.append(
             f"<tr><td>{_text(s.scorer)}</td><td>{fmt.count(s.n)}</td><td>{error}</td>"
             f'<td class="{verdict_class(s.verdict)}">{_text(s.verdict)}</td>'
@@ -350,15 +345,21 @@ def _view(
     }
 
 
-def _side_cells(side: Side) -> list[str]:
-    """One score's column of the side-by-side table, in :data:`_SIDE_ROWS` order."""
-    s = side.summary
+def _error_and_auc(s: ScorerSummary) -> tuple[str, str]:
+    """Return a scorer summary's calibration error and AUC, each with its interval if any."""
     error = fmt.pts(s.ece)
     if s.ece_lower is not None:
         error += f" ({fmt.pts_range(s.ece_lower, s.ece_upper)})"
     auc = fmt.decimal(s.auc, 3)
     if s.auc_lower is not None:
         auc += f" ({fmt.decimal_range(s.auc_lower, s.auc_upper, 3)})"
+    return error, auc
+
+
+def _side_cells(side: Side) -> list[str]:
+    """One score's column of the side-by-side table, in :data:`_SIDE_ROWS` order."""
+    s = side.summary
+    error, auc = _error_and_auc(s)
     return [
         s.verdict, error, fmt.decimal(side.observed_expected, 2), fmt.pct(side.expected_rate),
         auc, _number(s.brier, 4),
