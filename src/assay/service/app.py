@@ -209,24 +209,12 @@ def score_body() -> dict[str, Any]:
     }
     lead = {**row, "properties": properties, "required": ["entity_id", "score"]}
     columns = ", ".join(f for f in fields if f != "segments")
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {
-                    "schema": {"type": "string", "description": "one JSON object per lead"},
-                    "x-item-schema": lead,
-                },
-                "text/csv": {
-                    "schema": {
-                        "type": "string",
-                        "description": f"a header row naming some of {columns} (entity_id and "
-                        "score required) and segment:NAME columns, then one row per lead",
-                    }
-                },
-            },
-        }
-    }
+    return _batch_body(
+        lead,
+        "one JSON object per lead",
+        f"a header row naming some of {columns} (entity_id and score required) and "
+        "segment:NAME columns, then one row per lead",
+    )
 
 
 def ingest_body(kind: str) -> dict[str, Any]:
@@ -235,21 +223,24 @@ def ingest_body(kind: str) -> dict[str, Any]:
     The body is NDJSON lines of the declared row schema
     (:func:`assay.ledger.columns.row_schema`), or a CSV with those columns as its header.
     """
+    return _batch_body(
+        row_schema(kind),
+        "one JSON object per line",
+        "a header row naming these columns, then one row each: " + ", ".join(client_columns(kind)),
+    )
+
+
+def _batch_body(item_schema: dict[str, Any], ndjson: str, csv: str) -> dict[str, Any]:
+    """Declare a batch request body: NDJSON lines of ``item_schema``, or a CSV (OpenAPI)."""
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/x-ndjson": {
-                    "schema": {"type": "string", "description": "one JSON object per line"},
-                    "x-item-schema": row_schema(kind),
+                    "schema": {"type": "string", "description": ndjson},
+                    "x-item-schema": item_schema,
                 },
-                "text/csv": {
-                    "schema": {
-                        "type": "string",
-                        "description": "a header row naming these columns, then one row each: "
-                        + ", ".join(client_columns(kind)),
-                    }
-                },
+                "text/csv": {"schema": {"type": "string", "description": csv}},
             },
         }
     }
