@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from assay import AssayInputError
 from assay.cli.main import app
 from assay.ledger import Ledger, LedgerIngestError
+from assay.ledger.integrity import meta_sql
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 12, 31, tzinfo=UTC)
@@ -311,6 +312,31 @@ def test_tampering_is_detected_and_named(ledger):
     result = ledger.verify()
     assert not result.ok and result.first_bad_batch == 1
     assert "batch 1 (predictions)" in result.problem
+
+
+def test_a_batch_sealed_at_ingest_verifies_whatever_its_metadata_holds(tmp_path):
+    # An append assembles the metadata hash in Python from the columns' SQL text; verify
+    # recomputes it with meta_sql: the two agree on non-ASCII and emoji names (length in
+    # characters, not bytes) and on NULL columns (left out).
+    leads = tmp_path / "Lëads—Q3 👍🏽 e\u0301.csv"
+    leads.write_text(
+        "prediction_id,entity_id,scorer,score,scored_at\n"
+        "a,e1,vendor,0.2,2024-01-01T00:00:00Z\nb,e2,vendor,0.7,2024-01-01T00:00:00Z\n"
+    )
+    with Ledger(tmp_path / "l.duckdb") as store:
+        store.ingest_predictions(leads, defaults={"horizon_days": 30, "target_event": "won"})
+        store.ingest_predictions(
+            pa.table({"prediction_id": ["c"], "entity_id": ["e3"], "scorer": ["vendor"],
+                      "score": [0.5], "scored_at": ["2024-01-02T00:00:00Z"],
+                      "horizon_days": [30], "target_event": ["won"]}),
+            backfill=True,
+        )  # fmt: skip
+        sealed = store.con.execute(
+            f"SELECT meta_sha256 = {meta_sql(store.con)}, source_name FROM batches "
+            "ORDER BY batch_id"
+        ).fetchall()
+        assert sealed[0] == (True, str(leads)) and sealed[1][0] is True
+        assert store.verify().ok
 
 
 def test_deleting_a_row_or_rewriting_a_batch_is_detected(ledger):

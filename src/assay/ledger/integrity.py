@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -53,6 +54,7 @@ from assay.ledger.session import first_row
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Iterable
 
     import duckdb
 
@@ -220,26 +222,54 @@ def append_batch(
         "ingested_at": ingested_at, "ingested_by": ingested_by, "previous_hash": previous_hash,
         "chain_hash": "", "backfill": backfill, "frame_sha256": frame_sha256,
     }  # fmt: skip
-    con.execute(
-        f"INSERT INTO batches ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-        list(row.values()),
-    )
+    names = _meta_columns(con)
     sealed = first_row(
         con.execute(
-            "SELECT kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
-            f"{meta_sql(con)} FROM batches WHERE batch_id = ?",
-            [batch_id],
+            f"INSERT INTO batches ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+            "RETURNING kind, rows_sha256, row_count, epoch_us(ingested_at), previous_hash, "
+            + ", ".join(f"{name} IS NULL, {column_text(name)}" for name in names),
+            list(row.values()),
         )
     )
     assert sealed is not None
-    kind, rows_sha256, rows, micros, previous, meta = sealed
-    con.execute(
-        "UPDATE batches SET meta_sha256 = ?, chain_hash = ? WHERE batch_id = ?",
+    kind, rows_sha256, rows, micros, previous = sealed[:5]
+    texts = sealed[5:]
+    meta = _meta_sha256(
+        (name, str(text)) for name, null, text in zip(names, texts[::2], texts[1::2], strict=True)
+        if not null
+    )  # fmt: skip
+    stored = con.execute(
+        "UPDATE batches SET meta_sha256 = ?, chain_hash = ? WHERE batch_id = ? RETURNING *",
         [meta, chain_hash(previous, kind, rows_sha256, rows, micros, meta), batch_id],
     )
-    stored = con.execute("SELECT * FROM batches WHERE batch_id = ?", [batch_id])
-    names = [column[0] for column in stored.description or ()]
-    return dict(zip(names, stored.fetchall()[0], strict=True))
+    labels = [column[0] for column in stored.description or ()]
+    return dict(zip(labels, stored.fetchall()[0], strict=True))
+
+
+def _meta_sha256(items: Iterable[tuple[str, str]]) -> str:
+    """Return what :func:`meta_sql` computes, from the non-NULL columns' (name, text) pairs.
+
+    An append seals its batch row with it (one row: assembling the text here is cheaper than
+    planning that expression); ``verify`` recomputes it with :func:`meta_sql`.
+    """
+    text = "|".join(f"{name}={len(value)}:{value}" for name, value in items)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: :func:`meta_columns` per connection, for appends (``verify`` reads the table afresh).
+_SEALED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, tuple[str, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _meta_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """Return :func:`meta_columns` of ``con``, read once per connection.
+
+    A ledger's columns are migrated when it opens, before any append.
+    """
+    if con not in _SEALED:
+        _SEALED[con] = meta_columns(con)
+    return _SEALED[con]
 
 
 def chain_head(con: duckdb.DuckDBPyConnection) -> ChainHead:

@@ -452,45 +452,31 @@ class Ledger:
         parts = {"inputs": records} if records is not None else {}
         parts[kind] = staged
         say("checking against the ledger")
-        written: dict[str, tuple[int, str]] = {}
         try:
-            counts = {name: self._stage(name, part) for name, part in parts.items()}
+            totals = {name: self._stage(name, part) for name, part in parts.items()}
             bad = [b for name, part in parts.items() for b in [*part.bad, *self._conflicts(name)]]
             if bad:
                 raise LedgerIngestError(kind, bad, staged.hints)
-            total_rows, new_rows, distinct_rows = counts[kind]
+            counts = {name: self._tally(name) for name in parts}
+            new_rows, distinct_rows = counts[kind]
             receipt_base: dict[str, Any] = dict(
                 kind=kind,
-                rows=total_rows,
+                rows=totals[kind],
                 rows_new=new_rows,
                 rows_already_present=distinct_rows - new_rows,
                 file_sha256=file_sha256,
                 abstentions=staged.abstentions,
                 backfill=staged.backfill,
                 notes=tuple(staged.notes),
-                inputs_new=counts["inputs"][1] if records is not None else 0,
+                inputs_new=counts["inputs"][0] if records is not None else 0,
             )
-            if not any(count[1] for count in counts.values()):
+            if not any(count[0] for count in counts.values()):
                 return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
             say("writing")
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                for name, part in parts.items():
-                    if counts[name][1]:
-                        frame_sha256 = (
-                            self._typed_copy(typed, ingested_at)
-                            if name == kind and typed is not None
-                            and not staged.backfill and new_rows == total_rows
-                            else None
-                        )  # fmt: skip
-                        written[name] = self._append(
-                            name, part, file_sha256, source_name, ingested_at,
-                            also if name == kind else None, frame_sha256,
-                        )  # fmt: skip
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
+            written = self._write(
+                kind, parts, counts, file_sha256, source_name, ingested_at, also,
+                typed if not staged.backfill and new_rows == totals[kind] else None,
+            )  # fmt: skip
         finally:
             self.con.execute(
                 "; ".join(f"DROP TABLE IF EXISTS staged_{n}; DROP TABLE IF EXISTS repeated_{n}"
@@ -503,29 +489,74 @@ class Ledger:
             **receipt_base,
         )  # fmt: skip
 
-    def _stage(self, kind: str, staged: _Staged) -> tuple[int, int, int]:
-        """Hold the staged rows of ``kind`` in temp tables; count all, new and distinct rows.
+    def _write(
+        self,
+        kind: str,
+        parts: dict[str, _Staged],
+        counts: dict[str, tuple[int, int]],
+        file_sha256: str,
+        source_name: str,
+        ingested_at: dt.datetime,
+        also: tuple[str, list[Any]] | None,
+        typed: pa.Table | None,
+    ) -> dict[str, tuple[int, str]]:
+        """Write each part's new rows as the next batches in one transaction.
 
-        ``staged_KIND`` holds each row with its content hash and the hash stored under its id,
-        ``repeated_KIND`` the ids the batch repeats.
+        Returns each written part's batch number and digest.
+        """
+        head = first_row(
+            self.con.execute("SELECT max(batch_id), arg_max(chain_hash, batch_id) FROM batches")
+        )
+        batch_id, previous = (int(head[0]), str(head[1])) if head and head[0] else (0, GENESIS_HASH)
+        written: dict[str, tuple[int, str]] = {}
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for part, staged in parts.items():
+                if not counts[part][0]:
+                    continue
+                frame_sha256 = (
+                    self._typed_copy(typed, ingested_at)
+                    if part == kind and typed is not None and "inputs" in parts
+                    else None
+                )
+                batch_id += 1
+                previous, digest = self._append(
+                    part, batch_id, previous, staged, file_sha256, source_name, ingested_at,
+                    also if part == kind else None, frame_sha256,
+                )  # fmt: skip
+                written[part] = (batch_id, digest)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return written
+
+    def _stage(self, kind: str, staged: _Staged) -> int:
+        """Hold the staged rows of ``kind`` in temp tables; return how many there are.
+
+        ``staged_KIND`` holds each row with its content hash, and ``stored_hash`` and
+        ``stored_at`` (the row hash and ``recorded_at`` stored under its id, or NULL);
+        ``repeated_KIND`` the ids the batch repeats. The stored rows are found in two steps
+        (the batch's ids, then those rows' hashes), so a scan of the ledger reads the ids only.
         """
         table_name, id_column, row_hash, _ = KINDS[kind]
         # the inputs rows come with their row hash (computed while staging, in Python)
         hashed = "" if "row_hash" in staged.table.column_names else f", {row_hash} AS row_hash"
         self.con.register("staged_raw", staged.table)
         try:
-            # One pass: each staged row with its content hash and the hash stored under its id.
             self.con.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE staged_{kind} AS
-                SELECT s.*, t.row_hash AS stored_hash
-                FROM (SELECT *{hashed} FROM staged_raw) s
-                LEFT JOIN {table_name} t ON t.{id_column} = s.{id_column}
+                SELECT s.*, t.row_hash AS stored_hash, t.recorded_at AS stored_at
+                FROM (SELECT *{hashed} FROM staged_raw) s LEFT JOIN (
+                    SELECT {id_column}, row_hash, recorded_at FROM {table_name}
+                    WHERE {id_column} IN (SELECT {id_column} FROM staged_raw)
+                ) t USING ({id_column})
                 """
             )
         finally:
             self.con.unregister("staged_raw")
-        total_rows = staged.table.num_rows
+        total_rows = int(staged.table.num_rows)
         staged.table = pa.table({})  # DuckDB holds the rows now; free the Arrow copy
         pa.default_memory_pool().release_unused()
         self.con.execute(
@@ -535,35 +566,40 @@ class Ledger:
             FROM staged_{kind} GROUP BY {id_column} HAVING count(*) > 1
             """
         )
+        return total_rows
+
+    def _tally(self, kind: str) -> tuple[int, int]:
+        """Count the staged rows of ``kind``: new to the ledger, and distinct ids."""
+        id_column = KINDS[kind][1]
         counts = first_row(
             self.con.execute(
                 f"SELECT (SELECT count(*) {_fresh(kind)}), "
-                f"(SELECT count(*) FROM staged_{kind}) - (SELECT coalesce(sum(n) - count(*), 0) "
-                f"FROM (SELECT count(*) AS n FROM staged_{kind} GROUP BY {id_column} "
-                "HAVING n > 1))"
+                f"(SELECT count(DISTINCT {id_column}) FROM staged_{kind})"
             )
         )
         assert counts is not None
-        return total_rows, int(counts[0]), int(counts[1])
+        return int(counts[0]), int(counts[1])
 
     def _append(
         self,
         kind: str,
+        batch_id: int,
+        previous_hash: str,
         staged: _Staged,
         file_sha256: str,
         source_name: str,
         ingested_at: dt.datetime,
         also: tuple[str, list[Any]] | None,
         frame_sha256: str | None = None,
-    ) -> tuple[int, str]:
-        """Write the new rows of ``staged_KIND`` as the next batch; return its number and digest.
+    ) -> tuple[str, str]:
+        """Write the new rows of ``staged_KIND`` as batch ``batch_id``; return (chain, digest).
 
-        Runs inside the caller's transaction; ``frame_sha256`` is the batch's typed input copy,
-        whose rows are then written in its order (prediction_id), so that they read back in it.
+        Runs inside the caller's transaction, chained after ``previous`` (the last batch's
+        chain hash); ``frame_sha256`` is the batch's typed
+        input copy, whose rows are then written in its order (prediction_id), so that they
+        read back in it.
         """
         table_name, id_column, _, columns = KINDS[kind]
-        next_id = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches")
-        batch_id = int(next_id.fetchall()[0][0])
         order = "" if frame_sha256 is None else f"ORDER BY s.{id_column}"
         self.con.execute(
             f"""
@@ -575,12 +611,13 @@ class Ledger:
         if also is not None:
             self.con.execute(*also)
         stored = append_batch(
-            self.con, kind=kind, batch_id=batch_id, previous_hash=self._last_chain_hash(),
+            self.con, kind=kind, batch_id=batch_id,
+            previous_hash=previous_hash,
             file_sha256=file_sha256, source_name=source_name, ingested_at=ingested_at,
             ingested_by=_who(), backfill=staged.backfill, recompute=False,
             frame_sha256=frame_sha256,
         )  # fmt: skip
-        return batch_id, str(stored["rows_sha256"])
+        return str(stored["chain_hash"]), str(stored["rows_sha256"])
 
     def _typed_copy(self, typed: pa.Table, ingested_at: dt.datetime) -> str | None:
         """Store the staged predictions' typed inputs as their batch's copy; return its sha256.
@@ -588,15 +625,16 @@ class Ledger:
         Runs inside the ingest transaction, after the batch's input records are written, for a
         batch whose rows are all new and recorded at ``ingested_at`` (not backfilled). The copy
         holds the rows in ``prediction_id`` order; it is kept only when ``typed`` has a column
-        and a row per staged row and every row's record is stored by ``ingested_at`` (what
-        ``verify`` checks, so replay may read the copy whole at any as-of that sees the batch).
-        None: no copy.
+        and a row per staged row and every row's record is among the batch's records and
+        stored by ``ingested_at`` (what ``verify`` checks, so replay may read the copy whole at
+        any as-of that sees the batch). None: no copy.
         """
         found = first_row(
             self.con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE i.recorded_at IS NULL "
-                "OR i.recorded_at > ?) FROM staged_predictions s LEFT JOIN inputs i "
-                "ON i.input_hash = s.input_hash",
+                "SELECT count(*), count(*) FILTER (WHERE i.stored_by IS NULL OR i.stored_by > ?) "
+                "FROM staged_predictions s LEFT JOIN (SELECT input_hash, "
+                "min(coalesce(stored_at, recorded_at)) AS stored_by FROM staged_inputs "
+                "GROUP BY input_hash) i USING (input_hash)",
                 [ingested_at],
             )
         )
@@ -652,13 +690,6 @@ class Ledger:
         ).fetchall()
         return [BadRow(int(r), id_column, str(v), reason) for r, v, reason in rows]
 
-    def _last_chain_hash(self) -> str:
-        row = first_row(
-            self.con.execute("SELECT chain_hash FROM batches ORDER BY batch_id DESC LIMIT 1")
-        )
-        return str(row[0]) if row else GENESIS_HASH
-
-    # ------------------------------------------------------------------ integrity
     def verify(self, expect: ChainHead | None = None) -> VerifyResult:
         """Recompute every row hash, batch digest, metadata hash and the chain.
 
@@ -1018,10 +1049,17 @@ class Ledger:
         ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def has_scorer(self, name: str) -> bool:
+        """Whether the ledger holds a prediction of scorer ``name`` (stops at the first)."""
+        found = first_row(
+            self.con.execute("SELECT EXISTS (SELECT 1 FROM predictions WHERE scorer = ?)", [name])
+        )
+        return bool(found and found[0])
+
     def require_scorer(self, name: str) -> None:
         """Refuse a scorer the ledger does not hold, naming the closest and the list."""
-        scorers = self.scorers()
-        if name not in scorers:
+        if not self.has_scorer(name):
+            scorers = self.scorers()
             raise AssayInputError(
                 f"the ledger holds no scorer {name!r}{closest(name, scorers)}; scorers: "
                 f"{', '.join(scorers) or 'none yet (ingest predictions first)'}"

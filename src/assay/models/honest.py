@@ -173,7 +173,21 @@ def build_map(
     """
     ledger.require_scorer(vendor)
     moment = dt.datetime.now(dt.UTC) if now is None else to_utc(now)
-    previous = latest_map(ledger, vendor)
+    return _build(
+        ledger, vendor, latest_map(ledger, vendor), segment_key, settings, moment, fresh_for
+    )
+
+
+def _build(
+    ledger: Ledger,
+    vendor: str,
+    previous: MapVersion | None,
+    segment_key: str | None,
+    settings: HonestSettings | None,
+    moment: dt.datetime,
+    fresh_for: dt.timedelta,
+) -> MapVersion:
+    """:func:`build_map` from ``previous``, the vendor's newest version (None: no version yet)."""
     if previous is None:
         leads = _matured(ledger, vendor, moment, segment_key)
         if leads.num_rows == 0:
@@ -283,9 +297,7 @@ def score_honestly(
     segment = (
         pc.cast(table[key], pa.string()) if key is not None else pa.nulls(len(raw), pa.string())
     )
-    version = build_map(
-        ledger, vendor, segment_key=key, settings=settings, now=moment, fresh_for=fresh_for
-    )
+    version = _build(ledger, vendor, stored, key, settings, moment, fresh_for)
     honest = version.map
     served = honest.predict(raw, segment.to_pylist())
     ok = np.array([status == OK for status in served.status], dtype=bool)

@@ -133,8 +133,8 @@ def serve(
     Raises :class:`ScoreRefused` (404 unknown vendor, 409 no matured outcomes yet or an id
     frozen with other content, 422 otherwise).
     """
-    scorers = ledger.scorers()
-    if vendor not in scorers:
+    if not ledger.has_scorer(vendor):
+        scorers = ledger.scorers()
         vendors = [s for s in scorers if not s.endswith(SUFFIX)]
         known = (
             f"{closest(vendor, vendors)}; scorers: {', '.join(vendors) or 'none yet'}"

@@ -6,6 +6,8 @@ files. Every write — ingest, served honest scores, receipts, exports — runs 
 thread** fed by a queue (a single-worker executor), because DuckDB transactions on cursors
 opened per request race when a client retries a batch; reads run on a small pool of threads,
 each on its own cursor of the same database, so an audit does not hold up ingest.
+A ledger's write-ahead log is folded into its file once writes pause
+(:mod:`assay.service.checkpoints`), not inside the request whose commit fills it.
 
 Receipts (by body sha256) and ``Idempotency-Key`` responses live in SQLite beside the keys.
 Every acknowledged batch is committed before its receipt is written, so after a crash a resend
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from assay.ledger import IngestReceipt, Ledger
+from assay.service.checkpoints import IDLE_SECONDS, IdleCheckpoints
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -137,12 +140,15 @@ class Store(Protocol):
 class DuckDBStore:
     """Per-workspace DuckDB ledgers under ``root``, one writer thread, a few reader threads."""
 
-    def __init__(self, root: str | Path, *, readers: int = 2) -> None:
+    def __init__(
+        self, root: str | Path, *, readers: int = 2, idle_checkpoint: float = IDLE_SECONDS
+    ) -> None:
         self.root = Path(root)
         (self.root / "workspaces").mkdir(parents=True, exist_ok=True)
         self._ledgers: dict[str, Ledger] = {}
         self._writer: Executor = ThreadPoolExecutor(1, thread_name_prefix="assay-writer")
         self._readers: Executor = ThreadPoolExecutor(readers, thread_name_prefix="assay-reader")
+        self._checkpoints = IdleCheckpoints(self._writer, idle_checkpoint)
         self._state = sqlite3.connect(
             self.root / "state.sqlite", check_same_thread=False, isolation_level=None
         )
@@ -154,8 +160,15 @@ class DuckDBStore:
     def _ledger(self, workspace: str) -> Ledger:
         """Return the workspace's ledger (opened on first use); on the writer thread only."""
         if workspace not in self._ledgers:
-            self._ledgers[workspace] = Ledger(self.root / "workspaces" / f"{workspace}.duckdb")
+            ledger = Ledger(self.root / "workspaces" / f"{workspace}.duckdb")
+            IdleCheckpoints.prepare(ledger.con)
+            self._ledgers[workspace] = ledger
         return self._ledgers[workspace]
+
+    def _written(self, workspace: str, result: T) -> T:
+        """Note a write to the workspace's ledger (checkpointed at the next pause); pass on."""
+        self._checkpoints.written(workspace, self._ledgers[workspace].con)
+        return result
 
     async def _on(self, executor: Executor, task: Callable[[], T]) -> T:
         return await asyncio.wrap_future(executor.submit(task))
@@ -166,14 +179,18 @@ class DuckDBStore:
         def write() -> IngestReceipt:
             ledger = self._ledger(workspace)
             if kind == "predictions":
-                return ledger.ingest_predictions(batch.table, segments=batch.segments)
-            return ledger.ingest_outcomes(batch.table)
+                receipt = ledger.ingest_predictions(batch.table, segments=batch.segments)
+            else:
+                receipt = ledger.ingest_outcomes(batch.table)
+            return self._written(workspace, receipt)
 
         return await self._on(self._writer, write)
 
     async def write(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         """Run ``task`` on the writer thread, on the workspace's ledger (writes queue there)."""
-        return await self._on(self._writer, lambda: task(self._ledger(workspace)))
+        return await self._on(
+            self._writer, lambda: self._written(workspace, task(self._ledger(workspace)))
+        )
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         """Run ``task`` on a reader thread, on the workspace's ledger through its own cursor."""
@@ -238,6 +255,7 @@ class DuckDBStore:
     def close(self) -> None:
         """Finish queued work, then close every ledger (graceful shutdown)."""
         self._readers.shutdown(wait=True)
+        self._checkpoints.close()
         self._writer.shutdown(wait=True)
         for ledger in self._ledgers.values():
             ledger.close()
