@@ -15,6 +15,8 @@ requests (the first builds the honest map; later ones reuse it, as a server does
 freshness window) then 50 timed ones, one after another; every reply must be 201. Reported:
 p50, p95 and p99 of the request latency against the target p99 ≤ 100 ms, beside the library
 call (``score_honestly`` on the same ledger afterwards, in-process, no HTTP) on 50 new batches.
+The server checkpoints its ledger when writes pause (:mod:`assay.service.checkpoints`); the
+library call keeps DuckDB's own threshold, so its tail holds the checkpoints a burst triggers.
 """
 
 from __future__ import annotations
