@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -142,6 +142,16 @@ class IngestReceipt:
             f"batch {self.batch_id}: {self.rows_new:,} new {self.kind} rows{extra}{abst}{records}"
             f"{history}"
         )
+
+
+class _Census(NamedTuple):
+    """A staged part counted against the ledger (:meth:`Ledger._stage`)."""
+
+    rows: int
+    distinct: int  # distinct ids
+    new: int  # distinct ids not stored
+    changed: int  # rows whose id is stored with other content
+    repeats: bool  # some id appears twice or more
 
 
 @dataclass
@@ -453,29 +463,31 @@ class Ledger:
         parts[kind] = staged
         say("checking against the ledger")
         try:
-            totals = {name: self._stage(name, part) for name, part in parts.items()}
-            bad = [b for name, part in parts.items() for b in [*part.bad, *self._conflicts(name)]]
+            census = {name: self._stage(name, part) for name, part in parts.items()}
+            bad = [
+                b for name, part in parts.items()
+                for b in [*part.bad, *self._conflicts(name, census[name])]
+            ]  # fmt: skip
             if bad:
                 raise LedgerIngestError(kind, bad, staged.hints)
-            counts = {name: self._tally(name) for name in parts}
-            new_rows, distinct_rows = counts[kind]
+            mine = census[kind]
             receipt_base: dict[str, Any] = dict(
                 kind=kind,
-                rows=totals[kind],
-                rows_new=new_rows,
-                rows_already_present=distinct_rows - new_rows,
+                rows=mine.rows,
+                rows_new=mine.new,
+                rows_already_present=mine.distinct - mine.new,
                 file_sha256=file_sha256,
                 abstentions=staged.abstentions,
                 backfill=staged.backfill,
                 notes=tuple(staged.notes),
-                inputs_new=counts["inputs"][0] if records is not None else 0,
+                inputs_new=census["inputs"].new if records is not None else 0,
             )
-            if not any(count[0] for count in counts.values()):
+            if not any(part.new for part in census.values()):
                 return IngestReceipt(batch_id=None, rows_sha256=None, **receipt_base)
             say("writing")
             written = self._write(
-                kind, parts, counts, file_sha256, source_name, ingested_at, also,
-                typed if not staged.backfill and new_rows == totals[kind] else None,
+                kind, parts, census, file_sha256, source_name, ingested_at, also,
+                typed if not staged.backfill and mine.new == mine.rows else None,
             )  # fmt: skip
         finally:
             self.con.execute(
@@ -493,7 +505,7 @@ class Ledger:
         self,
         kind: str,
         parts: dict[str, _Staged],
-        counts: dict[str, tuple[int, int]],
+        census: dict[str, _Census],
         file_sha256: str,
         source_name: str,
         ingested_at: dt.datetime,
@@ -512,7 +524,7 @@ class Ledger:
         self.con.execute("BEGIN TRANSACTION")
         try:
             for part, staged in parts.items():
-                if not counts[part][0]:
+                if not census[part].new:
                     continue
                 frame_sha256 = (
                     self._typed_copy(typed, ingested_at)
@@ -521,8 +533,8 @@ class Ledger:
                 )
                 batch_id += 1
                 previous, digest = self._append(
-                    part, batch_id, previous, staged, file_sha256, source_name, ingested_at,
-                    also if part == kind else None, frame_sha256,
+                    part, batch_id, previous, staged, census[part].repeats, file_sha256,
+                    source_name, ingested_at, also if part == kind else None, frame_sha256,
                 )  # fmt: skip
                 written[part] = (batch_id, digest)
             self.con.execute("COMMIT")
@@ -531,13 +543,15 @@ class Ledger:
             raise
         return written
 
-    def _stage(self, kind: str, staged: _Staged) -> int:
-        """Hold the staged rows of ``kind`` in temp tables; return how many there are.
+    def _stage(self, kind: str, staged: _Staged) -> _Census:
+        """Hold the staged rows of ``kind`` in temp tables; count them against the ledger.
 
         ``staged_KIND`` holds each row with its content hash, and ``stored_hash`` and
-        ``stored_at`` (the row hash and ``recorded_at`` stored under its id, or NULL);
-        ``repeated_KIND`` the ids the batch repeats. The stored rows are found in two steps
-        (the batch's ids, then those rows' hashes), so a scan of the ledger reads the ids only.
+        ``stored_at`` (the row hash and ``recorded_at`` stored under its id, or NULL). The
+        stored rows are found in two steps (the batch's ids, then those rows' hashes), so a
+        scan of the ledger reads the ids only. ``repeated_KIND`` (the ids the batch repeats,
+        with their first row) is made only for a batch that repeats an id or changes a
+        stored row: the usual batch needs two statements.
         """
         table_name, id_column, row_hash, _ = KINDS[kind]
         # the inputs rows come with their row hash (computed while staging, in Python)
@@ -556,29 +570,30 @@ class Ledger:
             )
         finally:
             self.con.unregister("staged_raw")
-        total_rows = int(staged.table.num_rows)
         staged.table = pa.table({})  # DuckDB holds the rows now; free the Arrow copy
         pa.default_memory_pool().release_unused()
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE repeated_{kind} AS
-            SELECT {id_column}, min(_row) AS first_row, arg_min(row_hash, _row) AS first_hash
-            FROM staged_{kind} GROUP BY {id_column} HAVING count(*) > 1
-            """
-        )
-        return total_rows
-
-    def _tally(self, kind: str) -> tuple[int, int]:
-        """Count the staged rows of ``kind``: new to the ledger, and distinct ids."""
-        id_column = KINDS[kind][1]
-        counts = first_row(
+        counted = first_row(
             self.con.execute(
-                f"SELECT (SELECT count(*) {_fresh(kind)}), "
-                f"(SELECT count(DISTINCT {id_column}) FROM staged_{kind})"
+                f"""
+                SELECT count(*), count(DISTINCT {id_column}),
+                       count(DISTINCT {id_column}) FILTER (WHERE stored_hash IS NULL),
+                       count(*) FILTER (WHERE stored_hash <> row_hash)
+                FROM staged_{kind}
+                """
             )
         )
-        assert counts is not None
-        return int(counts[0]), int(counts[1])
+        assert counted is not None
+        rows, distinct, new, changed = map(int, counted)
+        census = _Census(rows, distinct, new, changed, rows > distinct)
+        if census.repeats or census.changed:
+            self.con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE repeated_{kind} AS
+                SELECT {id_column}, min(_row) AS first_row, arg_min(row_hash, _row) AS first_hash
+                FROM staged_{kind} GROUP BY {id_column} HAVING count(*) > 1
+                """
+            )
+        return census
 
     def _append(
         self,
@@ -586,6 +601,7 @@ class Ledger:
         batch_id: int,
         previous_hash: str,
         staged: _Staged,
+        repeats: bool,
         file_sha256: str,
         source_name: str,
         ingested_at: dt.datetime,
@@ -594,17 +610,18 @@ class Ledger:
     ) -> tuple[str, str]:
         """Write the new rows of ``staged_KIND`` as batch ``batch_id``; return (chain, digest).
 
-        Runs inside the caller's transaction, chained after ``previous`` (the last batch's
-        chain hash); ``frame_sha256`` is the batch's typed
-        input copy, whose rows are then written in its order (prediction_id), so that they
-        read back in it.
+        Runs inside the caller's transaction, chained after ``previous_hash`` (the last
+        batch's chain hash); ``repeats``: whether the batch repeats an id. ``frame_sha256`` is
+        the batch's typed input copy, whose rows are then written in its order
+        (prediction_id), so that they read back in it.
         """
         table_name, id_column, _, columns = KINDS[kind]
         order = "" if frame_sha256 is None else f"ORDER BY s.{id_column}"
         self.con.execute(
             f"""
             INSERT INTO {table_name} ({", ".join(columns)}, batch_id, row_hash)
-            SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash {_fresh(kind)} {order}
+            SELECT {", ".join("s." + c for c in columns)}, ?, s.row_hash
+            {_fresh(kind, repeats)} {order}
             """,
             [batch_id],
         )
@@ -652,12 +669,14 @@ class Ledger:
         self.con.execute("INSERT OR IGNORE INTO input_frames VALUES (?, ?)", [digest, data])
         return digest
 
-    def _conflicts(self, kind: str) -> list[BadRow]:
+    def _conflicts(self, kind: str, census: _Census) -> list[BadRow]:
         """Return the rows whose id is already used with different content.
 
         The id may be used in the batch or the ledger; each row names the fields that differ
         (old value → new value).
         """
+        if not census.repeats and not census.changed:  # the usual batch: new ids, each once
+            return []
         table_name, id_column, _, columns = KINDS[kind]
         suspects = first_row(
             self.con.execute(
@@ -669,7 +688,7 @@ class Ledger:
                 """
             )
         )
-        if not suspects or not suspects[0]:  # the usual batch: only new ids, each once
+        if not suspects or not suspects[0]:  # repeats of identical rows
             return []
         changes = _changed_fields(columns, "s", "t")
         rows = self.con.execute(
@@ -1213,11 +1232,14 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _fresh(kind: str) -> str:
+def _fresh(kind: str, repeats: bool) -> str:
     """Return the SQL ``FROM … WHERE`` selecting the staged rows of ``kind`` new to the ledger.
 
-    A row is new when its id is not stored; an id the batch repeats counts once (first row).
+    A row is new when its id is not stored; an id the batch repeats (``repeats``: some id
+    is) counts once (first row).
     """
+    if not repeats:
+        return f"FROM staged_{kind} s WHERE s.stored_hash IS NULL"
     id_column = KINDS[kind][1]
     return (
         f"FROM staged_{kind} s LEFT JOIN repeated_{kind} r USING ({id_column}) "
