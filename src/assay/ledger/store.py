@@ -575,16 +575,17 @@ class Ledger:
         counted = first_row(
             self.con.execute(
                 f"""
-                SELECT count(*), count(DISTINCT {id_column}),
-                       count(DISTINCT {id_column}) FILTER (WHERE stored_hash IS NULL),
-                       count(*) FILTER (WHERE stored_hash <> row_hash)
+                SELECT count(*), count(*) FILTER (WHERE stored_hash IS NULL),
+                       count(*) FILTER (WHERE stored_hash <> row_hash),
+                       (SELECT count(*) FROM (SELECT 1 FROM staged_{kind} GROUP BY {id_column}
+                                              HAVING count(*) > 1))
                 FROM staged_{kind}
                 """
             )
         )
         assert counted is not None
-        rows, distinct, new, changed = map(int, counted)
-        census = _Census(rows, distinct, new, changed, rows > distinct)
+        rows, unstored, changed, repeated = map(int, counted)
+        census = _Census(rows, rows, unstored, changed, repeats=repeated > 0)
         if census.repeats or census.changed:
             self.con.execute(
                 f"""
@@ -593,6 +594,15 @@ class Ledger:
                 FROM staged_{kind} GROUP BY {id_column} HAVING count(*) > 1
                 """
             )
+        if census.repeats:  # an id counts once
+            ids = first_row(
+                self.con.execute(
+                    f"SELECT count(DISTINCT {id_column}), count(DISTINCT {id_column}) "
+                    f"FILTER (WHERE stored_hash IS NULL) FROM staged_{kind}"
+                )
+            )
+            assert ids is not None
+            census = census._replace(distinct=int(ids[0]), new=int(ids[1]))
         return census
 
     def _append(
