@@ -163,6 +163,8 @@ class _Staged:
     backfill: bool = False
     notes: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    #: Every id is once in the table (the inputs' records, one per sha256): not counted again.
+    distinct: bool = False
 
 
 class Ledger:
@@ -556,6 +558,12 @@ class Ledger:
         table_name, id_column, row_hash, _ = KINDS[kind]
         # the inputs rows come with their row hash (computed while staging, in Python)
         hashed = "" if "row_hash" in staged.table.column_names else f", {row_hash} AS row_hash"
+        repeats_sql = (
+            "0"
+            if staged.distinct
+            else f"(SELECT count(*) FROM (SELECT 1 FROM staged_{kind} "
+            f"GROUP BY {id_column} HAVING count(*) > 1))"
+        )
         self.con.register("staged_raw", staged.table)
         try:
             self.con.execute(
@@ -576,9 +584,7 @@ class Ledger:
             self.con.execute(
                 f"""
                 SELECT count(*), count(*) FILTER (WHERE stored_hash IS NULL),
-                       count(*) FILTER (WHERE stored_hash <> row_hash),
-                       (SELECT count(*) FROM (SELECT 1 FROM staged_{kind} GROUP BY {id_column}
-                                              HAVING count(*) > 1))
+                       count(*) FILTER (WHERE stored_hash <> row_hash), {repeats_sql}
                 FROM staged_{kind}
                 """
             )
@@ -1272,7 +1278,7 @@ def _stage_records(staged: _Staged, frame: pa.Table, con: duckdb.DuckDBPyConnect
     )
     staged.bad += found.bad
     assert tuple(found.records.column_names[:-2]) == INPUT_COLUMNS
-    return _Staged(found.records, backfill=staged.backfill)
+    return _Staged(found.records, backfill=staged.backfill, distinct=True)
 
 
 def _stage_predictions(
