@@ -325,3 +325,36 @@ def test_cli_ingest_takes_inputs_by_name_or_pattern(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "'agee' not in the batch" in result.output
     with Ledger(ledger) as store:
         assert store.input_coverage() == {"model": (20, 20)}
+
+
+def test_a_typed_copy_may_rest_on_records_stored_by_an_earlier_batch(tmp_path: Path) -> None:
+    """A batch sending only the input_hash of records an earlier batch stored keeps its typed
+    copy (the records are in the ledger by its ingest time); one naming a record the ledger
+    does not hold keeps none. Verify re-derives the kept copy from the records either way."""
+    import datetime as dt
+
+    now = dt.datetime(2024, 12, 31, tzinfo=dt.UTC)
+
+    def batch(ids: list[str], **extra: list[Any]) -> pa.Table:
+        return pa.table({
+            "prediction_id": ids, "entity_id": ids, "scorer": ["v"] * len(ids),
+            "score": [0.5] * len(ids), "scored_at": ["2024-01-01T00:00:00Z"] * len(ids),
+            "horizon_days": [30] * len(ids), "target_event": ["won"] * len(ids), **extra,
+        })  # fmt: skip
+
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        ledger.ingest_predictions(batch(["a", "b"], x=[1, 2]), inputs=["x"], now=now)
+        stored = dict(
+            ledger.con.execute("SELECT prediction_id, input_hash FROM predictions").fetchall()
+        )
+        typed = records_frame(canonical_records(pa.table({"x": [2, 1]}))["record"].combine_chunks())
+        later = now + dt.timedelta(days=1)
+        kept = ledger.ingest_predictions(
+            batch(["c", "d"], input_hash=[stored["b"], stored["a"]]), typed_inputs=typed, now=later
+        )
+        missing = ledger.ingest_predictions(
+            batch(["e", "f"], input_hash=[stored["a"], "0" * 64]), typed_inputs=typed, now=later
+        )
+        copies = dict(ledger.con.execute("SELECT batch_id, frame_sha256 FROM batches").fetchall())
+        assert copies[kept.batch_id] is not None and copies[missing.batch_id] is None
+        assert ledger.verify().ok

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pytest
 from tests.test_service import ndjson, prediction_rows
 
 from assay.ledger import Ledger
@@ -81,3 +86,41 @@ def test_a_failed_checkpoint_is_tried_again_after_the_next_pause() -> None:
     finally:
         checkpoints.close()
         writer.shutdown()
+
+
+def _refused_after_committing(ledger: Ledger) -> None:
+    batch = parse_ndjson(ndjson(prediction_rows(300)), "predictions")
+    ledger.ingest_predictions(batch.table, segments=batch.segments)
+    raise ValueError("refused after a commit (a score request's 409 after a new map version)")
+
+
+def test_a_write_that_fails_after_committing_is_folded_too(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path, idle_checkpoint=0.3)
+    path = tmp_path / "workspaces" / "acme.duckdb"
+    try:
+        with pytest.raises(ValueError, match="refused after a commit"):
+            asyncio.run(store.write("acme", _refused_after_committing))
+        assert _log_bytes(path) > 0
+        assert _eventually(lambda: _log_bytes(path) == 0)
+    finally:
+        store.close()
+
+
+def _checkpoint_threads() -> int:
+    return sum(t.name == "assay-checkpoints" for t in threading.enumerate())
+
+
+def test_a_store_dropped_without_close_lets_go_of_its_ledgers(tmp_path: Path) -> None:
+    others = _checkpoint_threads()  # other tests' stores may still be alive in this process
+    store = DuckDBStore(tmp_path, idle_checkpoint=60)  # the write's checkpoint still pending
+    batch = parse_ndjson(ndjson(prediction_rows(10)), "predictions")
+    asyncio.run(store.ingest("acme", "predictions", batch))
+    del store
+    gc.collect()
+    assert _eventually(lambda: _checkpoint_threads() <= others)
+    opened = subprocess.run(  # another process may open the file: no lock is left behind
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+         str(tmp_path / "workspaces" / "acme.duckdb")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr

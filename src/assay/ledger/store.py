@@ -529,8 +529,8 @@ class Ledger:
                 if not census[part].new:
                     continue
                 frame_sha256 = (
-                    self._typed_copy(typed, ingested_at)
-                    if part == kind and typed is not None and "inputs" in parts
+                    self._typed_copy(typed, ingested_at, "inputs" in parts)
+                    if part == kind and typed is not None
                     else None
                 )
                 batch_id += 1
@@ -652,22 +652,39 @@ class Ledger:
         )  # fmt: skip
         return str(stored["chain_hash"]), str(stored["rows_sha256"])
 
-    def _typed_copy(self, typed: pa.Table, ingested_at: dt.datetime) -> str | None:
+    def _typed_copy(
+        self, typed: pa.Table, ingested_at: dt.datetime, with_records: bool
+    ) -> str | None:
         """Store the staged predictions' typed inputs as their batch's copy; return its sha256.
 
         Runs inside the ingest transaction, after the batch's input records are written, for a
         batch whose rows are all new and recorded at ``ingested_at`` (not backfilled). The copy
         holds the rows in ``prediction_id`` order; it is kept only when ``typed`` has a column
-        and a row per staged row and every row's record is among the batch's records and
-        stored by ``ingested_at`` (what ``verify`` checks, so replay may read the copy whole at
-        any as-of that sees the batch). None: no copy.
+        and a row per staged row and every row's record is stored by ``ingested_at`` (what
+        ``verify`` checks, so replay may read the copy whole at any as-of that sees the batch).
+        None: no copy. The records come from the batch's own (``staged_inputs``, when it has
+        some) and, for a row whose record is not among them, from the ledger.
         """
+        own = (
+            "SELECT input_hash, min(coalesce(stored_at, recorded_at)) AS stored_by "
+            "FROM staged_inputs GROUP BY input_hash"
+            if with_records
+            else "SELECT NULL::VARCHAR AS input_hash, NULL::TIMESTAMPTZ AS stored_by LIMIT 0"
+        )
         found = first_row(
             self.con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE i.stored_by IS NULL OR i.stored_by > ?) "
-                "FROM staged_predictions s LEFT JOIN (SELECT input_hash, "
-                "min(coalesce(stored_at, recorded_at)) AS stored_by FROM staged_inputs "
-                "GROUP BY input_hash) i USING (input_hash)",
+                f"""
+                WITH own AS ({own}), stored AS (
+                    SELECT input_hash, min(recorded_at) AS stored_by FROM inputs
+                    WHERE input_hash IN (SELECT input_hash FROM staged_predictions
+                                         EXCEPT SELECT input_hash FROM own)
+                    GROUP BY input_hash
+                )
+                SELECT count(*), count(*) FILTER (WHERE known IS NULL OR known > ?) FROM (
+                    SELECT coalesce(o.stored_by, t.stored_by) AS known FROM staged_predictions s
+                    LEFT JOIN own o USING (input_hash) LEFT JOIN stored t USING (input_hash)
+                )
+                """,
                 [ingested_at],
             )
         )

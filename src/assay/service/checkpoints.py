@@ -59,10 +59,11 @@ class IdleCheckpoints:
         self._wake.set()
 
     def close(self) -> None:
-        """Stop the thread (a checkpoint it queued finishes first)."""
+        """Stop the thread (a checkpoint it queued finishes first); forget the connections."""
         self._closing = True
         self._wake.set()
         self._thread.join()
+        self._dirty.clear()
 
     def _run(self) -> None:
         while True:

@@ -27,6 +27,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 import time
+import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -149,6 +150,8 @@ class DuckDBStore:
         self._writer: Executor = ThreadPoolExecutor(1, thread_name_prefix="assay-writer")
         self._readers: Executor = ThreadPoolExecutor(readers, thread_name_prefix="assay-reader")
         self._checkpoints = IdleCheckpoints(self._writer, idle_checkpoint)
+        # a store dropped without close() stops its checkpoint thread (which holds the ledgers)
+        self._stop_checkpoints = weakref.finalize(self, self._checkpoints.close)
         self._state = sqlite3.connect(
             self.root / "state.sqlite", check_same_thread=False, isolation_level=None
         )
@@ -163,12 +166,20 @@ class DuckDBStore:
             ledger = Ledger(self.root / "workspaces" / f"{workspace}.duckdb")
             IdleCheckpoints.prepare(ledger.con)
             self._ledgers[workspace] = ledger
+            self._checkpoints.written(workspace, ledger.con)  # opening may have migrated it
         return self._ledgers[workspace]
 
-    def _written(self, workspace: str, result: T) -> T:
-        """Note a write to the workspace's ledger (checkpointed at the next pause); pass on."""
-        self._checkpoints.written(workspace, self._ledgers[workspace].con)
-        return result
+    def _writing(self, workspace: str, task: Callable[[Ledger], T]) -> T:
+        """Run ``task`` on the workspace's ledger; on the writer thread only.
+
+        The ledger is then checkpointed at the next pause, also when the task fails: it may
+        have committed before failing.
+        """
+        ledger = self._ledger(workspace)
+        try:
+            return task(ledger)
+        finally:
+            self._checkpoints.written(workspace, ledger.con)
 
     async def _on(self, executor: Executor, task: Callable[[], T]) -> T:
         return await asyncio.wrap_future(executor.submit(task))
@@ -176,21 +187,16 @@ class DuckDBStore:
     async def ingest(self, workspace: str, kind: str, batch: Batch) -> IngestReceipt:
         """Write ``batch`` into the workspace's ledger on the writer thread, all or nothing."""
 
-        def write() -> IngestReceipt:
-            ledger = self._ledger(workspace)
+        def write(ledger: Ledger) -> IngestReceipt:
             if kind == "predictions":
-                receipt = ledger.ingest_predictions(batch.table, segments=batch.segments)
-            else:
-                receipt = ledger.ingest_outcomes(batch.table)
-            return self._written(workspace, receipt)
+                return ledger.ingest_predictions(batch.table, segments=batch.segments)
+            return ledger.ingest_outcomes(batch.table)
 
-        return await self._on(self._writer, write)
+        return await self._on(self._writer, lambda: self._writing(workspace, write))
 
     async def write(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         """Run ``task`` on the writer thread, on the workspace's ledger (writes queue there)."""
-        return await self._on(
-            self._writer, lambda: self._written(workspace, task(self._ledger(workspace)))
-        )
+        return await self._on(self._writer, lambda: self._writing(workspace, task))
 
     async def read(self, workspace: str, task: Callable[[Ledger], T]) -> T:
         """Run ``task`` on a reader thread, on the workspace's ledger through its own cursor."""
@@ -255,7 +261,7 @@ class DuckDBStore:
     def close(self) -> None:
         """Finish queued work, then close every ledger (graceful shutdown)."""
         self._readers.shutdown(wait=True)
-        self._checkpoints.close()
+        self._stop_checkpoints()
         self._writer.shutdown(wait=True)
         for ledger in self._ledgers.values():
             ledger.close()
