@@ -163,8 +163,6 @@ class _Staged:
     backfill: bool = False
     notes: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
-    #: Every id is once in the table (the inputs' records, one per sha256): not counted again.
-    distinct: bool = False
 
 
 class Ledger:
@@ -529,7 +527,7 @@ class Ledger:
                 if not census[part].new:
                     continue
                 frame_sha256 = (
-                    self._typed_copy(typed, ingested_at, "inputs" in parts)
+                    self._typed_copy(typed, ingested_at)
                     if part == kind and typed is not None
                     else None
                 )
@@ -548,30 +546,23 @@ class Ledger:
     def _stage(self, kind: str, staged: _Staged) -> _Census:
         """Hold the staged rows of ``kind`` in temp tables; count them against the ledger.
 
-        ``staged_KIND`` holds each row with its content hash, and ``stored_hash`` and
-        ``stored_at`` (the row hash and ``recorded_at`` stored under its id, or NULL). The
-        stored rows are found in two steps (the batch's ids, then those rows' hashes), so a
-        scan of the ledger reads the ids only. ``repeated_KIND`` (the ids the batch repeats,
-        with their first row) is made only for a batch that repeats an id or changes a
-        stored row: the usual batch needs two statements.
+        ``staged_KIND`` holds each row with its content hash and ``stored_hash``, the row hash
+        stored under its id (or NULL). The stored rows are found in two steps (the batch's ids,
+        then those rows' hashes), so a scan of the ledger reads the ids only. ``repeated_KIND``
+        (the ids the batch repeats, with their first row) is made only for a batch that repeats
+        an id or changes a stored row: the usual batch needs two statements.
         """
         table_name, id_column, row_hash, _ = KINDS[kind]
         # the inputs rows come with their row hash (computed while staging, in Python)
         hashed = "" if "row_hash" in staged.table.column_names else f", {row_hash} AS row_hash"
-        repeats_sql = (
-            "0"
-            if staged.distinct
-            else f"(SELECT count(*) FROM (SELECT 1 FROM staged_{kind} "
-            f"GROUP BY {id_column} HAVING count(*) > 1))"
-        )
         self.con.register("staged_raw", staged.table)
         try:
             self.con.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE staged_{kind} AS
-                SELECT s.*, t.row_hash AS stored_hash, t.recorded_at AS stored_at
+                SELECT s.*, t.row_hash AS stored_hash
                 FROM (SELECT *{hashed} FROM staged_raw) s LEFT JOIN (
-                    SELECT {id_column}, row_hash, recorded_at FROM {table_name}
+                    SELECT {id_column}, row_hash FROM {table_name}
                     WHERE {id_column} IN (SELECT {id_column} FROM staged_raw)
                 ) t USING ({id_column})
                 """
@@ -584,7 +575,9 @@ class Ledger:
             self.con.execute(
                 f"""
                 SELECT count(*), count(*) FILTER (WHERE stored_hash IS NULL),
-                       count(*) FILTER (WHERE stored_hash <> row_hash), {repeats_sql}
+                       count(*) FILTER (WHERE stored_hash <> row_hash),
+                       (SELECT count(*) FROM (SELECT 1 FROM staged_{kind} GROUP BY {id_column}
+                                              HAVING count(*) > 1))
                 FROM staged_{kind}
                 """
             )
@@ -652,9 +645,7 @@ class Ledger:
         )  # fmt: skip
         return str(stored["chain_hash"]), str(stored["rows_sha256"])
 
-    def _typed_copy(
-        self, typed: pa.Table, ingested_at: dt.datetime, with_records: bool
-    ) -> str | None:
+    def _typed_copy(self, typed: pa.Table, ingested_at: dt.datetime) -> str | None:
         """Store the staged predictions' typed inputs as their batch's copy; return its sha256.
 
         Runs inside the ingest transaction, after the batch's input records are written, for a
@@ -662,29 +653,13 @@ class Ledger:
         holds the rows in ``prediction_id`` order; it is kept only when ``typed`` has a column
         and a row per staged row and every row's record is stored by ``ingested_at`` (what
         ``verify`` checks, so replay may read the copy whole at any as-of that sees the batch).
-        None: no copy. The records come from the batch's own (``staged_inputs``, when it has
-        some) and, for a row whose record is not among them, from the ledger.
+        None: no copy.
         """
-        own = (
-            "SELECT input_hash, min(coalesce(stored_at, recorded_at)) AS stored_by "
-            "FROM staged_inputs GROUP BY input_hash"
-            if with_records
-            else "SELECT NULL::VARCHAR AS input_hash, NULL::TIMESTAMPTZ AS stored_by LIMIT 0"
-        )
         found = first_row(
             self.con.execute(
-                f"""
-                WITH own AS ({own}), stored AS (
-                    SELECT input_hash, min(recorded_at) AS stored_by FROM inputs
-                    WHERE input_hash IN (SELECT input_hash FROM staged_predictions
-                                         EXCEPT SELECT input_hash FROM own)
-                    GROUP BY input_hash
-                )
-                SELECT count(*), count(*) FILTER (WHERE known IS NULL OR known > ?) FROM (
-                    SELECT coalesce(o.stored_by, t.stored_by) AS known FROM staged_predictions s
-                    LEFT JOIN own o USING (input_hash) LEFT JOIN stored t USING (input_hash)
-                )
-                """,
+                "SELECT count(*), count(*) FILTER (WHERE i.recorded_at IS NULL "
+                "OR i.recorded_at > ?) FROM staged_predictions s LEFT JOIN inputs i "
+                "ON i.input_hash = s.input_hash",
                 [ingested_at],
             )
         )
@@ -1295,7 +1270,7 @@ def _stage_records(staged: _Staged, frame: pa.Table, con: duckdb.DuckDBPyConnect
     )
     staged.bad += found.bad
     assert tuple(found.records.column_names[:-2]) == INPUT_COLUMNS
-    return _Staged(found.records, backfill=staged.backfill, distinct=True)
+    return _Staged(found.records, backfill=staged.backfill)
 
 
 def _stage_predictions(
