@@ -43,21 +43,14 @@ def _leads(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, li
 
 def _through_ledger(score: np.ndarray, outcome: np.ndarray, served: np.ndarray) -> float:
     """Seconds to serve and record ``served`` raw scores with a map of the matured leads."""
+    from tests.honest_sim import matured_tables
+
     from assay.ledger import Ledger
     from assay.models.honest import build_map, score_honestly
 
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    n = len(score)
-    ids = [f"lead-{i}" for i in range(n)]
-    predictions = pa.table({
-        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * n, "score": score,
-        "scored_at": [start] * n, "horizon_days": [30] * n, "target_event": ["won"] * n,
-    })  # fmt: skip
-    won = np.flatnonzero(outcome == 1)
-    outcomes = pa.table({
-        "entity_id": [ids[i] for i in won], "event": ["won"] * len(won),
-        "occurred_at": [start + dt.timedelta(days=5)] * len(won),
-    })  # fmt: skip
+    ids = [f"lead-{i}" for i in range(len(score))]
+    predictions, outcomes = matured_tables(ids, score, outcome, start)
     later = start + dt.timedelta(days=60)
     new = pa.table({"entity_id": [f"new-{i}" for i in range(len(served))], "score": served})
     with tempfile.TemporaryDirectory() as directory, Ledger(Path(directory) / "h.duckdb") as led:

@@ -123,22 +123,14 @@ def _measure(store: str, root: Path, bodies: list[bytes]) -> tuple[float, list[f
 
 def _vendor_history(path: Path) -> None:
     """Write a ledger holding the vendor's HISTORY leads of January 2024, all matured."""
-    from tests.honest_sim import vendor
+    from tests.honest_sim import matured_tables, vendor
 
     rng = np.random.default_rng(0)
     score, _, outcome = vendor("over", 0.05, rng)(HISTORY)
-    ids = [f"h{i}" for i in range(HISTORY)]
-    scored = pa.array([SCORE_START] * HISTORY, pa.timestamp("us", tz="UTC"))
-    predictions = pa.table({
-        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * HISTORY, "score": score,
-        "scored_at": scored, "horizon_days": [30] * HISTORY, "target_event": ["won"] * HISTORY,
-        "region": rng.choice(["emea", "amer"], HISTORY).tolist(),
-    })  # fmt: skip
-    won = np.flatnonzero(outcome == 1)
-    outcomes = pa.table({
-        "entity_id": [ids[i] for i in won], "event": ["won"] * len(won),
-        "occurred_at": [SCORE_START + dt.timedelta(days=5)] * len(won),
-    })  # fmt: skip
+    predictions, outcomes = matured_tables(
+        [f"h{i}" for i in range(HISTORY)], score, outcome, SCORE_START,
+        region=rng.choice(["emea", "amer"], HISTORY).tolist(),
+    )  # fmt: skip
     path.parent.mkdir(parents=True)
     with Ledger(path) as ledger:
         ledger.ingest_predictions(predictions, segments=["region"], now=SCORE_START)

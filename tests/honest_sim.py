@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +49,27 @@ def vendor(kind: str, base: float, rng: np.random.Generator) -> Draw:
         return expit(z), truth, (rng.random(n) < truth).astype(np.float64)
 
     return draw
+
+
+def matured_tables(
+    ids: list[str], score: np.ndarray, outcome: np.ndarray, scored_at: dt.datetime, **columns: Any
+) -> tuple[pa.Table, pa.Table]:
+    """The vendor's leads, all scored at ``scored_at`` (30-day windows), and their wins 5 days
+    later: the predictions (with ``columns``) and the outcomes to ingest."""
+    n = len(ids)
+    predictions = pa.table({
+        "prediction_id": ids, "entity_id": ids, "scorer": ["vendor"] * n, "score": score,
+        "scored_at": pa.array([scored_at] * n, pa.timestamp("us", tz="UTC")),
+        "horizon_days": [30] * n, "target_event": ["won"] * n, **columns,
+    })  # fmt: skip
+    won = np.flatnonzero(outcome == 1)
+    outcomes = pa.table({
+        "entity_id": [ids[i] for i in won], "event": ["won"] * len(won),
+        "occurred_at": pa.array(
+            [scored_at + dt.timedelta(days=5)] * len(won), pa.timestamp("us", tz="UTC")
+        ),
+    })  # fmt: skip
+    return predictions, outcomes
 
 
 def vendor_history(
