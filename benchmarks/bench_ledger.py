@@ -135,17 +135,19 @@ def input_leads(n: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     return frame, list(features)
 
 
-def inputs_ratio(console: Console, repeat: int = 3) -> float:
+def inputs_ratio(console: Console, repeat: int = 5) -> float:
     """Ingest with 20 input columns vs without (same rows, one run); return the ratio.
 
     The two ingests alternate, ``repeat`` times each, each into a fresh ledger, and the best
     wall time of each counts: a shared machine's load then weighs on both alike. The ratio of
     the best CPU times (DuckDB's threads included) is printed beside it, the steadier of the
-    two on a loaded machine.
+    two on a loaded machine, and so is the range of the ratios of each alternating pair (how
+    far one pair of runs can stray).
     """
     frame, inputs = input_leads(N_INPUT_ROWS)
     cases = {"without inputs": None, "with 20 input columns": inputs}
     best = {label: [float("inf"), float("inf"), 0.0] for label in cases}  # wall, CPU, bytes
+    pairs: list[float] = []
     with tempfile.TemporaryDirectory() as directory:
         for attempt in range(repeat):
             for label, names in cases.items():
@@ -159,13 +161,16 @@ def inputs_ratio(console: Console, repeat: int = 3) -> float:
                     ledger.con.execute("CHECKPOINT")
                     size = (path.stat().st_size - empty) / N_INPUT_ROWS
                 best[label] = [min(best[label][0], wall), min(best[label][1], cpu), size]
+                pairs.append(wall)
     (plain, plain_cpu, plain_size), (full, full_cpu, full_size) = best.values()
     ratio = plain / full
+    paired = [without / with_ for without, with_ in zip(pairs[::2], pairs[1::2], strict=True)]
     console.print(
         f"ingest {N_INPUT_ROWS:,} predictions: {N_INPUT_ROWS / plain:,.0f} rows/s without "
         f"inputs, {N_INPUT_ROWS / full:,.0f} rows/s with 20 input columns "
         f"({N_INPUT_ROWS // 2:,} distinct records): throughput ratio {ratio:.2f} (target ≥ 0.5; "
-        f"CPU-time ratio {plain_cpu / full_cpu:.2f})"
+        f"CPU-time ratio {plain_cpu / full_cpu:.2f}; single pairs {min(paired):.2f}–"
+        f"{max(paired):.2f})"
     )
     console.print(
         f"storage per prediction: {plain_size:,.0f} bytes without inputs, {full_size:,.0f} "

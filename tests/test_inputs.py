@@ -259,6 +259,38 @@ def test_rows_without_inputs_keep_their_hash_and_coverage_counts_them(tmp_path: 
         assert records_frame(got["record"]).to_pylist() == [objects[2]]
 
 
+def test_rows_equal_as_records_are_one_record_recorded_with_the_earliest(
+    tmp_path: Path,
+) -> None:
+    """0.0 and -0.0, NaN and null, decimals equal as doubles: different values, one record."""
+    from decimal import Decimal
+
+    x = [0.0, -0.0, math.nan, None, 2.0, 2.0]
+    d = [Decimal("0.1"), Decimal("0.10000000000000000001"), None, None, Decimal(2), Decimal(2)]
+    frame = (
+        leads(6, 6)
+        .drop(columns=INPUTS)
+        .assign(scored_at=[f"2024-05-0{day}T00:00:00Z" for day in (3, 2, 1, 4, 6, 5)])
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.append_column("x", pa.array(x, pa.float64()))
+    table = table.append_column("d", pa.array(d, pa.decimal128(38, 20)))
+    want = [
+        reference({"x": v, "d": None if w is None else float(w)}) for v, w in zip(x, d, strict=True)
+    ]
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        receipt = ledger.ingest_predictions(table, inputs=["x", "d"], backfill=True)
+        rows = ledger.con.sql("SELECT input_hash FROM predictions ORDER BY prediction_id")
+        records = ledger.con.sql(
+            "SELECT input_hash, record, strftime(recorded_at, '%d') FROM inputs ORDER BY 3"
+        ).fetchall()
+        assert [r[0] for r in rows.fetchall()] == [h for h, _ in want]
+        assert ledger.verify().ok
+    assert receipt.inputs_new == 3  # rows 1-2, 3-4 and 5-6
+    assert records == [(want[2][0], want[2][1], "01"), (want[0][0], want[0][1], "02"),
+                       (want[4][0], want[4][1], "05")]  # fmt: skip
+
+
 def test_ndjson_inputs_must_be_flat_and_consistent() -> None:
     base = {"entity_id": "e", "scorer": "s", "score": 0.5, "scored_at": "2024-05-01T00:00:00Z",
             "horizon_days": 90, "target_event": "won"}  # fmt: skip

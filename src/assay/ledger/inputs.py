@@ -130,12 +130,11 @@ def _value_sql(name: str, kind: pa.DataType, quoted: bool = False) -> str:
         text = f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
     elif pa.types.is_integer(kind):
         text = f"CAST({column} AS VARCHAR)"
-    elif pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        x = f"CAST({column} AS DOUBLE)"
+    elif _is_number(kind):  # a double by now, never NaN nor -0.0 (:func:`_numbers_sql`)
         text = (
-            f"CASE WHEN isnan({x}) THEN NULL WHEN {x} = trunc({x}) AND {x} >= -{_INT64_END} "
-            f"AND {x} < {_INT64_END} THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) "
-            f"ELSE CAST({x} AS VARCHAR) END"
+            f"CASE WHEN {column} = trunc({column}) AND {column} >= -{_INT64_END} "
+            f"AND {column} < {_INT64_END} THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) "
+            f"ELSE CAST({column} AS VARCHAR) END"
         )
     else:
         text = _text_sql(f"CAST({column} AS VARCHAR)")
@@ -181,10 +180,32 @@ def _infinite(table: pa.Table) -> list[BadRow]:
     return bad
 
 
+def _is_number(kind: pa.DataType) -> bool:
+    """Whether a column's values are written as numbers by value (floats and decimals)."""
+    return bool(pa.types.is_floating(kind) or pa.types.is_decimal(kind))
+
+
+def _numbers_sql(schema: pa.Schema) -> str:
+    """Return a select list: every column, the numbers among ``schema``'s as canonical doubles.
+
+    Floats and decimals become doubles with NaN as NULL and -0.0 as 0.0, so two values are
+    equal exactly when their canonical texts are: rows grouped on these columns are grouped
+    by record.
+    """
+    numbers = [
+        f"CASE WHEN isnan({x}) THEN NULL ELSE {x} + 0.0 END AS {_identifier(name)}"
+        for name in schema.names
+        if _is_number(schema.field(name).type)
+        for x in [f"CAST({_identifier(name)} AS DOUBLE)"]
+    ]
+    return f"* REPLACE ({', '.join(numbers)})" if numbers else "*"
+
+
 def _record_sql(schema: pa.Schema, quoted: frozenset[str] = frozenset()) -> str:
     """Return SQL for a row's canonical record over the columns of ``schema``.
 
-    The columns named in ``quoted`` hold their values' JSON text already (:func:`_quoted`).
+    Numbers are read from :func:`_numbers_sql`'s doubles; the columns named in ``quoted``
+    hold their values' JSON text already (:func:`_quoted`).
     """
     names = sorted(schema.names)
     parts = [
@@ -275,8 +296,9 @@ def canonical_records(table: pa.Table) -> pa.Table:
     with duckdb.connect() as con:
         con.register("input_rows", rows)
         return con.sql(
-            "SELECT sha256(record) AS input_hash, record FROM (SELECT "
-            f"{_record_sql(plain.schema, quoted)} AS record FROM input_rows)"
+            f"SELECT sha256(record) AS input_hash, record FROM (SELECT "
+            f"{_record_sql(plain.schema, quoted)} AS record FROM (SELECT "
+            f"{_numbers_sql(plain.schema)} FROM input_rows))"
         ).to_arrow_table()
 
 
@@ -451,16 +473,20 @@ def stage_inputs(
     rows = rows.append_column("__at", pa.chunked_array([recorded_at]))
     rows = rows.append_column("__row", pa.array(np.arange(1, frame.num_rows + 1)))
     keys = ", ".join(map(_identifier, plain.column_names)) or "__has_record"
-    # each distinct row is encoded once (rows equal as values have one record)
+    # rows are grouped by their canonical values, so by record: each record is encoded once
     encoded = _encode(
         con, rows,
         f"SELECT {_record_sql(plain.schema, quoted)} AS record, min(__row) AS first_row, "
-        "min(__at) AS earliest, list(__row) AS members FROM input_rows WHERE __has_record "
+        f"min(__at) AS earliest, list(__row) AS members FROM (SELECT "
+        f"{_numbers_sql(plain.schema)} FROM input_rows WHERE __has_record) "
         f"GROUP BY {keys} ORDER BY first_row",
     )  # fmt: skip
     text = encoded["record"].combine_chunks()
     digest, row_hash, size = _hashes(text)
-    records = _distinct_records(digest, row_hash, text, encoded)
+    records = pa.table(
+        {"input_hash": digest, "record": text, "recorded_at": encoded["earliest"],
+         "row_hash": row_hash, "_row": encoded["first_row"]}
+    )  # fmt: skip
     # each row's record: the encoded row whose members hold it (none: the row has no inputs)
     members = encoded["members"].combine_chunks()
     group = np.full(frame.num_rows, -1, dtype=np.int64)
@@ -521,31 +547,6 @@ def _hashes(text: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
         row_hash.append(input_row_hash(address, record))
     sizes = np.diff(offsets).astype(np.int64)
     return pa.array(digest, pa.string()), pa.array(row_hash, pa.string()), sizes
-
-
-def _distinct_records(
-    digest: pa.Array, row_hash: pa.Array, text: pa.Array, encoded: pa.Table
-) -> pa.Table:
-    """Return one record per sha256, by first row, from the encoded rows (sorted by first row).
-
-    Rows differing as values can still be one record (0.0 and -0.0, NaN and null, decimals
-    equal as doubles): such a record keeps its first row's text and its earliest time.
-    """
-    table = pa.table(
-        {"input_hash": digest, "record": text, "recorded_at": encoded["earliest"],
-         "row_hash": row_hash, "_row": encoded["first_row"]}
-    )  # fmt: skip
-    if pc.count_distinct(digest).as_py() == len(digest):
-        return table
-    first: dict[str, int] = {}
-    for index, value in enumerate(digest.to_pylist()):
-        first.setdefault(value, index)
-    earliest = table.group_by("input_hash", use_threads=False).aggregate([("recorded_at", "min")])
-    at = dict(zip(earliest["input_hash"].to_pylist(), earliest["recorded_at_min"].to_pylist(),
-                  strict=True))  # fmt: skip
-    kept = table.take(pa.array(list(first.values()), pa.int64()))
-    times = pa.array([at[value] for value in first], table.schema.field("recorded_at").type)
-    return kept.set_column(2, "recorded_at", times)
 
 
 def records_frame(records: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
