@@ -358,14 +358,32 @@ def test_scoring_keeps_a_typed_copy_that_is_the_records_read_back(
     assert result.ok and result.versions[0].identical == N + 300
 
 
-def test_a_group_mixing_copied_and_ingested_inputs_replays_from_the_records(
+def test_one_seed_in_two_scoring_calls_replays_each_call_as_drawn(tmp_path: Path) -> None:
+    """A model drawing at random per row, scored twice with the same seed: each call drew
+    from the seed afresh, so each batch is re-run alone (together, the second batch's rows
+    would take the draws after the first's)."""
+    with Ledger(tmp_path / "coin.duckdb") as ledger:
+        register_model(ledger, "coin", "1", skops_bytes(_stratified()), now=REGISTERED)
+        for n, seed, prefix in ((300, 4, "a"), (200, 5, "b")):
+            score_leads(ledger, "coin@1", _leads(n, seed, prefix), seed=7, defaults=DEFAULTS,
+                        now=FIRST)  # fmt: skip
+        rows, _ = ledger.replay_inputs(scorer="coin")
+        result = replay(ledger, scorer="coin")
+    assert len(rows["batch_id"].unique()) == 2
+    assert result.ok and result.versions[0].identical == 500
+
+
+def test_a_version_mixing_copied_and_ingested_inputs_replays_each_batch_as_scored(
     scored: dict[str, Any], tmp_path: Path
 ) -> None:
-    """Predictions of the same model version ingested with --inputs (no copy) join a scoring
-    batch's group: the group is parsed from the records of all its rows, and reproduces."""
+    """Predictions of the same model version ingested with --inputs (no copy) beside a scoring
+    batch: each batch is re-run as it was scored (the copy whole, the ingested rows parsed
+    from their records, in id order) and lands bit for bit. Re-run together, the last scoring
+    row would sit past the copy's 10,000 rows, where a BLAS kernel may round it differently."""
     path = tmp_path / "mixed.duckdb"
     shutil.copy(scored["path"], path)
     extra = _leads(50, 3, "vendor")
+    extra["prediction_id"] = extra["entity_id"]  # scored below in the order of their ids
     extra["score"] = scored["pipe"].predict_proba(extra[list(FEATURES)])[:, 1]
     extra["scorer"], extra["model_version"] = "leads", "1"
     extra["scored_at"] = SECOND.isoformat()

@@ -760,7 +760,8 @@ class Ledger:
         """Return the predictions whose inputs the ledger holds, each with its record or copy row.
 
         The rows are those of :meth:`prediction_inputs`, with columns ``prediction_id, scorer,
-        model_version, probability, seed, record, copy_row``, ordered by prediction_id. A row
+        model_version, probability, seed, batch_id, record, copy_row``, ordered by
+        prediction_id. A row
         of a batch with a typed input copy (:mod:`assay.ledger.schema`, version 6) has no
         ``record``: its ``copy_row`` is its row in the second value, the copies of those
         batches (seen by ``as_of``) one after another in batch order
@@ -774,7 +775,7 @@ class Ledger:
         if copies is not None and rows is not None and not self._rows_without_copy(moment):
             return rows.append_column("record", pa.nulls(rows.num_rows, pa.string())), copies
         others = self._with_records(
-            "p.probability, p.seed", scorer, model_version, moment, None,
+            "p.probability, p.seed, p.batch_id", scorer, model_version, moment, None,
             without_copies=copies is not None,
         )  # fmt: skip
         others = others.append_column("copy_row", pa.nulls(others.num_rows, pa.int64()))
@@ -793,7 +794,7 @@ class Ledger:
     ) -> tuple[pa.Table | None, pa.Table | None]:
         """Return the typed copies of the batches seen by ``moment`` holding matching rows.
 
-        Also those rows (``prediction_id, scorer, model_version, probability, seed,
+        Also those rows (``prediction_id, scorer, model_version, probability, seed, batch_id,
         copy_row``, by prediction_id). (None, None) when there are none, or when the copies'
         column types differ. A copy holds every row of its batch in prediction_id order, all
         recorded at the batch's ingest time with their records (``verify`` checks it), so a
@@ -853,7 +854,7 @@ class Ledger:
             )
         copy_row = np.empty(len(slot), dtype=np.int64)
         copy_row[np.argsort(slot, kind="stable")] = np.arange(len(slot))
-        rows = rows.drop_columns(["batch_id"]).append_column("copy_row", pa.array(copy_row))
+        rows = rows.append_column("copy_row", pa.array(copy_row))
         keep = pc.and_(
             pc.equal(rows["scorer"], scorer) if scorer is not None else pa.scalar(True),
             pc.equal(rows["model_version"], model_version)

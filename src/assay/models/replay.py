@@ -3,14 +3,14 @@
 A prediction is **replayable** when its ``(scorer, model_version)`` is a registered model
 ``(name, version)`` (registered by the as-of) and its input record is stored
 (:meth:`assay.ledger.Ledger.prediction_inputs`). :func:`replay` groups the replayable
-predictions by model version, then by the seed they were scored with, parses their records back
-into a frame (:func:`assay.ledger.inputs.records_frame`) and predicts it with the loaded
-artefact (:meth:`LoadedModel.predict`, the seed set as at scoring). Rows scored by
+predictions by model version, then into **runs**: the rows of one ingest batch scored with one
+seed, what one scoring call predicted. Each run's records are parsed back into a frame
+(:func:`assay.ledger.inputs.records_frame`) and predicted with the loaded artefact
+(:meth:`LoadedModel.predict`, the seed set as at scoring). Rows scored by
 :func:`assay.models.scoring.score_leads` are read from their batch's typed input copy instead
 (:meth:`assay.ledger.Ledger.replay_inputs`): the same table the records parse into, which
-``assay ledger verify`` re-derives from them; a (model version, seed) group holding rows with
-and without a copy is parsed from the records of all its rows. Each recomputed probability
-p' is compared with the stored p:
+``assay ledger verify`` re-derives from them. Each recomputed probability p' is compared with
+the stored p:
 
 * **identical**: the same float64, bit for bit (``p'.view(int64) == p.view(int64)``);
 * **within tolerance**: not identical, but ``|p' − p| ≤ tolerance`` (default 1e-9, stated in
@@ -20,10 +20,12 @@ p' is compared with the stored p:
   missing probability recomputed as NaN is identical: the model abstained again (the honest
   map's "not yet" is recorded as an abstention and re-derived as one).
 
-Rows are predicted in ``prediction_id`` order within a (model version, seed) group, the order
-:func:`assay.models.scoring.score_leads` scores them in, so a model that draws at random per row
-(with its seed) reproduces when a seed's predictions are replayed together; a sample of them
-draws differently, and the replay says so.
+A run is predicted whole, in ``prediction_id`` order, as :func:`assay.models.scoring.score_leads`
+scored it: the model sees the same frame, so a model that draws at random per row (with its
+seed) draws the same numbers, and a product whose last bit depends on a row's place in the
+matrix (BLAS kernels treat the rows past a multiple of their block apart) lands bit for bit. A
+sample of a run is a different frame: it may draw differently or land within the tolerance,
+and the replay says so.
 
 ``sample=N`` replays N replayable predictions drawn at random without replacement
 (``numpy.random.default_rng(seed)`` over the replayable rows in ``prediction_id`` order), so the
@@ -289,7 +291,7 @@ def replay(
         versions = [
             _replay_version(
                 ledger, models[key], _rows_where(rows, where & chosen), int(where.sum()),
-                tolerance, copy, moment,
+                tolerance, copy,
             )
             for key, where in sorted(groups.items(), key=lambda item: _order(item[0]))
             if key in models and (where & chosen).any()
@@ -405,9 +407,8 @@ def _replay_version(
     replayable: int,
     tolerance: float,
     copy: pa.Table | None,
-    moment: dt.datetime,
 ) -> VersionReplay:
-    """Re-run one model version's rows, seed by seed, and compare with the stored scores."""
+    """Re-run one model version's rows, run by run, and compare with the stored scores."""
     from assay.models.registry import load_registered
 
     loaded = load_registered(ledger, model)
@@ -415,11 +416,9 @@ def _replay_version(
         pc.fill_null(rows["probability"], np.nan).to_numpy(zero_copy_only=False), np.float64
     )
     recomputed = np.empty(rows.num_rows, dtype=np.float64)
-    for value in _distinct_seeds(rows["seed"]):
-        mask = pc.is_null(rows["seed"]) if value is None else pc.equal(rows["seed"], value)
-        where = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-        frame = _frame(ledger, _rows_where(rows, where), copy, moment)
-        recomputed[where] = loaded.predict(frame, value)
+    for seed, index in _runs(rows):
+        run = rows if len(index) == rows.num_rows else rows.take(pa.array(index))
+        recomputed[index] = loaded.predict(_frame(run, copy), seed)
     found = compare_probabilities(stored, recomputed, tolerance)
     ids = rows["prediction_id"].filter(pa.array(found.differs)).to_pylist()
     return VersionReplay(
@@ -437,44 +436,45 @@ def _replay_version(
     )
 
 
-def _frame(ledger: Ledger, rows: pa.Table, copy: pa.Table | None, moment: dt.datetime) -> pa.Table:
-    """Return the typed inputs of ``rows`` (by prediction_id), as their records parse.
+def _runs(rows: pa.Table) -> list[tuple[int | None, np.ndarray]]:
+    """Return each run of ``rows``: its seed and its rows' places, in row order.
 
-    From the typed copies when every row has a ``copy_row`` (the copy itself when the rows are
-    all of it, in order); else :func:`assay.ledger.inputs.records_frame` of the rows' records,
-    those of rows with a copy row fetched (:meth:`assay.ledger.Ledger.prediction_inputs`).
+    A run is the rows of one ingest batch with one seed (module docstring), so when every row
+    of a version is replayed, each run is the frame one scoring call predicted.
+    """
+    grouped = (
+        rows.select(["batch_id", "seed"])
+        .append_column("place", pa.array(np.arange(rows.num_rows)))
+        .group_by(["batch_id", "seed"], use_threads=False)  # keeps the row order within
+        .aggregate([("place", "list")])
+    )
+    places = grouped["place_list"].combine_chunks()
+    index = np.asarray(pc.list_flatten(places).to_numpy(), dtype=np.int64)
+    ends = np.cumsum(np.asarray(pc.list_value_length(places).to_numpy(), dtype=np.int64))
+    return list(zip(grouped["seed"].to_pylist(), np.split(index, ends[:-1]), strict=True))
+
+
+def _frame(run: pa.Table, copy: pa.Table | None) -> pa.Table:
+    """Return the typed inputs of one run's rows, in order.
+
+    From the typed copy when the run's batch has one (the copy itself when the run is all of
+    it, in order); else :func:`assay.ledger.inputs.records_frame` of the rows' records. A
+    batch has a typed copy for all its rows or for none.
     """
     from assay.ledger.inputs import records_frame
 
-    places = rows["copy_row"].combine_chunks()
-    if copy is not None and places.null_count == 0:
-        index = np.asarray(places.to_numpy(), dtype=np.int64)
-        if len(index) == copy.num_rows and np.array_equal(index, np.arange(len(index))):
-            return copy
-        return copy.take(pa.array(index))
-    records = rows["record"].combine_chunks()
-    if places.null_count < len(places):  # rows with a copy row need their records too
-        has_copy = pc.is_valid(places)
-        ids = rows["prediction_id"].filter(has_copy).to_pylist()
-        fetched = ledger.prediction_inputs(prediction_ids=ids, as_of=moment)["record"]
-        if len(fetched) != len(ids):
-            raise AssayInputError(
-                f"{len(ids) - len(fetched):,} predictions read from a typed input copy have no "
-                "record stored by then; run `assay ledger verify`"
-            )
-        records = pc.replace_with_mask(records, has_copy, fetched.combine_chunks())
-    return records_frame(records)
+    places = run["copy_row"].combine_chunks()
+    if copy is None or places.null_count:
+        return records_frame(run["record"].combine_chunks())
+    index = np.asarray(places.to_numpy(), dtype=np.int64)
+    if len(index) == copy.num_rows and np.array_equal(index, np.arange(len(index))):
+        return copy
+    return copy.take(pa.array(index))
 
 
 def _rows_where(rows: pa.Table, where: np.ndarray) -> pa.Table:
     """Return the rows of ``rows`` where ``where`` holds (all of them without a copy)."""
     return rows if bool(where.all()) else rows.filter(pa.array(where))
-
-
-def _distinct_seeds(seeds: pa.ChunkedArray) -> list[int | None]:
-    """Return the distinct seeds of a group, None (no seed) first, then ascending."""
-    values = pc.unique(seeds).to_pylist()
-    return sorted(values, key=lambda v: (v is not None, v or 0))
 
 
 def _unreplayable(
