@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import subprocess
 import sys
 import threading
@@ -124,3 +125,20 @@ def test_a_store_dropped_without_close_lets_go_of_its_ledgers(tmp_path: Path) ->
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert opened.returncode == 0, opened.stderr
+
+
+@pytest.mark.parametrize(("threads", "want"), [(None, "default"), (3, 3)])
+def test_a_workspace_queries_on_the_store_s_threads(
+    tmp_path: Path, threads: int | None, want: int | str
+) -> None:
+    """Half the cores by default (requests run side by side), or what the store is given."""
+    store = DuckDBStore(tmp_path, threads=threads)
+
+    def setting(ledger: Ledger) -> int:
+        return int(ledger.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+
+    try:
+        got = asyncio.run(store.write("w", setting))
+    finally:
+        store.close()
+    assert got == (max(1, (os.cpu_count() or 1) // 2) if want == "default" else want)

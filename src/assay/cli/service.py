@@ -50,15 +50,15 @@ def _duckdb_root(store: str) -> Path:
     return Path(where)
 
 
-def open_store(store: str) -> Store:
-    """Open the store a ``--store`` value names."""
+def open_store(store: str, query_threads: int | None = None) -> Store:
+    """Open the store a ``--store`` value names (``query_threads``: a DuckDB store's)."""
     if _is_postgres(store):
         from assay.service.pgstore import PostgresStore
 
         return PostgresStore(store)
     from assay.service.store import DuckDBStore
 
-    return DuckDBStore(_duckdb_root(store))
+    return DuckDBStore(_duckdb_root(store), threads=query_threads)
 
 
 def keystore(store: str, keys: Path | None) -> KeyStore:
@@ -155,6 +155,14 @@ def serve_command(
     keep_alive_timeout: Annotated[
         int, typer.Option(min=1, help="Seconds an idle keep-alive connection stays open.")
     ] = 5,
+    query_threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="DuckDB threads per workspace (a DuckDB store); default half the cores: "
+            "requests run side by side. More makes a big report faster, writes slower.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs); Ctrl-C or SIGTERM finishes queued batches first.
 
@@ -174,7 +182,7 @@ def serve_command(
                 f"assay serve needs the service extra ({missing.name} is not installed): "
                 "pip install 'assay[service]'"
             ) from None
-        ledgers = open_store(store)
+        ledgers = open_store(store, query_threads)
         settings = Settings(
             rate_per_second=rate,
             burst=int(2 * rate),

@@ -9,6 +9,14 @@ each on its own cursor of the same database, so an audit does not hold up ingest
 A ledger's write-ahead log is folded into its file once writes pause
 (:mod:`assay.service.checkpoints`), not inside the request whose commit fills it.
 
+**Threads.** Each workspace's DuckDB runs its queries on :func:`query_threads` threads, half
+the machine's cores (at least one), not DuckDB's default of all of them: the service runs
+requests side by side (the writer, the readers, the event loop parsing bodies), so a query's
+own parallelism mostly contends with them. On this project's 2-core benchmark machine one
+thread made ``POST /v1/score`` about 10 ms faster at the median (of ~85 ms) and kept HTTP
+ingest throughput, while a report over 10^6 predictions took 5.2 s instead of 3.5 s
+(``threads=`` of :class:`DuckDBStore`, ``assay serve --query-threads``, to choose otherwise).
+
 Receipts (by body sha256) and ``Idempotency-Key`` responses live in SQLite beside the keys.
 Every acknowledged batch is committed before its receipt is written, so after a crash a resend
 of the same body finds its rows present and writes nothing new. An ``Idempotency-Key`` is
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sqlite3
 import time
 import weakref
@@ -138,13 +147,27 @@ class Store(Protocol):
         ...
 
 
+def query_threads() -> int:
+    """Return the DuckDB threads of a served workspace by default: half the cores, at least one."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 class DuckDBStore:
-    """Per-workspace DuckDB ledgers under ``root``, one writer thread, a few reader threads."""
+    """Per-workspace DuckDB ledgers under ``root``, one writer thread, a few reader threads.
+
+    ``threads``: DuckDB's threads per workspace database (None: :func:`query_threads`).
+    """
 
     def __init__(
-        self, root: str | Path, *, readers: int = 2, idle_checkpoint: float = IDLE_SECONDS
+        self,
+        root: str | Path,
+        *,
+        readers: int = 2,
+        idle_checkpoint: float = IDLE_SECONDS,
+        threads: int | None = None,
     ) -> None:
         self.root = Path(root)
+        self._threads = query_threads() if threads is None else threads
         (self.root / "workspaces").mkdir(parents=True, exist_ok=True)
         self._ledgers: dict[str, Ledger] = {}
         self._writer: Executor = ThreadPoolExecutor(1, thread_name_prefix="assay-writer")
@@ -164,6 +187,7 @@ class DuckDBStore:
         """Return the workspace's ledger (opened on first use); on the writer thread only."""
         if workspace not in self._ledgers:
             ledger = Ledger(self.root / "workspaces" / f"{workspace}.duckdb")
+            ledger.con.execute(f"SET threads = {int(self._threads)}")
             IdleCheckpoints.prepare(ledger.con)
             self._ledgers[workspace] = ledger
             self._checkpoints.written(workspace, ledger.con)  # opening may have migrated it
